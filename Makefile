@@ -1,0 +1,33 @@
+# The two commands: `make dev` runs the local stack, `make test` runs every test.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: dev test unit e2e lint bench venv fmt
+
+$(VENV)/.installed: infra/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r infra/requirements.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+dev: venv
+	infra/dev.sh
+
+# Unit and end-to-end tests run in one cargo invocation against a fresh
+# emulator on a free port; then the template is linted.
+test: venv
+	cargo fmt --all --check
+	infra/with-moto.sh cargo test --workspace --locked
+	$(VENV)/bin/cfn-lint template.yaml
+
+lint: venv
+	$(VENV)/bin/cfn-lint template.yaml
+
+fmt:
+	cargo fmt --all
+
+bench: venv
+	bench/run.sh

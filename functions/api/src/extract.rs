@@ -1,0 +1,222 @@
+//! Request extractors: JSON bodies and query strings with field-level errors,
+//! and the three kinds of caller (operator, project admin, project key).
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::{header, request::Parts, StatusCode};
+use roster::domain::keys::{token_matches, KeyKind};
+use roster::domain::project::Project;
+use roster::usecases::projects;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+use crate::AppState;
+
+/// A JSON body. Wrong content type → 415, malformed JSON → 400, a field of
+/// the wrong type or an unknown field → 422 naming it, too large → 413.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let mime = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if mime != "application/json" && !mime.ends_with("+json") {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as application/json",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::too_large()
+            } else {
+                ApiError::bad_request("could not read the request body")
+            }
+        })?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request(
+            "the request body is empty; send a JSON object",
+        ));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let inner = e.inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::bad_request(format!("malformed JSON: {inner}"));
+        }
+        let path = e.path().to_string();
+        let message = inner.to_string();
+        let field = field_of(&path, &message);
+        let mut err = ApiError::invalid(field.clone().unwrap_or_default(), message);
+        err.field = field;
+        err
+    })
+}
+
+/// The field a serde message is about: the path, or for an unknown field the
+/// name it quotes.
+fn field_of(path: &str, message: &str) -> Option<String> {
+    let prefix = if path == "." {
+        String::new()
+    } else {
+        format!("{path}.")
+    };
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        return rest.split('`').next().map(|name| format!("{prefix}{name}"));
+    }
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        return rest.split('`').next().map(|name| format!("{prefix}{name}"));
+    }
+    (path != ".").then(|| path.to_string())
+}
+
+/// Query parameters; unknown or malformed ones → 422 naming the parameter.
+pub struct QueryParams<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(v)) => Ok(QueryParams(v)),
+            Err(e) => {
+                let text = e.body_text();
+                let message = text
+                    .trim_start_matches("Failed to deserialize query string: ")
+                    .to_string();
+                let field = field_of(".", &message).unwrap_or_default();
+                Err(ApiError::invalid(field, message))
+            }
+        }
+    }
+}
+
+fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::from(roster::Error::Unauthorized))
+}
+
+async fn project_id(parts: &mut Parts, state: &AppState) -> Result<String, ApiError> {
+    let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+        .await
+        .map_err(|_| ApiError::not_found("project"))?;
+    params
+        .get("pid")
+        .cloned()
+        .ok_or_else(|| ApiError::not_found("project"))
+}
+
+/// The operator (`Authorization: Bearer $ADMIN_TOKEN`).
+pub struct Operator;
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if token_matches(bearer(parts)?, &state.config.admin_token) {
+            Ok(Operator)
+        } else {
+            Err(roster::Error::Unauthorized.into())
+        }
+    }
+}
+
+/// A caller holding the project's secret key; the project is loaded.
+pub struct ProjectKey(pub Project);
+
+impl FromRequestParts<AppState> for ProjectKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let pid = project_id(parts, state).await?;
+        let token = bearer(parts)?;
+        let project = projects::authenticate(&state.store, &pid, token, KeyKind::Secret).await?;
+        Ok(ProjectKey(project))
+    }
+}
+
+/// The operator or the project's secret key: project administration.
+pub struct ProjectAdmin(pub String);
+
+impl FromRequestParts<AppState> for ProjectAdmin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let pid = project_id(parts, state).await?;
+        if token_matches(bearer(parts)?, &state.config.admin_token) {
+            return Ok(ProjectAdmin(pid));
+        }
+        let ProjectKey(project) = ProjectKey::from_request_parts(parts, state).await?;
+        Ok(ProjectAdmin(project.id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        inner: Option<Inner>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        city: String,
+    }
+
+    fn err(body: &str) -> ApiError {
+        parse_json::<Body>(body.as_bytes()).unwrap_err()
+    }
+
+    #[test]
+    fn json_errors_are_classified_and_name_the_field() {
+        assert_eq!(err("{").status, StatusCode::BAD_REQUEST);
+        assert_eq!(err("").status, StatusCode::BAD_REQUEST);
+        let e = err(r#"{"name":"x","nmae":1}"#);
+        assert_eq!(
+            (e.status, e.field.as_deref()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("nmae"))
+        );
+        let e = err(r#"{"name":1}"#);
+        assert_eq!(e.field.as_deref(), Some("name"));
+        let e = err(r#"{"name":"x","inner":{"town":"y"}}"#);
+        assert_eq!(e.field.as_deref(), Some("inner.town"));
+        let e = err(r#"{}"#);
+        assert_eq!(e.field.as_deref(), Some("name"));
+    }
+}

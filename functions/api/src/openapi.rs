@@ -1,0 +1,39 @@
+//! The OpenAPI 3 document, generated from the handlers' annotations.
+
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::routes::*;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Roster API", version = "1", description = "Contacts & audience backend: one contact list per project."),
+    paths(health, create_project, get_project, update_project, rotate_key,
+          create_contact, list_contacts, get_contact, update_contact, delete_contact),
+    modifiers(&Security),
+    tags((name = "projects"), (name = "contacts"), (name = "meta"))
+)]
+pub struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        let bearer = |desc: &str| {
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(desc))
+                    .build(),
+            )
+        };
+        components.add_security_scheme("operator", bearer("The operator token (ADMIN_TOKEN)"));
+        components.add_security_scheme("secret_key", bearer("The project's secret key, sk_…"));
+    }
+}
+
+pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

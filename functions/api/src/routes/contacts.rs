@@ -1,0 +1,179 @@
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use roster::domain::contact::{Contact, ContactInput, IdentityKind};
+use roster::usecases::{self, contacts, Page};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{JsonBody, ProjectKey, QueryParams};
+use crate::AppState;
+
+#[derive(Serialize, ToSchema)]
+pub struct UpsertedContact {
+    #[serde(flatten)]
+    pub contact: Contact,
+    /// True when this call created the contact.
+    pub created: bool,
+}
+
+/// Creates the contact, or merges into the one with the same email (else
+/// phone, else eid): 201 when created, 200 when it existed.
+#[utoipa::path(post, path = "/v1/projects/{pid}/contacts", tag = "contacts", request_body = ContactInput,
+    params(("pid" = String, Path, description = "Project id"),
+           ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key returns the first result")),
+    security(("secret_key" = [])),
+    responses((status = 201, body = UpsertedContact, description = "Created"),
+              (status = 200, body = UpsertedContact, description = "Existed; updated"),
+              (status = 409, body = ErrorBody, description = "An identity belongs to another contact"),
+              (status = 422, body = ErrorBody)))]
+pub async fn create_contact(
+    State(state): State<AppState>,
+    ProjectKey(project): ProjectKey,
+    JsonBody(input): JsonBody<ContactInput>,
+) -> ApiResult<(StatusCode, Json<UpsertedContact>)> {
+    let up = contacts::upsert(&state.store, &project, input).await?;
+    let status = if up.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(UpsertedContact {
+            contact: up.contact,
+            created: up.created,
+        }),
+    ))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Exact lookup by email (any case).
+    email: Option<String>,
+    /// Exact lookup by phone, in any format.
+    phone: Option<String>,
+    /// Exact lookup by external id.
+    eid: Option<String>,
+    /// Page size, 1 to 1000 (default 50).
+    limit: Option<usize>,
+    /// `next_cursor` from the previous page.
+    cursor: Option<String>,
+    /// Lookups only: also return a soft-deleted contact.
+    include_deleted: Option<bool>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ContactPage {
+    pub data: Vec<Contact>,
+    pub next_cursor: Option<String>,
+}
+
+/// Live contacts newest first, or an exact lookup by email, phone or eid.
+#[utoipa::path(get, path = "/v1/projects/{pid}/contacts", tag = "contacts",
+    params(("pid" = String, Path, description = "Project id"), ListQuery),
+    security(("secret_key" = [])),
+    responses((status = 200, body = ContactPage), (status = 422, body = ErrorBody)))]
+pub async fn list_contacts(
+    State(state): State<AppState>,
+    ProjectKey(project): ProjectKey,
+    QueryParams(q): QueryParams<ListQuery>,
+) -> ApiResult<Json<Page<Contact>>> {
+    let lookups = [
+        (IdentityKind::Email, &q.email),
+        (IdentityKind::Phone, &q.phone),
+        (IdentityKind::Eid, &q.eid),
+    ];
+    let mut given = lookups
+        .iter()
+        .filter_map(|(k, v)| v.as_deref().map(|v| (*k, v)));
+    if let Some((kind, value)) = given.next() {
+        if let Some((other, _)) = given.next() {
+            return Err(ApiError::invalid(
+                other.field(),
+                "look up by one of email, phone or eid at a time",
+            ));
+        }
+        let found = contacts::find(
+            &state.store,
+            &project,
+            kind,
+            value,
+            q.include_deleted.unwrap_or(false),
+        )
+        .await?;
+        return Ok(Json(Page {
+            data: found.into_iter().collect(),
+            next_cursor: None,
+        }));
+    }
+    let limit = usecases::limit(q.limit)?;
+    Ok(Json(
+        contacts::list(&state.store, &project.id, limit, q.cursor.as_deref()).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/v1/projects/{pid}/contacts/{cid}", tag = "contacts",
+    params(("pid" = String, Path, description = "Project id"), ("cid" = String, Path, description = "Contact id")),
+    security(("secret_key" = [])),
+    responses((status = 200, body = Contact), (status = 404, body = ErrorBody)))]
+pub async fn get_contact(
+    State(state): State<AppState>,
+    ProjectKey(project): ProjectKey,
+    Path((_, cid)): Path<(String, String)>,
+) -> ApiResult<Json<Contact>> {
+    Ok(Json(contacts::get(&state.store, &project.id, &cid).await?))
+}
+
+/// Changes the fields given; `null` clears one. Identities may change (taken → 409).
+#[utoipa::path(patch, path = "/v1/projects/{pid}/contacts/{cid}", tag = "contacts", request_body = ContactInput,
+    params(("pid" = String, Path, description = "Project id"), ("cid" = String, Path, description = "Contact id")),
+    security(("secret_key" = [])),
+    responses((status = 200, body = Contact), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn update_contact(
+    State(state): State<AppState>,
+    ProjectKey(project): ProjectKey,
+    Path((_, cid)): Path<(String, String)>,
+    JsonBody(input): JsonBody<ContactInput>,
+) -> ApiResult<Json<Contact>> {
+    Ok(Json(
+        contacts::update(&state.store, &project, &cid, input).await?,
+    ))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteQuery {
+    /// Remove personal data everywhere and free the contact's identities.
+    erase: Option<bool>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Deleted {
+    pub id: String,
+    pub deleted: bool,
+    pub erased: bool,
+}
+
+/// Soft delete by default (hidden from lists, identities kept reserved);
+/// `?erase=true` erases the personal data and frees the identities.
+#[utoipa::path(delete, path = "/v1/projects/{pid}/contacts/{cid}", tag = "contacts",
+    params(("pid" = String, Path, description = "Project id"), ("cid" = String, Path, description = "Contact id"), DeleteQuery),
+    security(("secret_key" = [])),
+    responses((status = 200, body = Deleted), (status = 404, body = ErrorBody)))]
+pub async fn delete_contact(
+    State(state): State<AppState>,
+    ProjectKey(project): ProjectKey,
+    Path((_, cid)): Path<(String, String)>,
+    QueryParams(q): QueryParams<DeleteQuery>,
+) -> ApiResult<Json<Deleted>> {
+    let erase = q.erase.unwrap_or(false);
+    contacts::delete(&state.store, &project.id, &cid, erase).await?;
+    Ok(Json(Deleted {
+        id: cid,
+        deleted: true,
+        erased: erase,
+    }))
+}

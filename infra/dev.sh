@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# make dev: emulator (unless one already answers), resources from
+# template.yaml, and every function in one local process on $PORT.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PORT=${PORT:-3000}
+export AWS_ENDPOINT_URL=${AWS_ENDPOINT_URL:-http://127.0.0.1:4566}
+export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-testing} AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-testing}
+export AWS_REGION=${AWS_REGION:-us-east-1} AWS_EC2_METADATA_DISABLED=true
+export ADMIN_TOKEN=${ADMIN_TOKEN:-dev-admin-token}
+
+started=()
+cleanup() { for pid in "${started[@]}"; do kill "$pid" 2>/dev/null || true; done; }
+trap cleanup EXIT INT TERM
+
+if curl -fsS -o /dev/null "$AWS_ENDPOINT_URL/moto-api/" 2>/dev/null; then
+  echo "roster: using the emulator already at $AWS_ENDPOINT_URL"
+else
+  port=${AWS_ENDPOINT_URL##*:}
+  infra/moto.sh "$port" .local/moto.pid .local/moto.log >/dev/null
+  started+=("$(cat .local/moto.pid)")
+  echo "roster: started moto on $AWS_ENDPOINT_URL (log: .local/moto.log)"
+fi
+
+cargo build -q -p roster-local
+target/debug/roster-local &
+started+=("$!")
+for _ in $(seq 1 100); do
+  curl -fsS -o /dev/null "http://127.0.0.1:$PORT/health" 2>/dev/null && break
+  sleep 0.2
+done
+
+cat <<EOT
+
+Roster is running on http://127.0.0.1:$PORT   (Ctrl-C stops it)
+
+  curl -s localhost:$PORT/health
+  curl -s -X POST localhost:$PORT/v1/projects -H "Authorization: Bearer $ADMIN_TOKEN" \\
+       -H 'Content-Type: application/json' -d '{"name":"My launch"}'
+  # then, with the id and api_key it returns:
+  curl -s -X POST localhost:$PORT/v1/projects/\$PID/contacts -H "Authorization: Bearer \$KEY" \\
+       -H 'Content-Type: application/json' -d '{"email":"Ada@Example.com","name":"Ada Lovelace","phone":"(415) 555-2671"}'
+  curl -s "localhost:$PORT/v1/projects/\$PID/contacts?email=ada@example.com" -H "Authorization: Bearer \$KEY"
+  curl -s localhost:$PORT/v1/openapi.json
+
+EOT
+wait

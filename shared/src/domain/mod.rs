@@ -1,0 +1,7 @@
+//! Pure rules: no I/O, no clock reads except where a timestamp is an input.
+
+pub mod contact;
+pub mod ids;
+pub mod keys;
+pub mod normalize;
+pub mod project;

@@ -1,0 +1,171 @@
+//! A project: one contact list, its keys and its settings.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::normalize;
+use crate::{Error, Result};
+
+/// A project as stored. Key hashes never leave the server.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Project {
+    pub id: String,
+    pub name: String,
+    pub default_country: String,
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    pub secret_key_hash: String,
+    pub publishable_key_hash: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What callers see of a project.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ProjectView {
+    pub id: String,
+    pub name: String,
+    /// ISO 3166-1 alpha-2; national phone numbers are read as this country's.
+    pub default_country: String,
+    /// Origins allowed to call the public endpoints from a browser.
+    pub allowed_origins: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Project> for ProjectView {
+    fn from(p: &Project) -> Self {
+        ProjectView {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            default_country: p.default_country.clone(),
+            allowed_origins: p.allowed_origins.clone(),
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+pub const DEFAULT_COUNTRY: &str = "US";
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectSettings {
+    pub name: Option<String>,
+    /// ISO 3166-1 alpha-2 code, e.g. `US`, `FI`.
+    pub default_country: Option<String>,
+    /// e.g. `["https://example.com"]`.
+    pub allowed_origins: Option<Vec<String>>,
+}
+
+impl ProjectSettings {
+    /// Validates and normalizes every field that is present.
+    pub fn normalized(self) -> Result<Self> {
+        let name = match self.name {
+            Some(raw) => {
+                let name = normalize::text(&raw)
+                    .ok_or_else(|| Error::invalid("name", "name cannot be empty"))?;
+                if name.chars().count() > 200 {
+                    return Err(Error::invalid("name", "name is at most 200 characters"));
+                }
+                Some(name)
+            }
+            None => None,
+        };
+        let default_country = self
+            .default_country
+            .map(|c| normalize::country(&c).map_err(|m| Error::invalid("default_country", m)))
+            .transpose()?;
+        let allowed_origins = self
+            .allowed_origins
+            .map(|origins| {
+                origins
+                    .iter()
+                    .map(|o| origin(o))
+                    .collect::<Result<Vec<_>>>()
+            })
+            .transpose()?;
+        Ok(ProjectSettings {
+            name,
+            default_country,
+            allowed_origins,
+        })
+    }
+}
+
+/// `scheme://host[:port]`, lower-cased, no path: the form browsers send in `Origin`.
+fn origin(raw: &str) -> Result<String> {
+    let o = raw.trim().trim_end_matches('/').to_ascii_lowercase();
+    let rest = o
+        .strip_prefix("https://")
+        .or_else(|| o.strip_prefix("http://"))
+        .ok_or_else(|| {
+            Error::invalid(
+                "allowed_origins",
+                format!("{raw:?} is not an http(s) origin"),
+            )
+        })?;
+    if rest.is_empty() || rest.contains(['/', '?', '#', ' ']) {
+        return Err(Error::invalid(
+            "allowed_origins",
+            format!("{raw:?} is not an origin (scheme://host[:port])"),
+        ));
+    }
+    Ok(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_are_normalized() {
+        let s = ProjectSettings {
+            name: Some("  Acme   Launch ".into()),
+            default_country: Some("fi".into()),
+            allowed_origins: Some(vec!["HTTPS://Acme.com/".into()]),
+        }
+        .normalized()
+        .unwrap();
+        assert_eq!(s.name.as_deref(), Some("Acme Launch"));
+        assert_eq!(s.default_country.as_deref(), Some("FI"));
+        assert_eq!(s.allowed_origins.unwrap(), vec!["https://acme.com"]);
+    }
+
+    #[test]
+    fn bad_settings_name_their_field() {
+        let bad = |s: ProjectSettings| match s.normalized() {
+            Err(Error::Validation { field, .. }) => field.unwrap(),
+            other => panic!("expected a validation error, got {other:?}"),
+        };
+        assert_eq!(
+            bad(ProjectSettings {
+                name: Some(" ".into()),
+                ..Default::default()
+            }),
+            "name"
+        );
+        assert_eq!(
+            bad(ProjectSettings {
+                default_country: Some("Narnia".into()),
+                ..Default::default()
+            }),
+            "default_country"
+        );
+        assert_eq!(
+            bad(ProjectSettings {
+                allowed_origins: Some(vec!["acme.com".into()]),
+                ..Default::default()
+            }),
+            "allowed_origins"
+        );
+        assert_eq!(
+            bad(ProjectSettings {
+                allowed_origins: Some(vec!["https://acme.com/path".into()]),
+                ..Default::default()
+            }),
+            "allowed_origins"
+        );
+    }
+}

@@ -1,0 +1,20 @@
+//! Roster's core: the domain rules, the use cases that apply them, and the
+//! adapters that store their results in AWS. Every function crate is a thin
+//! entry point over this library.
+//!
+//! - `domain`: pure rules (normalization, contact merge, keys). No I/O.
+//! - `usecases`: one function per thing a caller can do; validates, then
+//!   drives the store.
+//! - `store`: the only place that talks to DynamoDB (key layout documented there).
+//! - `config`, `telemetry`, `aws`: process set-up shared by every `main`.
+
+pub mod aws;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod store;
+pub mod telemetry;
+pub mod usecases;
+
+pub use config::Config;
+pub use error::{Error, Result};

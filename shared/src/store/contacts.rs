@@ -1,0 +1,591 @@
+//! Contact items, identity claims and the newest-first contact index.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure,
+};
+use chrono::{DateTime, Utc};
+use futures::future::try_join_all;
+
+use super::{from_item, get_s, key, n, s, sdk_error, to_attr, Item, Store};
+use crate::domain::contact::{Contact, ContactStatus, IdentityKind, Source};
+use crate::{Error, Result};
+
+/// Shards of the contact index. A 1M-row import at 20k rows/s puts at most
+/// 20_000 / 32 = 625 writes/s on one index partition, under DynamoDB's
+/// 1,000 WCU per partition; a page costs one query per shard.
+pub const SHARDS: u32 = 32;
+
+const CONTACT_SK: &str = "CONTACT";
+const IDENTITY_SK: &str = "ID";
+
+fn contact_pk(pid: &str, cid: &str) -> String {
+    format!("P#{pid}#C#{cid}")
+}
+
+fn identity_pk(pid: &str, kind: IdentityKind, value: &str) -> String {
+    format!("P#{pid}#ID#{}#{value}", kind.field())
+}
+
+/// FNV-1a: stable across releases, unlike `std`'s hasher.
+pub fn shard_of(cid: &str) -> u32 {
+    let hash = cid.bytes().fold(0x811c9dc5u32, |h, b| {
+        (h ^ b as u32).wrapping_mul(0x01000193)
+    });
+    hash % SHARDS
+}
+
+fn index_pk(pid: &str, shard: u32) -> String {
+    format!("P#{pid}#CONTACTS#{shard:02}")
+}
+
+/// The outcome of claiming an identity value for a contact.
+#[derive(Debug, PartialEq)]
+pub enum Claim {
+    /// The value was free and now belongs to the contact.
+    Claimed,
+    /// The contact already held it.
+    Mine,
+    OwnedBy {
+        contact_id: String,
+        claimed_at: Option<DateTime<Utc>>,
+    },
+}
+
+#[derive(Debug)]
+pub enum StoredContact {
+    Live(Contact),
+    /// Erased: only a tombstone is left, so late writers cannot resurrect it.
+    Erased,
+}
+
+/// One UpdateItem on a contact.
+pub struct ContactWrite {
+    pub set: Vec<(String, AttributeValue)>,
+    /// Written only where the contact has no value yet (`if_not_exists`).
+    pub defaults: Vec<(String, AttributeValue)>,
+    pub remove: Vec<String>,
+    pub mode: WriteMode,
+}
+
+pub enum WriteMode {
+    /// Creates the contact or merges into it, and (re)lists it in the index.
+    /// The write is refused (`Merge::Stale`) if the contact was erased or holds
+    /// another value for the matched identity: the claim that led here is stale.
+    Upsert { matched: (IdentityKind, String) },
+    /// Changes a live contact; `Merge::Missing` if there is none.
+    Update,
+}
+
+#[derive(Debug)]
+pub enum Merge {
+    Done { old: Option<Contact>, new: Contact },
+    Stale,
+    Missing,
+}
+
+fn is_conditional<E: ConditionalFailure>(
+    e: &aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+) -> bool {
+    e.as_service_error()
+        .is_some_and(ConditionalFailure::is_conditional)
+}
+
+/// The conditional-check failure of each operation we make conditionally.
+trait ConditionalFailure {
+    fn is_conditional(&self) -> bool;
+}
+
+macro_rules! conditional_failure {
+    ($($t:ty),*) => {$(
+        impl ConditionalFailure for $t {
+            fn is_conditional(&self) -> bool {
+                self.is_conditional_check_failed_exception()
+            }
+        }
+    )*};
+}
+conditional_failure!(
+    aws_sdk_dynamodb::operation::put_item::PutItemError,
+    aws_sdk_dynamodb::operation::update_item::UpdateItemError,
+    aws_sdk_dynamodb::operation::delete_item::DeleteItemError
+);
+
+fn contact_from(item: Item) -> Result<StoredContact> {
+    if item.contains_key("erased_at") {
+        return Ok(StoredContact::Erased);
+    }
+    Ok(StoredContact::Live(
+        from_item::<Contact>(item)?.with_derived(),
+    ))
+}
+
+impl Store {
+    // ---- identity claims ----
+
+    pub async fn claim_identity(
+        &self,
+        pid: &str,
+        kind: IdentityKind,
+        value: &str,
+        cid: &str,
+    ) -> Result<Claim> {
+        let mut item = key(identity_pk(pid, kind, value), IDENTITY_SK);
+        item.insert("contact_id".into(), s(cid));
+        item.insert("claimed_at".into(), to_attr(&Utc::now())?);
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let err = match out {
+            Ok(_) => return Ok(Claim::Claimed),
+            Err(e) if is_conditional(&e) => e,
+            Err(e) => return Err(sdk_error(e)),
+        };
+        let old = match err.into_service_error() {
+            PutItemError::ConditionalCheckFailedException(e) => e.item,
+            _ => None,
+        };
+        let old = match old {
+            Some(old) => Some(old),
+            // Older emulators do not return the item: read it.
+            None => self.identity_item(pid, kind, value).await?,
+        };
+        let Some(old) = old else {
+            // Released between our put and our read: try once more.
+            return Box::pin(self.claim_identity(pid, kind, value, cid)).await;
+        };
+        let owner = get_s(&old, "contact_id").unwrap_or_default().to_string();
+        if owner == cid {
+            return Ok(Claim::Mine);
+        }
+        let claimed_at = old
+            .get("claimed_at")
+            .and_then(|v| serde_dynamo::from_attribute_value(v.clone()).ok());
+        Ok(Claim::OwnedBy {
+            contact_id: owner,
+            claimed_at,
+        })
+    }
+
+    async fn identity_item(
+        &self,
+        pid: &str,
+        kind: IdentityKind,
+        value: &str,
+    ) -> Result<Option<Item>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(identity_pk(pid, kind, value), IDENTITY_SK)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(out.item)
+    }
+
+    /// The contact id that holds an identity value, if any.
+    pub async fn identity_owner(
+        &self,
+        pid: &str,
+        kind: IdentityKind,
+        value: &str,
+    ) -> Result<Option<String>> {
+        let item = self.identity_item(pid, kind, value).await?;
+        Ok(item.and_then(|i| get_s(&i, "contact_id").map(str::to_string)))
+    }
+
+    /// Moves a stale claim from `from` to `to`; false if someone else moved it first.
+    pub async fn take_over_identity(
+        &self,
+        pid: &str,
+        kind: IdentityKind,
+        value: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<bool> {
+        let mut item = key(identity_pk(pid, kind, value), IDENTITY_SK);
+        item.insert("contact_id".into(), s(to));
+        item.insert("claimed_at".into(), to_attr(&Utc::now())?);
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("contact_id = :from")
+            .expression_attribute_values(":from", s(from))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional(&e) => Ok(false),
+            Err(e) => Err(sdk_error(e)),
+        }
+    }
+
+    /// Frees a value, but only if `cid` still holds it.
+    pub async fn release_identity(
+        &self,
+        pid: &str,
+        kind: IdentityKind,
+        value: &str,
+        cid: &str,
+    ) -> Result<()> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(identity_pk(pid, kind, value), IDENTITY_SK)))
+            .condition_expression("contact_id = :cid")
+            .expression_attribute_values(":cid", s(cid))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional(&e) => Ok(()),
+            Err(e) => Err(sdk_error(e)),
+        }
+    }
+
+    // ---- contacts ----
+
+    pub async fn get_contact(&self, pid: &str, cid: &str) -> Result<Option<StoredContact>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(contact_pk(pid, cid), CONTACT_SK)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        out.item.map(contact_from).transpose()
+    }
+
+    /// One UpdateItem. The new state is the old one (returned by DynamoDB)
+    /// with this write applied, exactly as the update expression applies it.
+    pub async fn merge_contact(&self, pid: &str, cid: &str, write: ContactWrite) -> Result<Merge> {
+        let now = to_attr(&Utc::now())?;
+        let mut names: HashMap<String, String> = HashMap::new();
+        let mut values: HashMap<String, AttributeValue> = HashMap::new();
+        let mut sets: Vec<String> = Vec::new();
+        let mut set = write.set;
+        let mut defaults = write.defaults;
+        let mut remove = write.remove;
+        set.push(("updated_at".into(), now));
+        let condition = match &write.mode {
+            WriteMode::Upsert {
+                matched: (kind, value),
+            } => {
+                let shard = shard_of(cid);
+                set.push(("GSI1PK".into(), s(index_pk(pid, shard))));
+                set.push(("GSI1SK".into(), s(cid)));
+                defaults.push(("id".into(), s(cid)));
+                remove.push("deleted_at".into());
+                names.insert("#guard".into(), kind.field().into());
+                values.insert(":guard".into(), s(value.as_str()));
+                "attribute_not_exists(PK) OR (attribute_not_exists(erased_at) AND (attribute_not_exists(#guard) OR #guard = :guard))"
+            }
+            WriteMode::Update => "attribute_exists(PK) AND attribute_not_exists(erased_at)",
+        };
+        defaults.retain(|(d, _)| !set.iter().any(|(f, _)| f == d));
+        for (i, (field, value)) in set.iter().enumerate() {
+            names.insert(format!("#s{i}"), field.clone());
+            values.insert(format!(":s{i}"), value.clone());
+            sets.push(format!("#s{i} = :s{i}"));
+        }
+        for (i, (field, value)) in defaults.iter().enumerate() {
+            names.insert(format!("#d{i}"), field.clone());
+            values.insert(format!(":d{i}"), value.clone());
+            sets.push(format!("#d{i} = if_not_exists(#d{i}, :d{i})"));
+        }
+        let mut expression = format!("SET {}", sets.join(", "));
+        if !remove.is_empty() {
+            let removes: Vec<String> = remove
+                .iter()
+                .enumerate()
+                .map(|(i, field)| {
+                    names.insert(format!("#r{i}"), field.clone());
+                    format!("#r{i}")
+                })
+                .collect();
+            expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(contact_pk(pid, cid), CONTACT_SK)))
+            .update_expression(expression)
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await;
+        let old_item = match out {
+            Ok(out) => out.attributes.unwrap_or_default(),
+            Err(e) if is_conditional(&e) => {
+                return Ok(match write.mode {
+                    WriteMode::Upsert { .. } => Merge::Stale,
+                    WriteMode::Update => Merge::Missing,
+                })
+            }
+            Err(e) => return Err(sdk_error(e)),
+        };
+
+        let mut new_item = old_item.clone();
+        for (field, value) in defaults {
+            new_item.entry(field).or_insert(value);
+        }
+        new_item.extend(set);
+        for field in &remove {
+            new_item.remove(field);
+        }
+        let old = if old_item.is_empty() {
+            None
+        } else {
+            Some(from_item::<Contact>(old_item)?)
+        };
+        let new = from_item::<Contact>(new_item)?.with_derived();
+        Ok(Merge::Done { old, new })
+    }
+
+    /// Raises the stored source if `source` outranks it; never lowers it, even
+    /// when writers race.
+    pub async fn upgrade_source(&self, pid: &str, cid: &str, source: Source) -> Result<bool> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(contact_pk(pid, cid), CONTACT_SK)))
+            .update_expression("SET #src = :src, source_rank = :rank")
+            .condition_expression("attribute_exists(PK) AND (attribute_not_exists(source_rank) OR source_rank < :rank)")
+            .expression_attribute_names("#src", "source")
+            .expression_attribute_values(":src", s(source.as_str()))
+            .expression_attribute_values(":rank", n(source.rank()))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional(&e) => Ok(false),
+            Err(e) => Err(sdk_error(e)),
+        }
+    }
+
+    /// Status back to active for a soft-deleted contact that signs up again.
+    pub async fn undelete_contact(&self, pid: &str, cid: &str) -> Result<()> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(contact_pk(pid, cid), CONTACT_SK)))
+            .update_expression("SET #st = :active")
+            .condition_expression("#st = :deleted")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":active", to_attr(&ContactStatus::Active)?)
+            .expression_attribute_values(":deleted", to_attr(&ContactStatus::Deleted)?)
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional(&e) => Ok(()),
+            Err(e) => Err(sdk_error(e)),
+        }
+    }
+
+    /// Marks the contact deleted and takes it out of the index; its identities
+    /// stay claimed. `None` if there is no such contact.
+    pub async fn soft_delete_contact(&self, pid: &str, cid: &str) -> Result<Option<Contact>> {
+        let now = to_attr(&Utc::now())?;
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(contact_pk(pid, cid), CONTACT_SK)))
+            .update_expression("SET #st = :deleted, deleted_at = if_not_exists(deleted_at, :now), updated_at = :now REMOVE GSI1PK, GSI1SK")
+            .condition_expression("attribute_exists(PK) AND attribute_not_exists(erased_at)")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":deleted", to_attr(&ContactStatus::Deleted)?)
+            .expression_attribute_values(":now", now)
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match out {
+            Ok(out) => Ok(Some(
+                from_item::<Contact>(out.attributes.unwrap_or_default())?.with_derived(),
+            )),
+            Err(e) if is_conditional(&e) => Ok(None),
+            Err(e) => Err(sdk_error(e)),
+        }
+    }
+
+    /// Replaces the contact with a tombstone holding no personal data and
+    /// returns what it held, so the caller can free its identities.
+    pub async fn erase_contact(&self, pid: &str, cid: &str) -> Result<Option<Contact>> {
+        let mut item = key(contact_pk(pid, cid), CONTACT_SK);
+        item.insert("id".into(), s(cid));
+        item.insert("erased_at".into(), to_attr(&Utc::now())?);
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_exists(PK) AND attribute_not_exists(erased_at)")
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await;
+        match out {
+            Ok(out) => out.attributes.map(|a| from_item::<Contact>(a)).transpose(),
+            Err(e) if is_conditional(&e) => Ok(None),
+            Err(e) => Err(sdk_error(e)),
+        }
+    }
+
+    /// Live contacts newest first, after the contact id `before` if given.
+    /// Returns the page and whether more contacts follow it.
+    pub async fn list_contacts(
+        &self,
+        pid: &str,
+        limit: usize,
+        before: Option<&str>,
+    ) -> Result<(Vec<Contact>, bool)> {
+        let queries = (0..SHARDS).map(|shard| self.query_shard(pid, shard, limit, before));
+        let shards = try_join_all(queries).await?;
+        let mut more = false;
+        let mut ids: Vec<String> = Vec::new();
+        for (shard_ids, shard_more) in shards {
+            more |= shard_more;
+            ids.extend(shard_ids);
+        }
+        ids.sort_unstable_by(|a, b| b.cmp(a));
+        if ids.len() > limit {
+            ids.truncate(limit);
+            more = true;
+        }
+        let mut contacts = self.batch_get_contacts(pid, &ids).await?;
+        contacts.sort_unstable_by(|a, b| b.id.cmp(&a.id));
+        Ok((contacts, more))
+    }
+
+    async fn query_shard(
+        &self,
+        pid: &str,
+        shard: u32,
+        limit: usize,
+        before: Option<&str>,
+    ) -> Result<(Vec<String>, bool)> {
+        let mut req = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("GSI1")
+            .scan_index_forward(false)
+            .limit(limit as i32)
+            .expression_attribute_values(":pk", s(index_pk(pid, shard)));
+        req = match before {
+            Some(before) => req
+                .key_condition_expression("GSI1PK = :pk AND GSI1SK < :before")
+                .expression_attribute_values(":before", s(before)),
+            None => req.key_condition_expression("GSI1PK = :pk"),
+        };
+        let out = req.send().await.map_err(sdk_error)?;
+        let ids = out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|i| get_s(i, "GSI1SK").map(str::to_string))
+            .collect();
+        Ok((ids, out.last_evaluated_key.is_some()))
+    }
+
+    /// Reads contacts by id (100 keys a call), retrying unprocessed keys with
+    /// jittered backoff. Erased or deleted contacts are left out.
+    async fn batch_get_contacts(&self, pid: &str, ids: &[String]) -> Result<Vec<Contact>> {
+        let mut contacts = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(100) {
+            let keys: Vec<Item> = chunk
+                .iter()
+                .map(|cid| key(contact_pk(pid, cid), CONTACT_SK))
+                .collect();
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .build()
+                    .map_err(Error::internal)?,
+            );
+            let mut attempt = 0u32;
+            while let Some(request) = pending.take() {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+                for item in out
+                    .responses
+                    .unwrap_or_default()
+                    .remove(&self.table)
+                    .unwrap_or_default()
+                {
+                    if let StoredContact::Live(c) = contact_from(item)? {
+                        if c.status != ContactStatus::Deleted {
+                            contacts.push(c);
+                        }
+                    }
+                }
+                pending = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .filter(|k| !k.keys.is_empty());
+                if pending.is_some() {
+                    attempt += 1;
+                    if attempt > 10 {
+                        return Err(Error::internal(
+                            "BatchGetItem kept returning unprocessed keys",
+                        ));
+                    }
+                    backoff(attempt).await;
+                }
+            }
+        }
+        Ok(contacts)
+    }
+}
+
+/// Full-jitter exponential backoff: up to 25 ms × 2^attempt, capped at 2 s.
+pub(crate) async fn backoff(attempt: u32) {
+    use rand::Rng;
+    let cap = (25u64 << attempt.min(7)).min(2_000);
+    let ms = rand::rng().random_range(0..=cap);
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_are_stable_and_spread() {
+        assert_eq!(
+            shard_of("01J0000000000000000000000A"),
+            shard_of("01J0000000000000000000000A")
+        );
+        let mut counts = [0u32; SHARDS as usize];
+        for _ in 0..32_000 {
+            counts[shard_of(&crate::domain::ids::new_id()) as usize] += 1;
+        }
+        let (min, max) = (counts.iter().min().unwrap(), counts.iter().max().unwrap());
+        assert!(*min > 800 && *max < 1200, "uneven shards: {min}..{max}");
+    }
+}

@@ -1,0 +1,439 @@
+//! Contacts: upsert by identity, read, change, delete, erase, look up, list.
+//!
+//! Uniqueness of email, phone, eid and referral code comes from identity
+//! claims (see `store`): claim first, then merge the contact. Every path below
+//! is written so that racing writers, retries and a crash between the two
+//! steps end with one contact per identity.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{Duration, Utc};
+use tracing::info;
+
+use crate::domain::contact::{
+    Contact, ContactChange, ContactInput, ContactStatus, ContactType, IdentityKind, Source,
+};
+use crate::domain::ids::{is_id, new_id, new_referral_code};
+use crate::domain::normalize;
+use crate::domain::project::Project;
+use crate::store::contacts::{Claim, ContactWrite, Merge, StoredContact, WriteMode};
+use crate::store::Store;
+use crate::telemetry::mask_email;
+use crate::usecases::{decode_cursor, encode_cursor, Page};
+use crate::{Error, Result};
+
+/// A claim whose contact never appeared is presumed abandoned (its writer
+/// crashed) after this long, and may be taken over.
+const ABANDONED_CLAIM: Duration = Duration::seconds(60);
+
+#[derive(Debug)]
+pub struct Upserted {
+    pub contact: Contact,
+    pub created: bool,
+}
+
+/// Finds the contact by email, else phone, else eid, and merges the input
+/// into it; creates it if there is none.
+pub async fn upsert(store: &Store, project: &Project, input: ContactInput) -> Result<Upserted> {
+    let pid = project.id.as_str();
+    let change = input.into_change(&project.default_country)?;
+    let (kind, value) = change
+        .match_identity()
+        .ok_or_else(|| Error::invalid("email", "one of email, phone or eid is required"))?;
+    let (kind, value) = (kind, value.to_string());
+
+    let mut resolved: Option<(String, bool)> = None;
+    for _ in 0..4 {
+        let (cid, created) = match resolved.take() {
+            Some(r) => r,
+            None => {
+                let fresh = new_id();
+                match store.claim_identity(pid, kind, &value, &fresh).await? {
+                    Claim::Claimed | Claim::Mine => (fresh, true),
+                    Claim::OwnedBy { contact_id, .. } => (contact_id, false),
+                }
+            }
+        };
+        let mut claimed = match claim_others(store, pid, &cid, &change, Some(kind)).await {
+            Ok(claimed) => claimed,
+            Err(e) => {
+                if created {
+                    store.release_identity(pid, kind, &value, &cid).await?;
+                }
+                return Err(e);
+            }
+        };
+        let mut write = write_for(
+            &change,
+            WriteMode::Upsert {
+                matched: (kind, value.clone()),
+            },
+        );
+        let now = Utc::now();
+        let source = change.source.unwrap_or(Source::Api);
+        write.defaults.extend([
+            ("created_at".to_string(), attr(&now)?),
+            ("type".to_string(), attr(&ContactType::default())?),
+            ("status".to_string(), attr(&ContactStatus::Active)?),
+            ("source".to_string(), attr(&source)?),
+            (
+                "source_rank".to_string(),
+                AttributeValue::N(source.rank().to_string()),
+            ),
+        ]);
+        if created {
+            let code = claim_referral_code(store, pid, &cid).await?;
+            claimed.push((IdentityKind::ReferralCode, code.clone()));
+            write
+                .defaults
+                .push(("referral_code".to_string(), AttributeValue::S(code)));
+        }
+        match store.merge_contact(pid, &cid, write).await? {
+            Merge::Done { old, mut new } => {
+                release_replaced(store, pid, &cid, old.as_ref(), &new).await?;
+                if old
+                    .as_ref()
+                    .is_some_and(|o| o.status == ContactStatus::Deleted)
+                    && !change.set.iter().any(|(f, _)| *f == "status")
+                {
+                    store.undelete_contact(pid, &cid).await?;
+                    new.status = ContactStatus::Active;
+                }
+                upgrade_source(store, pid, &mut new, source).await?;
+                if old.is_some() && new.referral_code.is_none() {
+                    // Its creator died before writing it; finish the job.
+                    new = ensure_referral_code(store, pid, new).await?;
+                }
+                info!(contact_id = %cid, created, email = new.email.as_deref().map(mask_email), "contact upserted");
+                return Ok(Upserted {
+                    contact: new,
+                    created,
+                });
+            }
+            Merge::Stale | Merge::Missing => {
+                // The claim points at an erased contact, or at one that has
+                // since taken another value: it is stale. Free what we claimed
+                // for that contact and move the claim to a new one.
+                release_all(store, pid, &cid, &claimed).await?;
+                let fresh = new_id();
+                if store
+                    .take_over_identity(pid, kind, &value, &cid, &fresh)
+                    .await?
+                {
+                    resolved = Some((fresh, true));
+                }
+            }
+        }
+    }
+    Err(Error::internal("upsert did not converge after 4 attempts"))
+}
+
+/// Changes a contact; identities may change too (taken → 409).
+pub async fn update(
+    store: &Store,
+    project: &Project,
+    cid: &str,
+    input: ContactInput,
+) -> Result<Contact> {
+    let pid = project.id.as_str();
+    let change = input.into_change(&project.default_country)?;
+    let current = get(store, pid, cid).await?;
+    let remaining = IdentityKind::SETTABLE
+        .iter()
+        .any(|&kind| match change.identity(kind) {
+            Some(v) => v.is_some(),
+            None => current.identity(kind).is_some(),
+        });
+    if !remaining {
+        let field = change
+            .identities
+            .first()
+            .map_or("email", |(k, _)| k.field());
+        return Err(Error::invalid(
+            field,
+            "a contact keeps at least one of email, phone or eid",
+        ));
+    }
+    let claimed = claim_others(store, pid, cid, &change, None).await?;
+    match store
+        .merge_contact(pid, cid, write_for(&change, WriteMode::Update))
+        .await?
+    {
+        Merge::Done { old, mut new } => {
+            release_replaced(store, pid, cid, old.as_ref(), &new).await?;
+            if let Some(source) = change.source {
+                upgrade_source(store, pid, &mut new, source).await?;
+            }
+            Ok(new)
+        }
+        Merge::Stale | Merge::Missing => {
+            release_all(store, pid, cid, &claimed).await?;
+            Err(Error::NotFound("contact"))
+        }
+    }
+}
+
+pub async fn get(store: &Store, pid: &str, cid: &str) -> Result<Contact> {
+    if !is_id(cid) {
+        return Err(Error::NotFound("contact"));
+    }
+    match store.get_contact(pid, cid).await? {
+        Some(StoredContact::Live(c)) => Ok(c),
+        _ => Err(Error::NotFound("contact")),
+    }
+}
+
+/// Soft delete: hidden from lists, identities kept. `erase`: personal data
+/// removed and identities freed; only a tombstone with the id remains.
+pub async fn delete(store: &Store, pid: &str, cid: &str, erase: bool) -> Result<()> {
+    if !is_id(cid) {
+        return Err(Error::NotFound("contact"));
+    }
+    if !erase {
+        store
+            .soft_delete_contact(pid, cid)
+            .await?
+            .ok_or(Error::NotFound("contact"))?;
+        return Ok(());
+    }
+    let old = store
+        .erase_contact(pid, cid)
+        .await?
+        .ok_or(Error::NotFound("contact"))?;
+    for kind in IdentityKind::SETTABLE
+        .into_iter()
+        .chain([IdentityKind::ReferralCode])
+    {
+        if let Some(value) = old.identity(kind) {
+            store.release_identity(pid, kind, value, cid).await?;
+        }
+    }
+    info!(contact_id = %cid, "contact erased");
+    Ok(())
+}
+
+/// Exact lookup by email, phone (any format) or eid.
+pub async fn find(
+    store: &Store,
+    project: &Project,
+    kind: IdentityKind,
+    raw: &str,
+    include_deleted: bool,
+) -> Result<Option<Contact>> {
+    let field = kind.field();
+    let value = match kind {
+        IdentityKind::Email => normalize::email(raw).map_err(|m| Error::invalid(field, m))?,
+        IdentityKind::Phone => {
+            normalize::phone(raw, &project.default_country).map_err(|m| Error::invalid(field, m))?
+        }
+        IdentityKind::Eid | IdentityKind::ReferralCode => {
+            normalize::text(raw).ok_or_else(|| Error::invalid(field, "empty value"))?
+        }
+    };
+    let Some(cid) = store.identity_owner(&project.id, kind, &value).await? else {
+        return Ok(None);
+    };
+    match store.get_contact(&project.id, &cid).await? {
+        // A claim can outlive the value it names (a crash mid-change): trust the contact.
+        Some(StoredContact::Live(c)) if c.identity(kind) == Some(value.as_str()) => {
+            Ok((include_deleted || c.status != ContactStatus::Deleted).then_some(c))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Live contacts, newest first.
+pub async fn list(
+    store: &Store,
+    pid: &str,
+    limit: usize,
+    cursor: Option<&str>,
+) -> Result<Page<Contact>> {
+    let before = cursor.map(decode_cursor).transpose()?;
+    if before.as_deref().is_some_and(|b| !is_id(b)) {
+        return Err(Error::invalid(
+            "cursor",
+            "cursor is not one this API returned",
+        ));
+    }
+    let (data, more) = store.list_contacts(pid, limit, before.as_deref()).await?;
+    let next_cursor = if more {
+        data.last().map(|c| encode_cursor(&c.id))
+    } else {
+        None
+    };
+    Ok(Page { data, next_cursor })
+}
+
+fn attr<T: serde::Serialize>(v: &T) -> Result<AttributeValue> {
+    serde_dynamo::to_attribute_value(v).map_err(Error::internal)
+}
+
+/// The UpdateItem for a change: its fields and its identities.
+fn write_for(change: &ContactChange, mode: WriteMode) -> ContactWrite {
+    let mut set: Vec<(String, AttributeValue)> = change
+        .set
+        .iter()
+        .filter_map(|(f, v)| {
+            serde_dynamo::to_attribute_value(v)
+                .ok()
+                .map(|a| (f.to_string(), a))
+        })
+        .collect();
+    let mut remove: Vec<String> = change.remove.iter().map(|f| f.to_string()).collect();
+    for (kind, value) in &change.identities {
+        match value {
+            Some(v) => set.push((kind.field().to_string(), AttributeValue::S(v.clone()))),
+            None => remove.push(kind.field().to_string()),
+        }
+    }
+    ContactWrite {
+        set,
+        defaults: Vec::new(),
+        remove,
+        mode,
+    }
+}
+
+/// Claims every identity value the change sets (but `skip`) for `cid`. On a
+/// conflict, frees what it claimed and names the field.
+async fn claim_others(
+    store: &Store,
+    pid: &str,
+    cid: &str,
+    change: &ContactChange,
+    skip: Option<IdentityKind>,
+) -> Result<Vec<(IdentityKind, String)>> {
+    let mut claimed = Vec::new();
+    for (kind, value) in &change.identities {
+        let (kind, Some(value)) = (*kind, value) else {
+            continue;
+        };
+        if Some(kind) == skip {
+            continue;
+        }
+        let ok = match store.claim_identity(pid, kind, value, cid).await? {
+            Claim::Claimed => {
+                claimed.push((kind, value.clone()));
+                true
+            }
+            Claim::Mine => true,
+            Claim::OwnedBy {
+                contact_id,
+                claimed_at,
+            } => {
+                let stale =
+                    claim_is_stale(store, pid, &contact_id, kind, value, claimed_at).await?;
+                let moved = stale
+                    && store
+                        .take_over_identity(pid, kind, value, &contact_id, cid)
+                        .await?;
+                if moved {
+                    claimed.push((kind, value.clone()));
+                }
+                moved
+            }
+        };
+        if !ok {
+            release_all(store, pid, cid, &claimed).await?;
+            return Err(Error::taken(kind.field()));
+        }
+    }
+    Ok(claimed)
+}
+
+/// A claim is stale when its contact was erased, no longer holds the value, or
+/// never appeared although the claim is old.
+async fn claim_is_stale(
+    store: &Store,
+    pid: &str,
+    owner: &str,
+    kind: IdentityKind,
+    value: &str,
+    claimed_at: Option<chrono::DateTime<Utc>>,
+) -> Result<bool> {
+    Ok(match store.get_contact(pid, owner).await? {
+        Some(StoredContact::Erased) => true,
+        Some(StoredContact::Live(c)) => c.identity(kind) != Some(value),
+        None => claimed_at.is_none_or(|at| Utc::now() - at > ABANDONED_CLAIM),
+    })
+}
+
+async fn release_all(
+    store: &Store,
+    pid: &str,
+    cid: &str,
+    claimed: &[(IdentityKind, String)],
+) -> Result<()> {
+    for (kind, value) in claimed {
+        store.release_identity(pid, *kind, value, cid).await?;
+    }
+    Ok(())
+}
+
+/// Frees the identity values a write replaced or removed.
+async fn release_replaced(
+    store: &Store,
+    pid: &str,
+    cid: &str,
+    old: Option<&Contact>,
+    new: &Contact,
+) -> Result<()> {
+    let Some(old) = old else { return Ok(()) };
+    for kind in IdentityKind::SETTABLE {
+        if let Some(before) = old.identity(kind) {
+            if new.identity(kind) != Some(before) {
+                store.release_identity(pid, kind, before, cid).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn upgrade_source(
+    store: &Store,
+    pid: &str,
+    contact: &mut Contact,
+    source: Source,
+) -> Result<()> {
+    let current = contact.source.map_or(0, Source::rank);
+    if source.rank() > current && store.upgrade_source(pid, &contact.id, source).await? {
+        contact.source = Some(source);
+    }
+    Ok(())
+}
+
+async fn claim_referral_code(store: &Store, pid: &str, cid: &str) -> Result<String> {
+    for _ in 0..8 {
+        let code = new_referral_code();
+        match store
+            .claim_identity(pid, IdentityKind::ReferralCode, &code, cid)
+            .await?
+        {
+            Claim::Claimed | Claim::Mine => return Ok(code),
+            Claim::OwnedBy { .. } => continue,
+        }
+    }
+    Err(Error::internal("could not find a free referral code"))
+}
+
+async fn ensure_referral_code(store: &Store, pid: &str, contact: Contact) -> Result<Contact> {
+    let cid = contact.id.clone();
+    let code = claim_referral_code(store, pid, &cid).await?;
+    let write = ContactWrite {
+        set: Vec::new(),
+        defaults: vec![("referral_code".to_string(), AttributeValue::S(code.clone()))],
+        remove: Vec::new(),
+        mode: WriteMode::Update,
+    };
+    let new = match store.merge_contact(pid, &cid, write).await? {
+        Merge::Done { new, .. } => new,
+        _ => contact,
+    };
+    if new.referral_code.as_deref() != Some(code.as_str()) {
+        // Someone else gave it a code first.
+        store
+            .release_identity(pid, IdentityKind::ReferralCode, &code, &cid)
+            .await?;
+    }
+    Ok(new)
+}

@@ -1,0 +1,107 @@
+//! Projects and their keys.
+
+use chrono::Utc;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::domain::ids::new_id;
+use crate::domain::keys::{self, KeyKind};
+use crate::domain::project::{Project, ProjectSettings, ProjectView, DEFAULT_COUNTRY};
+use crate::store::Store;
+use crate::{Error, Result};
+
+/// Returned once, at creation: the keys are not stored and cannot be shown again.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedProject {
+    #[serde(flatten)]
+    pub project: ProjectView,
+    /// Secret key (`sk_…`): server-side access to this project's data.
+    pub api_key: String,
+    /// Publishable key (`pk_…`): public submission endpoints only.
+    pub publishable_key: String,
+}
+
+pub async fn create(store: &Store, settings: ProjectSettings) -> Result<CreatedProject> {
+    let settings = settings.normalized()?;
+    let name = settings
+        .name
+        .ok_or_else(|| Error::invalid("name", "name is required"))?;
+    let id = new_id();
+    let api_key = keys::new_key(KeyKind::Secret, &id);
+    let publishable_key = keys::new_key(KeyKind::Publishable, &id);
+    let now = Utc::now();
+    let project = Project {
+        id,
+        name,
+        default_country: settings
+            .default_country
+            .unwrap_or_else(|| DEFAULT_COUNTRY.to_string()),
+        allowed_origins: settings.allowed_origins.unwrap_or_default(),
+        secret_key_hash: keys::hash_key(&api_key),
+        publishable_key_hash: keys::hash_key(&publishable_key),
+        created_at: now,
+        updated_at: now,
+    };
+    store.create_project(&project).await?;
+    Ok(CreatedProject {
+        project: ProjectView::from(&project),
+        api_key,
+        publishable_key,
+    })
+}
+
+pub async fn update(store: &Store, pid: &str, settings: ProjectSettings) -> Result<Project> {
+    let settings = settings.normalized()?;
+    store
+        .update_project(pid, &settings)
+        .await?
+        .ok_or(Error::NotFound("project"))
+}
+
+/// Issues a new key of `kind`; the old one stops working at once.
+pub async fn rotate_key(store: &Store, pid: &str, kind: KeyKind) -> Result<String> {
+    let key = keys::new_key(kind, pid);
+    let attribute = match kind {
+        KeyKind::Secret => "secret_key_hash",
+        KeyKind::Publishable => "publishable_key_hash",
+    };
+    if !store
+        .set_key_hash(pid, attribute, &keys::hash_key(&key))
+        .await?
+    {
+        return Err(Error::NotFound("project"));
+    }
+    Ok(key)
+}
+
+/// The project `pid`, if `presented` is its current key of `kind`.
+/// A well-formed key of another project is `Forbidden` and reads nothing.
+pub async fn authenticate(
+    store: &Store,
+    pid: &str,
+    presented: &str,
+    kind: KeyKind,
+) -> Result<Project> {
+    let Some(key_pid) = keys::key_project(kind, presented) else {
+        return Err(Error::Unauthorized);
+    };
+    if key_pid != pid {
+        return Err(Error::Forbidden);
+    }
+    let project = store.get_project(pid).await?.ok_or(Error::Unauthorized)?;
+    let hash = match kind {
+        KeyKind::Secret => &project.secret_key_hash,
+        KeyKind::Publishable => &project.publishable_key_hash,
+    };
+    if !keys::key_matches(presented, hash) {
+        return Err(Error::Unauthorized);
+    }
+    Ok(project)
+}
+
+pub async fn get(store: &Store, pid: &str) -> Result<Project> {
+    store
+        .get_project(pid)
+        .await?
+        .ok_or(Error::NotFound("project"))
+}

@@ -1,1 +1,143 @@
+//! Spawns the real API router on a random port, wired from template.yaml to
+//! its own freshly provisioned table in the emulator, so tests run in parallel.
+//! Run through `make test`, which starts the emulator and sets AWS_ENDPOINT_URL.
 
+use std::collections::HashMap;
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+pub const ADMIN: &str = "test-admin-token-0001";
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub table: String,
+}
+
+pub struct TestProject {
+    pub id: String,
+    pub key: String,
+    pub publishable_key: String,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// The `error.field` of an error reply.
+    pub fn field(&self) -> Option<&str> {
+        self.body["error"]["field"].as_str()
+    }
+
+    pub fn code(&self) -> Option<&str> {
+        self.body["error"]["code"].as_str()
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        assert!(
+            std::env::var("AWS_ENDPOINT_URL").is_ok(),
+            "end-to-end tests need the emulator: run them with `make test` (infra/with-moto.sh)"
+        );
+        let template =
+            roster_local::Template::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml"))
+                .unwrap();
+        let prefix = format!("t{}", ulid::Ulid::new().to_string().to_lowercase());
+        let params = HashMap::from([("AdminToken".to_string(), ADMIN.to_string())]);
+        let state = roster_local::api_state(&template, &prefix, &params)
+            .await
+            .unwrap();
+        let table = state.config.table_name.clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            axum::serve(listener, roster_api::router(state))
+                .await
+                .unwrap()
+        });
+        TestApp {
+            base: format!("http://{addr}"),
+            http: reqwest::Client::new(),
+            table,
+        }
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut req = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        Self::reply(req).await
+    }
+
+    pub async fn reply(req: reqwest::RequestBuilder) -> Reply {
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.request(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.request(Method::POST, path, Some(token), Some(body))
+            .await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.request(Method::PATCH, path, Some(token), Some(body))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Reply {
+        self.request(Method::DELETE, path, Some(token), None).await
+    }
+
+    pub async fn project(&self) -> TestProject {
+        let r = self
+            .post("/v1/projects", ADMIN, serde_json::json!({"name": "Test"}))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        TestProject {
+            id: r.body["id"].as_str().unwrap().to_string(),
+            key: r.body["api_key"].as_str().unwrap().to_string(),
+            publishable_key: r.body["publishable_key"].as_str().unwrap().to_string(),
+        }
+    }
+}
+
+impl TestProject {
+    pub fn contacts(&self) -> String {
+        format!("/v1/projects/{}/contacts", self.id)
+    }
+
+    pub fn contact(&self, cid: &str) -> String {
+        format!("/v1/projects/{}/contacts/{cid}", self.id)
+    }
+}

@@ -57,12 +57,12 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "the request body is empty; send a JSON object",
         ));
     }
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    // Syntax first, then shape: serde_json reports some type errors (a number
+    // where an enum goes) as syntax errors when it reads straight into a type.
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let inner = e.inner();
-        if inner.is_syntax() || inner.is_eof() {
-            return ApiError::bad_request(format!("malformed JSON: {inner}"));
-        }
         let path = e.path().to_string();
         let message = inner.to_string();
         let field = field_of(&path, &message);
@@ -72,21 +72,25 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-/// The field a serde message is about: the path, or for an unknown field the
-/// name it quotes.
+/// The field a serde message is about: the path (which for an unknown field
+/// already ends with its name), or for a missing field the name it quotes.
 fn field_of(path: &str, message: &str) -> Option<String> {
-    let prefix = if path == "." {
-        String::new()
-    } else {
-        format!("{path}.")
-    };
-    if let Some(rest) = message.strip_prefix("unknown field `") {
-        return rest.split('`').next().map(|name| format!("{prefix}{name}"));
-    }
     if let Some(rest) = message.strip_prefix("missing field `") {
+        let prefix = if path == "." {
+            String::new()
+        } else {
+            format!("{path}.")
+        };
         return rest.split('`').next().map(|name| format!("{prefix}{name}"));
     }
-    (path != ".").then(|| path.to_string())
+    if path == "." {
+        // Query strings carry no path: take the name the message quotes.
+        return message
+            .split_once("unknown field `")
+            .and_then(|(_, r)| r.split('`').next())
+            .map(str::to_string);
+    }
+    Some(path.to_string())
 }
 
 /// Query parameters; unknown or malformed ones → 422 naming the parameter.

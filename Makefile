@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: dev test unit e2e lint bench venv fmt
+.PHONY: dev test lint bench venv fmt lambda
 
 $(VENV)/.installed: infra/requirements.txt
 	python3 -m venv $(VENV)
@@ -31,3 +31,11 @@ fmt:
 
 bench: venv
 	bench/run.sh
+
+# Lambda artifacts for arm64 (cargo-lambda and zig come from PyPI into .venv).
+$(VENV)/.lambda: $(VENV)/.installed
+	$(VENV)/bin/pip install -q cargo-lambda==1.9.2 ziglang==0.15.2
+	touch $@
+
+lambda: $(VENV)/.lambda
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 -p roster-api

@@ -1,0 +1,106 @@
+"""DynamoDB requests per API call: a counting proxy between the local runner
+and the emulator, by operation (X-Amz-Target).
+
+Usage: python bench/ddb_count.py MOTO_URL PROXY_PORT RUNNER_BINARY API_PORT
+Prints JSON: requests per upsert of a new and of an existing contact.
+"""
+import collections
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+counts = collections.Counter()
+lock = threading.Lock()
+
+
+def make_proxy(upstream):
+    class Proxy(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def forward(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+            target = self.headers.get("X-Amz-Target", "")
+            if target.startswith("DynamoDB_"):
+                with lock:
+                    counts[target.split(".")[-1]] += 1
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length", "connection")}
+            req = urllib.request.Request(upstream + self.path, data=body, headers=headers, method=self.command)
+            try:
+                resp = urllib.request.urlopen(req)
+                status, data, rh = resp.status, resp.read(), resp.headers
+            except urllib.error.HTTPError as e:
+                status, data, rh = e.code, e.read(), e.headers
+            self.send_response(status)
+            for k, v in rh.items():
+                if k.lower() not in ("content-length", "transfer-encoding", "connection", "server", "date"):
+                    self.send_header(k, v)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = forward
+
+        def log_message(self, *args):
+            pass
+
+    return Proxy
+
+
+def call(method, url, token, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as r:
+        return r.status, json.loads(r.read())
+
+
+def measure(label, n, fn):
+    with lock:
+        counts.clear()
+    for i in range(n):
+        fn(i)
+    with lock:
+        snapshot = dict(counts)
+    total = sum(snapshot.values())
+    return {"call": label, "requests_per_call": round(total / n, 2), "by_operation": {k: round(v / n, 2) for k, v in sorted(snapshot.items())}}
+
+
+def main():
+    moto, proxy_port, runner, api_port = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+    proxy = ThreadingHTTPServer(("127.0.0.1", proxy_port), make_proxy(moto))
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    env = dict(os.environ, AWS_ENDPOINT_URL=f"http://127.0.0.1:{proxy_port}", PORT=api_port, STACK_NAME=f"bench{int(time.time())}", RUST_LOG="warn", ADMIN_TOKEN="bench-admin-token")
+    proc = subprocess.Popen([runner], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{api_port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base + "/health")
+                break
+            except OSError:
+                time.sleep(0.2)
+        _, project = call("POST", base + "/v1/projects", "bench-admin-token", {"name": "bench"})
+        pid, key = project["id"], project["api_key"]
+        contacts = f"{base}/v1/projects/{pid}/contacts"
+        n = 50
+        rows = [
+            measure("upsert, new contact (email)", n, lambda i: call("POST", contacts, key, {"email": f"new{i}@example.com", "name": "New Person"})),
+            measure("upsert, existing contact (email)", n, lambda i: call("POST", contacts, key, {"email": f"new{i}@example.com", "company": "Acme"})),
+            measure("upsert, new contact (email + phone)", n, lambda i: call("POST", contacts, key, {"email": f"both{i}@example.com", "phone": f"+1415555{i:04d}"})),
+            measure("upsert, existing contact (email + same phone)", n, lambda i: call("POST", contacts, key, {"email": f"both{i}@example.com", "phone": f"+1415555{i:04d}"})),
+            measure("lookup by email", n, lambda i: call("GET", f"{contacts}?email=new{i}%40example.com", key)),
+            measure("list first page (limit 50)", 10, lambda i: call("GET", f"{contacts}?limit=50", key)),
+        ]
+        print(json.dumps(rows))
+    finally:
+        proc.kill()
+        proxy.shutdown()
+
+
+if __name__ == "__main__":
+    main()

@@ -19,8 +19,7 @@ impl Config {
 
     /// From any source of variables (the local runner resolves them from `template.yaml`).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self> {
-        let table_name =
-            var("TABLE_NAME").ok_or_else(|| Error::internal("TABLE_NAME is not set"))?;
+        let table_name = var("TABLE_NAME").ok_or_else(|| Error::internal("TABLE_NAME is not set"))?;
         let admin_token = var("ADMIN_TOKEN").unwrap_or_else(|| DEFAULT_ADMIN_TOKEN.to_string());
         if admin_token.len() < 8 {
             return Err(Error::internal("ADMIN_TOKEN must be at least 8 characters"));

@@ -7,10 +7,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     /// The input is well-formed but breaks a rule (HTTP 422).
     #[error("{message}")]
-    Validation {
-        field: Option<String>,
-        message: String,
-    },
+    Validation { field: Option<String>, message: String },
     #[error("{0} not found")]
     NotFound(&'static str),
     /// The request collides with stored state (HTTP 409), e.g. an identity

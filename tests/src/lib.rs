@@ -44,22 +44,14 @@ impl TestApp {
             std::env::var("AWS_ENDPOINT_URL").is_ok(),
             "end-to-end tests need the emulator: run them with `make test` (infra/with-moto.sh)"
         );
-        let template =
-            roster_local::Template::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml"))
-                .unwrap();
+        let template = roster_local::Template::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
         let prefix = format!("t{}", ulid::Ulid::new().to_string().to_lowercase());
         let params = HashMap::from([("AdminToken".to_string(), ADMIN.to_string())]);
-        let state = roster_local::api_state(&template, &prefix, &params)
-            .await
-            .unwrap();
+        let state = roster_local::api_state(&template, &prefix, &params).await.unwrap();
         let table = state.config.table_name.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            axum::serve(listener, roster_api::router(state))
-                .await
-                .unwrap()
-        });
+        tokio::spawn(async move { axum::serve(listener, roster_api::router(state)).await.unwrap() });
         TestApp {
             base: format!("http://{addr}"),
             http: reqwest::Client::new(),
@@ -67,13 +59,32 @@ impl TestApp {
         }
     }
 
-    pub async fn request(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> Reply {
+    /// Every item in this app's table, as text: for checks that no personal
+    /// data is left anywhere.
+    pub async fn dump_table(&self) -> String {
+        let sdk = roster::aws::sdk_config().await;
+        let client = aws_sdk_dynamodb::Client::new(&sdk);
+        let mut out = String::new();
+        let mut start = None;
+        loop {
+            let page = client
+                .scan()
+                .table_name(&self.table)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .unwrap();
+            for item in page.items() {
+                out.push_str(&format!("{item:?}\n"));
+            }
+            match page.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => return out,
+            }
+        }
+    }
+
+    pub async fn request(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
         let mut req = self.http.request(method, format!("{}{}", self.base, path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -94,11 +105,7 @@ impl TestApp {
         } else {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
-        Reply {
-            status,
-            headers,
-            body,
-        }
+        Reply { status, headers, body }
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Reply {
@@ -106,13 +113,11 @@ impl TestApp {
     }
 
     pub async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
-        self.request(Method::POST, path, Some(token), Some(body))
-            .await
+        self.request(Method::POST, path, Some(token), Some(body)).await
     }
 
     pub async fn patch(&self, path: &str, token: &str, body: Value) -> Reply {
-        self.request(Method::PATCH, path, Some(token), Some(body))
-            .await
+        self.request(Method::PATCH, path, Some(token), Some(body)).await
     }
 
     pub async fn delete(&self, path: &str, token: &str) -> Reply {

@@ -20,23 +20,13 @@ async fn bad_bodies_are_refused_with_the_right_status_and_field() {
     };
 
     let r = send(b"{\"email\": ".to_vec(), "application/json").await;
-    assert_eq!(
-        (r.status, r.code()),
-        (StatusCode::BAD_REQUEST, Some("bad_request"))
-    );
+    assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, Some("bad_request")));
     let r = send(b"".to_vec(), "application/json").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    let r = send(
-        b"email=a@b.com".to_vec(),
-        "application/x-www-form-urlencoded",
-    )
-    .await;
+    let r = send(b"email=a@b.com".to_vec(), "application/x-www-form-urlencoded").await;
     assert_eq!(
         (r.status, r.code()),
-        (
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Some("unsupported_media_type")
-        )
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, Some("unsupported_media_type"))
     );
     let big = format!(
         "{{\"email\":\"a@example.com\",\"metadata\":{{\"x\":\"{}\"}}}}",
@@ -67,17 +57,10 @@ async fn bad_bodies_are_refused_with_the_right_status_and_field() {
         ),
     ] {
         let r = app.post(&p.contacts(), &p.key, body.clone()).await;
-        assert_eq!(
-            r.status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{body}: {:?}",
-            r.body
-        );
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {:?}", r.body);
         assert_eq!(r.field(), Some(field), "{body}: {:?}", r.body);
         assert_eq!(r.code(), Some("validation_failed"));
-        assert!(r.body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()));
+        assert!(r.body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
     }
     // None of that stored anything.
     assert_eq!(app.get(&p.contacts(), &p.key).await.body["data"], json!([]));

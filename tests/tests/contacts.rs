@@ -12,7 +12,13 @@ async fn upsert_creates_then_merges_by_email_phone_or_eid() {
     let app = TestApp::spawn().await;
     let p = app.project().await;
 
-    let r = app.post(&p.contacts(), &p.key, json!({"email": "  Ada@Example.COM ", "name": "Ada King Lovelace", "phone": "(415) 555-2671"})).await;
+    let r = app
+        .post(
+            &p.contacts(),
+            &p.key,
+            json!({"email": "  Ada@Example.COM ", "name": "Ada King Lovelace", "phone": "(415) 555-2671"}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     assert_eq!(r.body["created"], true);
     assert_eq!(r.body["email"], "ada@example.com");
@@ -23,14 +29,17 @@ async fn upsert_creates_then_merges_by_email_phone_or_eid() {
     assert_eq!(r.body["type"], "lead");
     assert_eq!(r.body["status"], "active");
     assert_eq!(r.body["source"], "api");
-    assert!(r.body["referral_code"]
-        .as_str()
-        .unwrap()
-        .starts_with("ref_"));
+    assert!(r.body["referral_code"].as_str().unwrap().starts_with("ref_"));
     let id = r.body["id"].as_str().unwrap().to_string();
 
     // Same email, any case: same contact, fields merged, nothing else erased.
-    let r = app.post(&p.contacts(), &p.key, json!({"email": "ADA@example.com", "company": "Analytical Engines", "tags": ["VIP", "vip"]})).await;
+    let r = app
+        .post(
+            &p.contacts(),
+            &p.key,
+            json!({"email": "ADA@example.com", "company": "Analytical Engines", "tags": ["VIP", "vip"]}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["created"], false);
     assert_eq!(r.body["id"], id);
@@ -46,52 +55,30 @@ async fn upsert_creates_then_merges_by_email_phone_or_eid() {
             json!({"phone": "+1 415-555-2671", "eid": "crm-7"}),
         )
         .await;
-    assert_eq!(
-        (r.status, r.body["id"].as_str()),
-        (StatusCode::OK, Some(id.as_str()))
-    );
+    assert_eq!((r.status, r.body["id"].as_str()), (StatusCode::OK, Some(id.as_str())));
     // Only an eid.
     let r = app
-        .post(
-            &p.contacts(),
-            &p.key,
-            json!({"eid": "crm-7", "intent": "high"}),
-        )
+        .post(&p.contacts(), &p.key, json!({"eid": "crm-7", "intent": "high"}))
         .await;
-    assert_eq!(
-        (r.status, r.body["id"].as_str()),
-        (StatusCode::OK, Some(id.as_str()))
-    );
+    assert_eq!((r.status, r.body["id"].as_str()), (StatusCode::OK, Some(id.as_str())));
 
     let r = app.get(&p.contact(&id), &p.key).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["eid"], "crm-7");
     assert_eq!(r.body["intent"], "high");
 
-    for q in [
-        "email=ADA%40EXAMPLE.com",
-        "phone=%28415%29%20555-2671",
-        "eid=crm-7",
-    ] {
+    for q in ["email=ADA%40EXAMPLE.com", "phone=%28415%29%20555-2671", "eid=crm-7"] {
         let r = app.get(&format!("{}?{q}", p.contacts()), &p.key).await;
         assert_eq!(r.body["data"][0]["id"], id, "lookup {q}: {:?}", r.body);
     }
     let r = app
-        .get(
-            &format!("{}?email=nobody%40example.com", p.contacts()),
-            &p.key,
-        )
+        .get(&format!("{}?email=nobody%40example.com", p.contacts()), &p.key)
         .await;
     assert_eq!(r.body["data"], json!([]));
 
     // A contact needs an identity.
-    let r = app
-        .post(&p.contacts(), &p.key, json!({"name": "Nobody"}))
-        .await;
-    assert_eq!(
-        (r.status, r.field()),
-        (StatusCode::UNPROCESSABLE_ENTITY, Some("email"))
-    );
+    let r = app.post(&p.contacts(), &p.key, json!({"name": "Nobody"})).await;
+    assert_eq!((r.status, r.field()), (StatusCode::UNPROCESSABLE_ENTITY, Some("email")));
 }
 
 #[tokio::test]
@@ -120,10 +107,7 @@ async fn fifty_concurrent_upserts_of_one_new_email_make_one_contact() {
         "{:?}",
         replies.iter().map(|r| &r.body).collect::<Vec<_>>()
     );
-    assert_eq!(
-        replies.iter().filter(|r| r.body["created"] == true).count(),
-        1
-    );
+    assert_eq!(replies.iter().filter(|r| r.body["created"] == true).count(), 1);
     let list = app.get(&p.contacts(), &p.key).await;
     assert_eq!(list.body["data"].as_array().unwrap().len(), 1);
     assert!(list.body["data"][0]["referral_code"].as_str().is_some());
@@ -140,13 +124,8 @@ async fn identities_are_unique_and_can_change() {
             json!({"email": "a@example.com", "phone": "+14155552671"}),
         )
         .await;
-    let b = app
-        .post(&p.contacts(), &p.key, json!({"email": "b@example.com"}))
-        .await;
-    let (a_id, b_id) = (
-        a.body["id"].as_str().unwrap(),
-        b.body["id"].as_str().unwrap(),
-    );
+    let b = app.post(&p.contacts(), &p.key, json!({"email": "b@example.com"})).await;
+    let (a_id, b_id) = (a.body["id"].as_str().unwrap(), b.body["id"].as_str().unwrap());
 
     // B may not take A's email or phone; nothing of B changes.
     let r = app
@@ -190,15 +169,8 @@ async fn identities_are_unique_and_can_change() {
     let r = app
         .patch(&p.contact(b_id), &p.key, json!({"phone": "+14155552671"}))
         .await;
-    assert_eq!(
-        r.status,
-        StatusCode::OK,
-        "the phone A dropped is free: {:?}",
-        r.body
-    );
-    let r = app
-        .post(&p.contacts(), &p.key, json!({"email": "a@example.com"}))
-        .await;
+    assert_eq!(r.status, StatusCode::OK, "the phone A dropped is free: {:?}", r.body);
+    let r = app.post(&p.contacts(), &p.key, json!({"email": "a@example.com"})).await;
     assert_eq!(
         r.status,
         StatusCode::CREATED,
@@ -207,13 +179,8 @@ async fn identities_are_unique_and_can_change() {
     );
 
     // A contact keeps at least one identity.
-    let r = app
-        .patch(&p.contact(a_id), &p.key, json!({"email": null}))
-        .await;
-    assert_eq!(
-        (r.status, r.field()),
-        (StatusCode::UNPROCESSABLE_ENTITY, Some("email"))
-    );
+    let r = app.patch(&p.contact(a_id), &p.key, json!({"email": null})).await;
+    assert_eq!((r.status, r.field()), (StatusCode::UNPROCESSABLE_ENTITY, Some("email")));
 }
 
 #[tokio::test]
@@ -223,7 +190,13 @@ async fn patch_changes_fields_and_null_clears() {
     let c = app.post(&p.contacts(), &p.key, json!({"email": "p@example.com", "company": "Old", "first_name": "Pat",
         "address": {"line1": "1 Main St", "city": "Springfield", "country": "US"}, "labels": {"plan": "pro"}, "metadata": {"utm": {"source": "x"}}})).await;
     let id = c.body["id"].as_str().unwrap();
-    let r = app.patch(&p.contact(id), &p.key, json!({"company": null, "last_name": "Doe", "type": "customer", "status": "unsubscribed"})).await;
+    let r = app
+        .patch(
+            &p.contact(id),
+            &p.key,
+            json!({"company": null, "last_name": "Doe", "type": "customer", "status": "unsubscribed"}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["company"], json!(null));
     assert_eq!(r.body["full_name"], "Pat Doe");
@@ -256,11 +229,7 @@ async fn listing_is_newest_first_and_pages_without_gaps_or_repeats() {
     let mut created = Vec::new();
     for i in 0..23 {
         let r = app
-            .post(
-                &p.contacts(),
-                &p.key,
-                json!({"email": format!("u{i}@example.com")}),
-            )
+            .post(&p.contacts(), &p.key, json!({"email": format!("u{i}@example.com")}))
             .await;
         created.push(r.body["id"].as_str().unwrap().to_string());
     }
@@ -292,24 +261,14 @@ async fn listing_is_newest_first_and_pages_without_gaps_or_repeats() {
     assert_eq!(seen, created);
 
     let r = app.get(&format!("{}?limit=0", p.contacts()), &p.key).await;
-    assert_eq!(
-        (r.status, r.field()),
-        (StatusCode::UNPROCESSABLE_ENTITY, Some("limit"))
-    );
-    let r = app
-        .get(&format!("{}?cursor=garbage", p.contacts()), &p.key)
-        .await;
+    assert_eq!((r.status, r.field()), (StatusCode::UNPROCESSABLE_ENTITY, Some("limit")));
+    let r = app.get(&format!("{}?cursor=garbage", p.contacts()), &p.key).await;
     assert_eq!(
         (r.status, r.field()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("cursor"))
     );
-    let r = app
-        .get(&format!("{}?sort=name", p.contacts()), &p.key)
-        .await;
-    assert_eq!(
-        (r.status, r.field()),
-        (StatusCode::UNPROCESSABLE_ENTITY, Some("sort"))
-    );
+    let r = app.get(&format!("{}?sort=name", p.contacts()), &p.key).await;
+    assert_eq!((r.status, r.field()), (StatusCode::UNPROCESSABLE_ENTITY, Some("sort")));
 }
 
 #[tokio::test]
@@ -332,20 +291,14 @@ async fn soft_delete_hides_and_reserves_erase_frees() {
     assert!(r.body["deleted_at"].as_str().is_some());
     assert_eq!(app.get(&p.contacts(), &p.key).await.body["data"], json!([]));
     assert_eq!(
-        app.get(
-            &format!("{}?email=gone%40example.com", p.contacts()),
-            &p.key
-        )
-        .await
-        .body["data"],
+        app.get(&format!("{}?email=gone%40example.com", p.contacts()), &p.key)
+            .await
+            .body["data"],
         json!([])
     );
     let r = app
         .get(
-            &format!(
-                "{}?email=gone%40example.com&include_deleted=true",
-                p.contacts()
-            ),
+            &format!("{}?email=gone%40example.com&include_deleted=true", p.contacts()),
             &p.key,
         )
         .await;
@@ -376,21 +329,10 @@ async fn soft_delete_hides_and_reserves_erase_frees() {
     );
 
     // Erase: personal data gone, identities free, the id answers 404.
-    let r = app
-        .delete(&format!("{}?erase=true", p.contact(&id)), &p.key)
-        .await;
-    assert_eq!(
-        (r.status, &r.body["erased"]),
-        (StatusCode::OK, &json!(true))
-    );
-    assert_eq!(
-        app.get(&p.contact(&id), &p.key).await.status,
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        app.delete(&p.contact(&id), &p.key).await.status,
-        StatusCode::NOT_FOUND
-    );
+    let r = app.delete(&format!("{}?erase=true", p.contact(&id)), &p.key).await;
+    assert_eq!((r.status, &r.body["erased"]), (StatusCode::OK, &json!(true)));
+    assert_eq!(app.get(&p.contact(&id), &p.key).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.delete(&p.contact(&id), &p.key).await.status, StatusCode::NOT_FOUND);
     assert_eq!(app.get(&p.contacts(), &p.key).await.body["data"], json!([]));
     let r = app
         .post(

@@ -4,13 +4,7 @@ use reqwest::StatusCode;
 use roster_e2e::{TestApp, ADMIN};
 use serde_json::{json, Value};
 
-async fn post_with_key(
-    app: &TestApp,
-    path: &str,
-    token: &str,
-    key: &str,
-    body: Value,
-) -> roster_e2e::Reply {
+async fn post_with_key(app: &TestApp, path: &str, token: &str, key: &str, body: Value) -> roster_e2e::Reply {
     let req = app
         .http
         .post(format!("{}{path}", app.base))
@@ -38,10 +32,7 @@ async fn a_retry_returns_the_first_response() {
     assert_eq!(retry.status, StatusCode::CREATED);
     assert_eq!(retry.body, first.body);
     assert_eq!(
-        retry
-            .headers
-            .get("idempotent-replayed")
-            .and_then(|v| v.to_str().ok()),
+        retry.headers.get("idempotent-replayed").and_then(|v| v.to_str().ok()),
         Some("true")
     );
 
@@ -62,32 +53,15 @@ async fn a_retry_returns_the_first_response() {
         )
     );
     assert_eq!(
-        app.get(
-            &format!("{}?email=other%40example.com", p.contacts()),
-            &p.key
-        )
-        .await
-        .body["data"],
+        app.get(&format!("{}?email=other%40example.com", p.contacts()), &p.key)
+            .await
+            .body["data"],
         json!([])
     );
 
     // Project creation too: a retried POST /v1/projects makes one project.
-    let a = post_with_key(
-        &app,
-        "/v1/projects",
-        ADMIN,
-        "proj-1",
-        json!({"name": "Once"}),
-    )
-    .await;
-    let b = post_with_key(
-        &app,
-        "/v1/projects",
-        ADMIN,
-        "proj-1",
-        json!({"name": "Once"}),
-    )
-    .await;
+    let a = post_with_key(&app, "/v1/projects", ADMIN, "proj-1", json!({"name": "Once"})).await;
+    let b = post_with_key(&app, "/v1/projects", ADMIN, "proj-1", json!({"name": "Once"})).await;
     assert_eq!(a.status, StatusCode::CREATED);
     assert_eq!(a.body["id"], b.body["id"]);
 }
@@ -97,10 +71,9 @@ async fn concurrent_retries_create_once() {
     let app = TestApp::spawn().await;
     let p = app.project().await;
     let path = p.contacts();
-    let replies = futures::future::join_all(
-        (0..8).map(|_| post_with_key(&app, &path, &p.key, "same", json!({"eid": "E-1"}))),
-    )
-    .await;
+    let replies =
+        futures::future::join_all((0..8).map(|_| post_with_key(&app, &path, &p.key, "same", json!({"eid": "E-1"}))))
+            .await;
     let ok: Vec<_> = replies.iter().filter(|r| r.status.is_success()).collect();
     assert!(!ok.is_empty());
     assert!(ok

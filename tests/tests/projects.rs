@@ -8,35 +8,25 @@ use serde_json::json;
 async fn creating_a_project_needs_the_operator_token() {
     let app = TestApp::spawn().await;
     let r = app
-        .request(
-            Method::POST,
+        .request(Method::POST, "/v1/projects", None, Some(json!({"name": "x"})))
+        .await;
+    assert_eq!((r.status, r.code()), (StatusCode::UNAUTHORIZED, Some("unauthorized")));
+    let r = app.post("/v1/projects", "wrong-token-000", json!({"name": "x"})).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = app
+        .post(
             "/v1/projects",
-            None,
-            Some(json!({"name": "x"})),
+            ADMIN,
+            json!({"name": "Launch", "default_country": "fi", "allowed_origins": ["https://Example.com/"]}),
         )
         .await;
-    assert_eq!(
-        (r.status, r.code()),
-        (StatusCode::UNAUTHORIZED, Some("unauthorized"))
-    );
-    let r = app
-        .post("/v1/projects", "wrong-token-000", json!({"name": "x"}))
-        .await;
-    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    let r = app.post("/v1/projects", ADMIN, json!({"name": "Launch", "default_country": "fi", "allowed_origins": ["https://Example.com/"]})).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     assert!(r.body["api_key"].as_str().unwrap().starts_with("sk_"));
-    assert!(r.body["publishable_key"]
-        .as_str()
-        .unwrap()
-        .starts_with("pk_"));
+    assert!(r.body["publishable_key"].as_str().unwrap().starts_with("pk_"));
     assert_eq!(r.body["default_country"], "FI");
     assert_eq!(r.body["allowed_origins"], json!(["https://example.com"]));
     let r = app.post("/v1/projects", ADMIN, json!({})).await;
-    assert_eq!(
-        (r.status, r.field()),
-        (StatusCode::UNPROCESSABLE_ENTITY, Some("name"))
-    );
+    assert_eq!((r.status, r.field()), (StatusCode::UNPROCESSABLE_ENTITY, Some("name")));
 }
 
 #[tokio::test]
@@ -45,11 +35,7 @@ async fn a_key_never_reaches_another_projects_data() {
     let a = app.project().await;
     let b = app.project().await;
     let c = app
-        .post(
-            &a.contacts(),
-            &a.key,
-            json!({"email": "secret@example.com"}),
-        )
+        .post(&a.contacts(), &a.key, json!({"email": "secret@example.com"}))
         .await;
     let cid = c.body["id"].as_str().unwrap();
 
@@ -57,38 +43,21 @@ async fn a_key_never_reaches_another_projects_data() {
     for (method, path) in [
         (Method::GET, a.contacts()),
         (Method::GET, a.contact(cid)),
-        (
-            Method::GET,
-            format!("{}?email=secret%40example.com", a.contacts()),
-        ),
+        (Method::GET, format!("{}?email=secret%40example.com", a.contacts())),
         (Method::DELETE, a.contact(cid)),
         (Method::GET, format!("/v1/projects/{}", a.id)),
     ] {
         let r = app.request(method.clone(), &path, Some(&b.key), None).await;
-        assert_eq!(
-            r.status,
-            StatusCode::FORBIDDEN,
-            "{method} {path}: {:?}",
-            r.body
-        );
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{method} {path}: {:?}", r.body);
         assert!(!r.body.to_string().contains("secret@"), "{:?}", r.body);
     }
-    let r = app
-        .post(&a.contacts(), &b.key, json!({"email": "x@example.com"}))
-        .await;
+    let r = app.post(&a.contacts(), &b.key, json!({"email": "x@example.com"})).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     // A's contact id under B's project is simply not there.
-    assert_eq!(
-        app.get(&b.contact(cid), &b.key).await.status,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(app.get(&b.contact(cid), &b.key).await.status, StatusCode::NOT_FOUND);
     // The same email in B is a different contact.
     let r = app
-        .post(
-            &b.contacts(),
-            &b.key,
-            json!({"email": "secret@example.com"}),
-        )
+        .post(&b.contacts(), &b.key, json!({"email": "secret@example.com"}))
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
     assert_ne!(r.body["id"].as_str(), Some(cid));
@@ -103,10 +72,7 @@ async fn a_key_never_reaches_another_projects_data() {
         let r = app.request(Method::GET, &a.contacts(), token, None).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{token:?}");
     }
-    assert_eq!(
-        app.get(&a.contacts(), ADMIN).await.status,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(app.get(&a.contacts(), ADMIN).await.status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
@@ -122,14 +88,8 @@ async fn keys_rotate_and_settings_change() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let new_key = r.body["key"].as_str().unwrap().to_string();
-    assert_eq!(
-        app.get(&p.contacts(), &p.key).await.status,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        app.get(&p.contacts(), &new_key).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(app.get(&p.contacts(), &p.key).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.get(&p.contacts(), &new_key).await.status, StatusCode::OK);
     // The operator can rotate too (a lost key).
     let r = app
         .post(
@@ -169,10 +129,7 @@ async fn keys_rotate_and_settings_change() {
         (StatusCode::UNPROCESSABLE_ENTITY, Some("default_country"))
     );
     let r = app
-        .get(
-            &format!("/v1/projects/{}", "01ARZ3NDEKTSV4RRFFQ69G5FAV"),
-            ADMIN,
-        )
+        .get(&format!("/v1/projects/{}", "01ARZ3NDEKTSV4RRFFQ69G5FAV"), ADMIN)
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
@@ -182,10 +139,7 @@ async fn health_and_openapi_describe_every_route() {
     let app = TestApp::spawn().await;
     let r = app.request(Method::GET, "/health", None, None).await;
     assert_eq!(r.status, StatusCode::OK);
-    let doc = app
-        .request(Method::GET, "/v1/openapi.json", None, None)
-        .await
-        .body;
+    let doc = app.request(Method::GET, "/v1/openapi.json", None, None).await.body;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
     for (path, method) in [
@@ -205,11 +159,6 @@ async fn health_and_openapi_describe_every_route() {
             "{method} {path} is not documented"
         );
     }
-    let r = app
-        .request(Method::GET, "/v1/nothing-here", None, None)
-        .await;
-    assert_eq!(
-        (r.status, r.code()),
-        (StatusCode::NOT_FOUND, Some("not_found"))
-    );
+    let r = app.request(Method::GET, "/v1/nothing-here", None, None).await;
+    assert_eq!((r.status, r.code()), (StatusCode::NOT_FOUND, Some("not_found")));
 }

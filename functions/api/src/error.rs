@@ -49,31 +49,19 @@ impl ApiError {
     }
 
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            message,
-        )
-        .with_field(field)
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", message).with_field(field)
     }
 
     pub fn too_large() -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
-            format!(
-                "request body is larger than {} bytes",
-                crate::MAX_BODY_BYTES
-            ),
+            format!("request body is larger than {} bytes", crate::MAX_BODY_BYTES),
         )
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("{what} not found"),
-        )
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
     }
 }
 
@@ -88,19 +76,13 @@ impl From<roster::Error> for ApiError {
                 field,
             },
             E::NotFound(what) => ApiError::not_found(what),
-            E::Conflict {
-                code,
-                field,
-                message,
-            } => ApiError {
+            E::Conflict { code, field, message } => ApiError {
                 status: StatusCode::CONFLICT,
                 code,
                 message,
                 field,
             },
-            E::Unauthorized => {
-                ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string())
-            }
+            E::Unauthorized => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string()),
             E::Forbidden => ApiError::new(StatusCode::FORBIDDEN, "forbidden", e.to_string()),
             E::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");

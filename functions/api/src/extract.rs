@@ -27,12 +27,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        let mime = content_type
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
+        let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         if mime != "application/json" && !mime.ends_with("+json") {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -53,14 +48,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request(
-            "the request body is empty; send a JSON object",
-        ));
+        return Err(ApiError::bad_request("the request body is empty; send a JSON object"));
     }
     // Syntax first, then shape: serde_json reports some type errors (a number
     // where an enum goes) as syntax errors when it reads straight into a type.
-    let value: serde_json::Value = serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
     serde_path_to_error::deserialize(value).map_err(|e| {
         let inner = e.inner();
         let path = e.path().to_string();
@@ -76,11 +69,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 /// already ends with its name), or for a missing field the name it quotes.
 fn field_of(path: &str, message: &str) -> Option<String> {
     if let Some(rest) = message.strip_prefix("missing field `") {
-        let prefix = if path == "." {
-            String::new()
-        } else {
-            format!("{path}.")
-        };
+        let prefix = if path == "." { String::new() } else { format!("{path}.") };
         return rest.split('`').next().map(|name| format!("{prefix}{name}"));
     }
     if path == "." {
@@ -119,10 +108,7 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
         .headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| ApiError::from(roster::Error::Unauthorized))
@@ -132,10 +118,7 @@ async fn project_id(parts: &mut Parts, state: &AppState) -> Result<String, ApiEr
     let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
         .await
         .map_err(|_| ApiError::not_found("project"))?;
-    params
-        .get("pid")
-        .cloned()
-        .ok_or_else(|| ApiError::not_found("project"))
+    params.get("pid").cloned().ok_or_else(|| ApiError::not_found("project"))
 }
 
 /// The operator (`Authorization: Bearer $ADMIN_TOKEN`).

@@ -31,12 +31,7 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
     }
 }
 
-async fn run(
-    state: AppState,
-    key: HeaderValue,
-    req: Request,
-    next: Next,
-) -> Result<Response, Response> {
+async fn run(state: AppState, key: HeaderValue, req: Request, next: Next) -> Result<Response, Response> {
     let key = key
         .to_str()
         .ok()
@@ -54,13 +49,7 @@ async fn run(
         .await
         .map_err(|_| ApiError::too_large().into_response())?;
 
-    let header_str = |name: header::HeaderName| {
-        parts
-            .headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    };
+    let header_str = |name: header::HeaderName| parts.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
     // Scoped to the caller's credentials and the route: two projects may use the same key.
     let scope = digest(&[
         header_str(header::AUTHORIZATION).as_bytes(),
@@ -96,28 +85,20 @@ async fn run(
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
             let mut response = (status, body).into_response();
             let headers = response.headers_mut();
-            headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             headers.insert(REPLAYED, HeaderValue::from_static("true"));
             Ok(response)
         }
         Idempotency::Started => {
-            let response = next
-                .run(Request::from_parts(parts, Body::from(bytes)))
-                .await;
+            let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
             let status = response.status();
             // Failures on our side, and auth or rate refusals, are not final: let a retry run.
-            let replayable =
-                !(status.is_server_error() || matches!(status.as_u16(), 401 | 403 | 429));
+            let replayable = !(status.is_server_error() || matches!(status.as_u16(), 401 | 403 | 429));
             let (resp_parts, body) = response.into_parts();
             let body = to_bytes(body, usize::MAX).await.unwrap_or_default();
             let kept = match std::str::from_utf8(&body) {
                 Ok(text) if replayable && body.len() <= MAX_STORED_BODY => {
-                    store
-                        .complete_idempotent(&scope, status.as_u16(), text)
-                        .await
+                    store.complete_idempotent(&scope, status.as_u16(), text).await
                 }
                 _ => store.abandon_idempotent(&scope).await,
             };

@@ -41,10 +41,7 @@ impl AppState {
 
 pub fn router(state: AppState) -> Router {
     routes::router()
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            idempotency::layer,
-        ))
+        .layer(middleware::from_fn_with_state(state.clone(), idempotency::layer))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }

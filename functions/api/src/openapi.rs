@@ -10,9 +10,10 @@ use crate::routes::*;
 #[openapi(
     info(title = "Roster API", version = "1", description = "Contacts & audience backend: one contact list per project."),
     paths(health, create_project, get_project, update_project, rotate_key,
-          create_contact, list_contacts, get_contact, update_contact, delete_contact),
+          create_contact, list_contacts, get_contact, update_contact, delete_contact,
+          post_activity, timeline),
     modifiers(&Security),
-    tags((name = "projects"), (name = "contacts"), (name = "meta"))
+    tags((name = "projects"), (name = "contacts"), (name = "timeline"), (name = "meta"))
 )]
 pub struct ApiDoc;
 

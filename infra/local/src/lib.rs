@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, TimeToLiveSpecification,
 };
 use roster::store::DynamoClient;
 use serde_yaml::{Mapping, Value};
@@ -70,8 +70,7 @@ impl Template {
 
     fn of_type<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = (&'a str, &'a Value)> + 'a {
         self.resources.iter().filter_map(move |(id, r)| {
-            (get(r, "Type").and_then(Value::as_str) == Some(kind))
-                .then(|| (id.as_str().unwrap_or_default(), r))
+            (get(r, "Type").and_then(Value::as_str) == Some(kind)).then(|| (id.as_str().unwrap_or_default(), r))
         })
     }
 
@@ -80,8 +79,7 @@ impl Template {
         let mut stack = Stack::default();
         for (id, resource) in self.of_type("AWS::DynamoDB::Table") {
             let name = format!("{prefix}-{id}");
-            let props = get(resource, "Properties")
-                .ok_or_else(|| bad(format!("{id} has no Properties")))?;
+            let props = get(resource, "Properties").ok_or_else(|| bad(format!("{id} has no Properties")))?;
             create_table(dynamodb, &name, props).await?;
             stack.names.insert(id.to_string(), name);
         }
@@ -130,9 +128,7 @@ impl Template {
             .unwrap_or_default();
         let mut env = HashMap::new();
         for (k, v) in &vars {
-            let key = k
-                .as_str()
-                .ok_or_else(|| bad("environment names are strings"))?;
+            let key = k.as_str().ok_or_else(|| bad("environment names are strings"))?;
             let value = match v {
                 Value::Tagged(t) if t.tag == "!Ref" => {
                     let target = t.value.as_str().unwrap_or_default();
@@ -141,15 +137,10 @@ impl Template {
                         .get(target)
                         .or_else(|| parameters.get(target))
                         .cloned()
-                        .ok_or_else(|| {
-                            bad(format!("{function}: cannot resolve !Ref {target} locally"))
-                        })?
+                        .ok_or_else(|| bad(format!("{function}: cannot resolve !Ref {target} locally")))?
                 }
                 Value::String(s) => s.clone(),
-                other => serde_yaml::to_string(other)
-                    .unwrap_or_default()
-                    .trim()
-                    .to_string(),
+                other => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
             };
             env.insert(key.to_string(), value);
         }
@@ -159,12 +150,7 @@ impl Template {
 
 async fn create_table(dynamodb: &DynamoClient, name: &str, props: &Value) -> Result<()> {
     let aws = |e: String| ProvisionError::Aws(e);
-    let exists = dynamodb
-        .describe_table()
-        .table_name(name)
-        .send()
-        .await
-        .is_ok();
+    let exists = dynamodb.describe_table().table_name(name).send().await.is_ok();
     if exists {
         return Ok(());
     }
@@ -244,8 +230,7 @@ async fn create_table(dynamodb: &DynamoClient, name: &str, props: &Value) -> Res
 
 /// Parameter values for a local stack: `ADMIN_TOKEN` from the environment.
 pub fn local_parameters() -> HashMap<String, String> {
-    let token = std::env::var("ADMIN_TOKEN")
-        .unwrap_or_else(|_| roster::config::DEFAULT_ADMIN_TOKEN.to_string());
+    let token = std::env::var("ADMIN_TOKEN").unwrap_or_else(|_| roster::config::DEFAULT_ADMIN_TOKEN.to_string());
     HashMap::from([("AdminToken".to_string(), token)])
 }
 

@@ -6,13 +6,9 @@ use roster_local::{api_state, local_parameters, Template};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     roster::telemetry::init();
-    let port: u16 = std::env::var("PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(3000);
+    let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3000);
     let prefix = std::env::var("STACK_NAME").unwrap_or_else(|_| "roster-local".to_string());
-    let template =
-        Template::load(std::env::var("TEMPLATE").unwrap_or_else(|_| "template.yaml".to_string()))?;
+    let template = Template::load(std::env::var("TEMPLATE").unwrap_or_else(|_| "template.yaml".to_string()))?;
     let state = api_state(&template, &prefix, &local_parameters()).await?;
     let table = state.config.table_name.clone();
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;

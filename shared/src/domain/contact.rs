@@ -153,8 +153,7 @@ pub struct Contact {
 impl Contact {
     /// Fills the derived fields after reading.
     pub fn with_derived(mut self) -> Self {
-        self.full_name =
-            normalize::join_name(self.first_name.as_deref(), self.last_name.as_deref());
+        self.full_name = normalize::join_name(self.first_name.as_deref(), self.last_name.as_deref());
         self.name = self.full_name.clone();
         self
     }
@@ -167,6 +166,42 @@ impl Contact {
             IdentityKind::ReferralCode => self.referral_code.as_deref(),
         }
     }
+}
+
+/// Fields whose old and new values are worth showing on the timeline (they
+/// carry no personal data); other changed fields are listed by name only.
+pub const TRACKED_VALUES: [&str; 3] = ["type", "status", "intent"];
+
+/// Bookkeeping that changes with every write and is not a change of the person.
+const UNTRACKED: [&str; 7] = [
+    "updated_at",
+    "full_name",
+    "name",
+    "last_activity_at",
+    "created_at",
+    "id",
+    "source",
+];
+
+/// The fields that differ between two versions of a contact, and for the
+/// tracked ones, `{field: {from, to}}`.
+pub fn changed_fields(old: &Contact, new: &Contact) -> (Vec<String>, Map<String, Value>) {
+    let (Ok(Value::Object(old)), Ok(Value::Object(new))) = (serde_json::to_value(old), serde_json::to_value(new))
+    else {
+        return (Vec::new(), Map::new());
+    };
+    let mut fields = Vec::new();
+    let mut values = Map::new();
+    for (k, v) in &new {
+        if UNTRACKED.contains(&k.as_str()) || old.get(k) == Some(v) {
+            continue;
+        }
+        fields.push(k.clone());
+        if TRACKED_VALUES.contains(&k.as_str()) {
+            values.insert(k.clone(), serde_json::json!({"from": old.get(k), "to": v}));
+        }
+    }
+    (fields, values)
 }
 
 /// The values that are unique per project.
@@ -190,8 +225,7 @@ impl IdentityKind {
     }
 
     /// The identities a caller can set, in upsert-matching order.
-    pub const SETTABLE: [IdentityKind; 3] =
-        [IdentityKind::Email, IdentityKind::Phone, IdentityKind::Eid];
+    pub const SETTABLE: [IdentityKind; 3] = [IdentityKind::Email, IdentityKind::Phone, IdentityKind::Eid];
 }
 
 /// A field in a write: absent (leave alone), `null` (clear) or a value.
@@ -289,10 +323,7 @@ impl ContactChange {
     }
 
     pub fn identity(&self, kind: IdentityKind) -> Option<&Option<String>> {
-        self.identities
-            .iter()
-            .find(|(k, _)| *k == kind)
-            .map(|(_, v)| v)
+        self.identities.iter().find(|(k, _)| *k == kind).map(|(_, v)| v)
     }
 
     fn put(&mut self, field: &'static str, value: Option<Value>) {
@@ -310,10 +341,7 @@ const MAX_METADATA_BYTES: usize = 32 * 1024;
 fn bounded_text(field: &str, raw: &str, max: usize) -> Result<Option<String>> {
     let value = normalize::text(raw);
     if value.as_ref().is_some_and(|v| v.chars().count() > max) {
-        return Err(Error::invalid(
-            field,
-            format!("{field} is at most {max} characters"),
-        ));
+        return Err(Error::invalid(field, format!("{field} is at most {max} characters")));
     }
     Ok(value)
 }
@@ -337,29 +365,18 @@ impl ContactInput {
         if let Some(v) = self.phone {
             let phone = match v.as_deref().map(str::trim) {
                 None | Some("") => None,
-                Some(raw) => Some(
-                    normalize::phone(raw, default_country)
-                        .map_err(|m| Error::invalid("phone", m))?,
-                ),
+                Some(raw) => Some(normalize::phone(raw, default_country).map_err(|m| Error::invalid("phone", m))?),
             };
             change.identities.push((IdentityKind::Phone, phone));
         }
         if let Some(v) = self.eid {
-            let eid = v
-                .map(|raw| bounded_text("eid", &raw, 200))
-                .transpose()?
-                .flatten();
+            let eid = v.map(|raw| bounded_text("eid", &raw, 200)).transpose()?.flatten();
             change.identities.push((IdentityKind::Eid, eid));
         }
 
         // A full name splits; explicit first/last names win over the split parts.
         let (full_field, full) = match (self.name, self.full_name) {
-            (Some(_), Some(_)) => {
-                return Err(Error::invalid(
-                    "full_name",
-                    "send either name or full_name, not both",
-                ))
-            }
+            (Some(_), Some(_)) => return Err(Error::invalid("full_name", "send either name or full_name, not both")),
             (Some(n), None) => ("name", Some(n)),
             (None, f) => ("full_name", f),
         };
@@ -369,23 +386,13 @@ impl ContactInput {
                 .map(|f| bounded_text(full_field, &f, MAX_TEXT))
                 .transpose()?
                 .flatten();
-            let (split_first, split_last) = full
-                .as_deref()
-                .map(normalize::split_full_name)
-                .unwrap_or((None, None));
+            let (split_first, split_last) = full.as_deref().map(normalize::split_full_name).unwrap_or((None, None));
             first = first.or(Some(split_first));
             last = last.or(Some(split_last));
         }
-        for (field, value) in [
-            ("first_name", first),
-            ("last_name", last),
-            ("company", self.company),
-        ] {
+        for (field, value) in [("first_name", first), ("last_name", last), ("company", self.company)] {
             if let Some(v) = value {
-                let v = v
-                    .map(|raw| bounded_text(field, &raw, MAX_TEXT))
-                    .transpose()?
-                    .flatten();
+                let v = v.map(|raw| bounded_text(field, &raw, MAX_TEXT)).transpose()?.flatten();
                 change.put(field, v.map(Value::String));
             }
         }
@@ -408,15 +415,13 @@ impl ContactInput {
             change.put("status", Some(to_value(status)));
         }
         if let Some(s) = self.source {
-            change.source =
-                Some(s.ok_or_else(|| Error::invalid("source", "source cannot be cleared"))?);
+            change.source = Some(s.ok_or_else(|| Error::invalid("source", "source cannot be cleared"))?);
         }
         if let Some(i) = self.intent {
             change.put("intent", i.map(to_value));
         }
         if let Some(tags) = self.tags {
-            let tags = normalize::tags(&tags.unwrap_or_default())
-                .map_err(|m| Error::invalid("tags", m))?;
+            let tags = normalize::tags(&tags.unwrap_or_default()).map_err(|m| Error::invalid("tags", m))?;
             change.put("tags", Some(to_value(tags)));
         }
         if let Some(labels) = self.labels {
@@ -438,10 +443,7 @@ impl ContactInput {
         if let Some(metadata) = self.metadata {
             let metadata = metadata.unwrap_or_default();
             if serde_json::to_vec(&metadata).map_or(0, |b| b.len()) > MAX_METADATA_BYTES {
-                return Err(Error::invalid(
-                    "metadata",
-                    "metadata is at most 32 KiB of JSON",
-                ));
+                return Err(Error::invalid("metadata", "metadata is at most 32 KiB of JSON"));
             }
             change.put("metadata", Some(Value::Object(metadata)));
         }
@@ -471,9 +473,7 @@ mod tests {
     use serde_json::json;
 
     fn change(v: Value) -> Result<ContactChange> {
-        serde_json::from_value::<ContactInput>(v)
-            .unwrap()
-            .into_change("US")
+        serde_json::from_value::<ContactInput>(v).unwrap().into_change("US")
     }
 
     fn field_of(e: Error) -> String {
@@ -485,18 +485,11 @@ mod tests {
 
     #[test]
     fn identities_are_normalized_and_matched_in_order() {
-        let c = change(json!({"phone": "(415) 555-2671", "email": " A@B.com ", "eid": "crm-1"}))
-            .unwrap();
+        let c = change(json!({"phone": "(415) 555-2671", "email": " A@B.com ", "eid": "crm-1"})).unwrap();
         assert_eq!(c.match_identity(), Some((IdentityKind::Email, "a@b.com")));
-        assert_eq!(
-            c.identity(IdentityKind::Phone),
-            Some(&Some("+14155552671".to_string()))
-        );
+        assert_eq!(c.identity(IdentityKind::Phone), Some(&Some("+14155552671".to_string())));
         let c = change(json!({"phone": "4155552671", "eid": "crm-1"})).unwrap();
-        assert_eq!(
-            c.match_identity(),
-            Some((IdentityKind::Phone, "+14155552671"))
-        );
+        assert_eq!(c.match_identity(), Some((IdentityKind::Phone, "+14155552671")));
         let c = change(json!({"eid": " crm-1 "})).unwrap();
         assert_eq!(c.match_identity(), Some((IdentityKind::Eid, "crm-1")));
         assert_eq!(change(json!({"name": "x"})).unwrap().match_identity(), None);
@@ -524,22 +517,10 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_field() {
-        assert_eq!(
-            field_of(change(json!({"email": "nope"})).unwrap_err()),
-            "email"
-        );
-        assert_eq!(
-            field_of(change(json!({"phone": "12"})).unwrap_err()),
-            "phone"
-        );
-        assert_eq!(
-            field_of(change(json!({"status": "deleted"})).unwrap_err()),
-            "status"
-        );
-        assert_eq!(
-            field_of(change(json!({"tags": ["ok", " "]})).unwrap_err()),
-            "tags"
-        );
+        assert_eq!(field_of(change(json!({"email": "nope"})).unwrap_err()), "email");
+        assert_eq!(field_of(change(json!({"phone": "12"})).unwrap_err()), "phone");
+        assert_eq!(field_of(change(json!({"status": "deleted"})).unwrap_err()), "status");
+        assert_eq!(field_of(change(json!({"tags": ["ok", " "]})).unwrap_err()), "tags");
         assert_eq!(
             field_of(change(json!({"company": "x".repeat(501)})).unwrap_err()),
             "company"
@@ -553,6 +534,26 @@ mod tests {
     #[test]
     fn unknown_fields_are_refused() {
         assert!(serde_json::from_value::<ContactInput>(json!({"emial": "a@b.com"})).is_err());
+    }
+
+    #[test]
+    fn changed_fields_lists_names_and_tracked_values() {
+        let old: Contact = serde_json::from_value(json!({
+            "id": "01J0000000000000000000000A", "email": "a@b.com", "phone": null, "eid": null,
+            "first_name": "A", "last_name": null, "company": null, "address": null, "source": "api",
+            "intent": null, "referral_code": null, "referred_by": null, "last_sent_at": null,
+            "last_clicked_at": null, "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+            "deleted_at": null, "last_activity_at": null
+        }))
+        .unwrap();
+        let mut new = old.clone();
+        new.company = Some("Acme".into());
+        new.contact_type = ContactType::Customer;
+        new.updated_at = Utc::now();
+        let (fields, values) = changed_fields(&old, &new);
+        assert_eq!(fields, vec!["company", "type"]);
+        assert_eq!(values["type"], json!({"from": "lead", "to": "customer"}));
+        assert!(changed_fields(&old, &old).0.is_empty());
     }
 
     #[test]

@@ -41,8 +41,6 @@ mod tests {
         let code = new_referral_code();
         assert!(code.starts_with("ref_"));
         assert_eq!(code.len(), 12);
-        assert!(code[4..]
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+        assert!(code[4..].chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
     }
 }

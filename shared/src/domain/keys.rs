@@ -41,10 +41,7 @@ pub fn key_project(kind: KeyKind, key: &str) -> Option<&str> {
 }
 
 pub fn key_matches(key: &str, stored_hash: &str) -> bool {
-    hash_key(key)
-        .as_bytes()
-        .ct_eq(stored_hash.as_bytes())
-        .into()
+    hash_key(key).as_bytes().ct_eq(stored_hash.as_bytes()).into()
 }
 
 /// Constant-time comparison for the operator token.

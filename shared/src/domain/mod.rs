@@ -1,5 +1,6 @@
 //! Pure rules: no I/O, no clock reads except where a timestamp is an input.
 
+pub mod activity;
 pub mod contact;
 pub mod ids;
 pub mod keys;

@@ -17,9 +17,7 @@ pub fn email(raw: &str) -> Result<String, &'static str> {
     if !email_address::EmailAddress::is_valid(&email) {
         return Err("email is not a valid address");
     }
-    let (local, domain) = email
-        .rsplit_once('@')
-        .ok_or("email is not a valid address")?;
+    let (local, domain) = email.rsplit_once('@').ok_or("email is not a valid address")?;
     let labels_ok = domain.split('.').count() >= 2
         && domain.split('.').all(|l| {
             !l.is_empty()
@@ -56,8 +54,7 @@ pub fn phone(raw: &str, default_country: &str) -> Result<String, &'static str> {
         None => trimmed.to_string(),
     };
     let region = default_country.parse::<country::Id>().ok();
-    let parsed =
-        phonenumber::parse(region, &international).map_err(|_| "phone is not a phone number")?;
+    let parsed = phonenumber::parse(region, &international).map_err(|_| "phone is not a phone number")?;
     if !phonenumber::is_valid(&parsed) {
         return Err("phone is not a valid number for its country");
     }
@@ -113,14 +110,8 @@ mod tests {
 
     #[test]
     fn emails_are_trimmed_and_lower_cased() {
-        assert_eq!(
-            email("  Jane.Doe@Example.COM ").unwrap(),
-            "jane.doe@example.com"
-        );
-        assert_eq!(
-            email("a+tag@sub.example.co.uk").unwrap(),
-            "a+tag@sub.example.co.uk"
-        );
+        assert_eq!(email("  Jane.Doe@Example.COM ").unwrap(), "jane.doe@example.com");
+        assert_eq!(email("a+tag@sub.example.co.uk").unwrap(), "a+tag@sub.example.co.uk");
     }
 
     #[test]
@@ -171,21 +162,14 @@ mod tests {
         );
         assert_eq!(split_full_name("Cher"), (Some("Cher".into()), None));
         assert_eq!(split_full_name("   "), (None, None));
-        assert_eq!(
-            join_name(Some("Mary"), Some("Smith")).as_deref(),
-            Some("Mary Smith")
-        );
+        assert_eq!(join_name(Some("Mary"), Some("Smith")).as_deref(), Some("Mary Smith"));
         assert_eq!(join_name(None, Some("Smith")).as_deref(), Some("Smith"));
         assert_eq!(join_name(None, None), None);
     }
 
     #[test]
     fn tags_are_deduplicated_case_insensitively() {
-        let raw = vec![
-            "VIP".to_string(),
-            " vip ".to_string(),
-            "Early  bird".to_string(),
-        ];
+        let raw = vec!["VIP".to_string(), " vip ".to_string(), "Early  bird".to_string()];
         assert_eq!(tags(&raw).unwrap(), vec!["VIP", "Early bird"]);
         assert!(tags(&["  ".to_string()]).is_err());
     }

@@ -64,8 +64,7 @@ impl ProjectSettings {
     pub fn normalized(self) -> Result<Self> {
         let name = match self.name {
             Some(raw) => {
-                let name = normalize::text(&raw)
-                    .ok_or_else(|| Error::invalid("name", "name cannot be empty"))?;
+                let name = normalize::text(&raw).ok_or_else(|| Error::invalid("name", "name cannot be empty"))?;
                 if name.chars().count() > 200 {
                     return Err(Error::invalid("name", "name is at most 200 characters"));
                 }
@@ -79,12 +78,7 @@ impl ProjectSettings {
             .transpose()?;
         let allowed_origins = self
             .allowed_origins
-            .map(|origins| {
-                origins
-                    .iter()
-                    .map(|o| origin(o))
-                    .collect::<Result<Vec<_>>>()
-            })
+            .map(|origins| origins.iter().map(|o| origin(o)).collect::<Result<Vec<_>>>())
             .transpose()?;
         Ok(ProjectSettings {
             name,
@@ -100,12 +94,7 @@ fn origin(raw: &str) -> Result<String> {
     let rest = o
         .strip_prefix("https://")
         .or_else(|| o.strip_prefix("http://"))
-        .ok_or_else(|| {
-            Error::invalid(
-                "allowed_origins",
-                format!("{raw:?} is not an http(s) origin"),
-            )
-        })?;
+        .ok_or_else(|| Error::invalid("allowed_origins", format!("{raw:?} is not an http(s) origin")))?;
     if rest.is_empty() || rest.contains(['/', '?', '#', ' ']) {
         return Err(Error::invalid(
             "allowed_origins",

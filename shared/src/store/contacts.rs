@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    AttributeValue, DeleteRequest, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure, WriteRequest,
 };
 use chrono::{DateTime, Utc};
 use futures::future::try_join_all;
@@ -18,10 +18,10 @@ use crate::{Error, Result};
 /// 1,000 WCU per partition; a page costs one query per shard.
 pub const SHARDS: u32 = 32;
 
-const CONTACT_SK: &str = "CONTACT";
+pub(crate) const CONTACT_SK: &str = "CONTACT";
 const IDENTITY_SK: &str = "ID";
 
-fn contact_pk(pid: &str, cid: &str) -> String {
+pub(crate) fn contact_pk(pid: &str, cid: &str) -> String {
     format!("P#{pid}#C#{cid}")
 }
 
@@ -31,9 +31,9 @@ fn identity_pk(pid: &str, kind: IdentityKind, value: &str) -> String {
 
 /// FNV-1a: stable across releases, unlike `std`'s hasher.
 pub fn shard_of(cid: &str) -> u32 {
-    let hash = cid.bytes().fold(0x811c9dc5u32, |h, b| {
-        (h ^ b as u32).wrapping_mul(0x01000193)
-    });
+    let hash = cid
+        .bytes()
+        .fold(0x811c9dc5u32, |h, b| (h ^ b as u32).wrapping_mul(0x01000193));
     hash % SHARDS
 }
 
@@ -86,15 +86,14 @@ pub enum Merge {
     Missing,
 }
 
-fn is_conditional<E: ConditionalFailure>(
+pub(crate) fn is_conditional<E: ConditionalFailure>(
     e: &aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
 ) -> bool {
-    e.as_service_error()
-        .is_some_and(ConditionalFailure::is_conditional)
+    e.as_service_error().is_some_and(ConditionalFailure::is_conditional)
 }
 
 /// The conditional-check failure of each operation we make conditionally.
-trait ConditionalFailure {
+pub(crate) trait ConditionalFailure {
     fn is_conditional(&self) -> bool;
 }
 
@@ -117,21 +116,13 @@ fn contact_from(item: Item) -> Result<StoredContact> {
     if item.contains_key("erased_at") {
         return Ok(StoredContact::Erased);
     }
-    Ok(StoredContact::Live(
-        from_item::<Contact>(item)?.with_derived(),
-    ))
+    Ok(StoredContact::Live(from_item::<Contact>(item)?.with_derived()))
 }
 
 impl Store {
     // ---- identity claims ----
 
-    pub async fn claim_identity(
-        &self,
-        pid: &str,
-        kind: IdentityKind,
-        value: &str,
-        cid: &str,
-    ) -> Result<Claim> {
+    pub async fn claim_identity(&self, pid: &str, kind: IdentityKind, value: &str, cid: &str) -> Result<Claim> {
         let mut item = key(identity_pk(pid, kind, value), IDENTITY_SK);
         item.insert("contact_id".into(), s(cid));
         item.insert("claimed_at".into(), to_attr(&Utc::now())?);
@@ -175,12 +166,7 @@ impl Store {
         })
     }
 
-    async fn identity_item(
-        &self,
-        pid: &str,
-        kind: IdentityKind,
-        value: &str,
-    ) -> Result<Option<Item>> {
+    async fn identity_item(&self, pid: &str, kind: IdentityKind, value: &str) -> Result<Option<Item>> {
         let out = self
             .client
             .get_item()
@@ -194,12 +180,7 @@ impl Store {
     }
 
     /// The contact id that holds an identity value, if any.
-    pub async fn identity_owner(
-        &self,
-        pid: &str,
-        kind: IdentityKind,
-        value: &str,
-    ) -> Result<Option<String>> {
+    pub async fn identity_owner(&self, pid: &str, kind: IdentityKind, value: &str) -> Result<Option<String>> {
         let item = self.identity_item(pid, kind, value).await?;
         Ok(item.and_then(|i| get_s(&i, "contact_id").map(str::to_string)))
     }
@@ -233,13 +214,7 @@ impl Store {
     }
 
     /// Frees a value, but only if `cid` still holds it.
-    pub async fn release_identity(
-        &self,
-        pid: &str,
-        kind: IdentityKind,
-        value: &str,
-        cid: &str,
-    ) -> Result<()> {
+    pub async fn release_identity(&self, pid: &str, kind: IdentityKind, value: &str, cid: &str) -> Result<()> {
         let out = self
             .client
             .delete_item()
@@ -283,9 +258,7 @@ impl Store {
         let mut remove = write.remove;
         set.push(("updated_at".into(), now));
         let condition = match &write.mode {
-            WriteMode::Upsert {
-                matched: (kind, value),
-            } => {
+            WriteMode::Upsert { matched: (kind, value) } => {
                 let shard = shard_of(cid);
                 set.push(("GSI1PK".into(), s(index_pk(pid, shard))));
                 set.push(("GSI1SK".into(), s(cid)));
@@ -451,14 +424,41 @@ impl Store {
         }
     }
 
+    /// Deletes everything the contact's partition holds besides its own item
+    /// (timeline, linked records): part of erasing it.
+    pub async fn purge_contact_partition(&self, pid: &str, cid: &str) -> Result<()> {
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk")
+                .expression_attribute_values(":pk", s(contact_pk(pid, cid)))
+                .projection_expression("PK, SK")
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            let deletes: Vec<WriteRequest> = page
+                .items
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|item| get_s(item, "SK") != Some(CONTACT_SK))
+                .filter_map(|item| DeleteRequest::builder().set_key(Some(item)).build().ok())
+                .map(|d| WriteRequest::builder().delete_request(d).build())
+                .collect();
+            self.batch_write(deletes).await?;
+            match page.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => return Ok(()),
+            }
+        }
+    }
+
     /// Live contacts newest first, after the contact id `before` if given.
     /// Returns the page and whether more contacts follow it.
-    pub async fn list_contacts(
-        &self,
-        pid: &str,
-        limit: usize,
-        before: Option<&str>,
-    ) -> Result<(Vec<Contact>, bool)> {
+    pub async fn list_contacts(&self, pid: &str, limit: usize, before: Option<&str>) -> Result<(Vec<Contact>, bool)> {
         let queries = (0..SHARDS).map(|shard| self.query_shard(pid, shard, limit, before));
         let shards = try_join_all(queries).await?;
         let mut more = false;
@@ -513,10 +513,7 @@ impl Store {
     async fn batch_get_contacts(&self, pid: &str, ids: &[String]) -> Result<Vec<Contact>> {
         let mut contacts = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(100) {
-            let keys: Vec<Item> = chunk
-                .iter()
-                .map(|cid| key(contact_pk(pid, cid), CONTACT_SK))
-                .collect();
+            let keys: Vec<Item> = chunk.iter().map(|cid| key(contact_pk(pid, cid), CONTACT_SK)).collect();
             let mut pending = Some(
                 KeysAndAttributes::builder()
                     .set_keys(Some(keys))
@@ -551,9 +548,7 @@ impl Store {
                 if pending.is_some() {
                     attempt += 1;
                     if attempt > 10 {
-                        return Err(Error::internal(
-                            "BatchGetItem kept returning unprocessed keys",
-                        ));
+                        return Err(Error::internal("BatchGetItem kept returning unprocessed keys"));
                     }
                     backoff(attempt).await;
                 }

@@ -44,7 +44,9 @@ impl Store {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK) OR expires_at < :now OR (#state = :pending AND lease_until < :now)")
+            .condition_expression(
+                "attribute_not_exists(PK) OR expires_at < :now OR (#state = :pending AND lease_until < :now)",
+            )
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":pending", s("pending"))
@@ -103,9 +105,7 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(pk(scope), SK)))
-            .update_expression(
-                "SET #state = :done, #status = :status, body = :body REMOVE lease_until",
-            )
+            .update_expression("SET #state = :done, #status = :status, body = :body REMOVE lease_until")
             .expression_attribute_names("#state", "state")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":done", s("done"))

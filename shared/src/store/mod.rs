@@ -22,6 +22,8 @@
 //!   writers and a writer that crashed between the two converge on one contact.
 //! - `expires_at` is the table's TTL attribute (idempotency records).
 
+pub mod activities;
+pub mod batch;
 pub mod contacts;
 pub mod idempotency;
 pub mod projects;
@@ -66,9 +68,7 @@ pub(crate) fn key(pk: impl Into<String>, sk: &str) -> Item {
 }
 
 pub(crate) fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
-    item.get(name)
-        .and_then(|v| v.as_s().ok())
-        .map(String::as_str)
+    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
 }
 
 /// SDK failures are internal errors: the detail goes to the log, not the caller.

@@ -40,11 +40,7 @@ impl Store {
     }
 
     /// Applies the settings that are present; `None` when the project does not exist.
-    pub async fn update_project(
-        &self,
-        pid: &str,
-        settings: &ProjectSettings,
-    ) -> Result<Option<Project>> {
+    pub async fn update_project(&self, pid: &str, settings: &ProjectSettings) -> Result<Option<Project>> {
         let mut sets = vec!["updated_at = :now".to_string()];
         let mut req = self
             .client
@@ -85,12 +81,7 @@ impl Store {
     }
 
     /// Replaces one key hash; the old key stops working at once.
-    pub async fn set_key_hash(
-        &self,
-        pid: &str,
-        attribute: &'static str,
-        hash: &str,
-    ) -> Result<bool> {
+    pub async fn set_key_hash(&self, pid: &str, attribute: &'static str, hash: &str) -> Result<bool> {
         let out = self
             .client
             .update_item()

@@ -9,8 +9,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{Duration, Utc};
 use tracing::info;
 
+use serde_json::json;
+
 use crate::domain::contact::{
-    Contact, ContactChange, ContactInput, ContactStatus, ContactType, IdentityKind, Source,
+    changed_fields, Contact, ContactChange, ContactInput, ContactStatus, ContactType, IdentityKind, Source,
 };
 use crate::domain::ids::{is_id, new_id, new_referral_code};
 use crate::domain::normalize;
@@ -18,7 +20,7 @@ use crate::domain::project::Project;
 use crate::store::contacts::{Claim, ContactWrite, Merge, StoredContact, WriteMode};
 use crate::store::Store;
 use crate::telemetry::mask_email;
-use crate::usecases::{decode_cursor, encode_cursor, Page};
+use crate::usecases::{activities, decode_cursor, encode_cursor, Page};
 use crate::{Error, Result};
 
 /// A claim whose contact never appeared is presumed abandoned (its writer
@@ -75,10 +77,7 @@ pub async fn upsert(store: &Store, project: &Project, input: ContactInput) -> Re
             ("type".to_string(), attr(&ContactType::default())?),
             ("status".to_string(), attr(&ContactStatus::Active)?),
             ("source".to_string(), attr(&source)?),
-            (
-                "source_rank".to_string(),
-                AttributeValue::N(source.rank().to_string()),
-            ),
+            ("source_rank".to_string(), AttributeValue::N(source.rank().to_string())),
         ]);
         if created {
             let code = claim_referral_code(store, pid, &cid).await?;
@@ -90,9 +89,7 @@ pub async fn upsert(store: &Store, project: &Project, input: ContactInput) -> Re
         match store.merge_contact(pid, &cid, write).await? {
             Merge::Done { old, mut new } => {
                 release_replaced(store, pid, &cid, old.as_ref(), &new).await?;
-                if old
-                    .as_ref()
-                    .is_some_and(|o| o.status == ContactStatus::Deleted)
+                if old.as_ref().is_some_and(|o| o.status == ContactStatus::Deleted)
                     && !change.set.iter().any(|(f, _)| *f == "status")
                 {
                     store.undelete_contact(pid, &cid).await?;
@@ -103,11 +100,9 @@ pub async fn upsert(store: &Store, project: &Project, input: ContactInput) -> Re
                     // Its creator died before writing it; finish the job.
                     new = ensure_referral_code(store, pid, new).await?;
                 }
+                record_change(store, pid, old.as_ref(), &mut new, created).await?;
                 info!(contact_id = %cid, created, email = new.email.as_deref().map(mask_email), "contact upserted");
-                return Ok(Upserted {
-                    contact: new,
-                    created,
-                });
+                return Ok(Upserted { contact: new, created });
             }
             Merge::Stale | Merge::Missing => {
                 // The claim points at an erased contact, or at one that has
@@ -115,10 +110,7 @@ pub async fn upsert(store: &Store, project: &Project, input: ContactInput) -> Re
                 // for that contact and move the claim to a new one.
                 release_all(store, pid, &cid, &claimed).await?;
                 let fresh = new_id();
-                if store
-                    .take_over_identity(pid, kind, &value, &cid, &fresh)
-                    .await?
-                {
+                if store.take_over_identity(pid, kind, &value, &cid, &fresh).await? {
                     resolved = Some((fresh, true));
                 }
             }
@@ -128,26 +120,16 @@ pub async fn upsert(store: &Store, project: &Project, input: ContactInput) -> Re
 }
 
 /// Changes a contact; identities may change too (taken → 409).
-pub async fn update(
-    store: &Store,
-    project: &Project,
-    cid: &str,
-    input: ContactInput,
-) -> Result<Contact> {
+pub async fn update(store: &Store, project: &Project, cid: &str, input: ContactInput) -> Result<Contact> {
     let pid = project.id.as_str();
     let change = input.into_change(&project.default_country)?;
     let current = get(store, pid, cid).await?;
-    let remaining = IdentityKind::SETTABLE
-        .iter()
-        .any(|&kind| match change.identity(kind) {
-            Some(v) => v.is_some(),
-            None => current.identity(kind).is_some(),
-        });
+    let remaining = IdentityKind::SETTABLE.iter().any(|&kind| match change.identity(kind) {
+        Some(v) => v.is_some(),
+        None => current.identity(kind).is_some(),
+    });
     if !remaining {
-        let field = change
-            .identities
-            .first()
-            .map_or("email", |(k, _)| k.field());
+        let field = change.identities.first().map_or("email", |(k, _)| k.field());
         return Err(Error::invalid(
             field,
             "a contact keeps at least one of email, phone or eid",
@@ -163,6 +145,7 @@ pub async fn update(
             if let Some(source) = change.source {
                 upgrade_source(store, pid, &mut new, source).await?;
             }
+            record_change(store, pid, old.as_ref(), &mut new, false).await?;
             Ok(new)
         }
         Merge::Stale | Merge::Missing => {
@@ -195,14 +178,9 @@ pub async fn delete(store: &Store, pid: &str, cid: &str, erase: bool) -> Result<
             .ok_or(Error::NotFound("contact"))?;
         return Ok(());
     }
-    let old = store
-        .erase_contact(pid, cid)
-        .await?
-        .ok_or(Error::NotFound("contact"))?;
-    for kind in IdentityKind::SETTABLE
-        .into_iter()
-        .chain([IdentityKind::ReferralCode])
-    {
+    let old = store.erase_contact(pid, cid).await?.ok_or(Error::NotFound("contact"))?;
+    store.purge_contact_partition(pid, cid).await?;
+    for kind in IdentityKind::SETTABLE.into_iter().chain([IdentityKind::ReferralCode]) {
         if let Some(value) = old.identity(kind) {
             store.release_identity(pid, kind, value, cid).await?;
         }
@@ -222,9 +200,7 @@ pub async fn find(
     let field = kind.field();
     let value = match kind {
         IdentityKind::Email => normalize::email(raw).map_err(|m| Error::invalid(field, m))?,
-        IdentityKind::Phone => {
-            normalize::phone(raw, &project.default_country).map_err(|m| Error::invalid(field, m))?
-        }
+        IdentityKind::Phone => normalize::phone(raw, &project.default_country).map_err(|m| Error::invalid(field, m))?,
         IdentityKind::Eid | IdentityKind::ReferralCode => {
             normalize::text(raw).ok_or_else(|| Error::invalid(field, "empty value"))?
         }
@@ -242,18 +218,10 @@ pub async fn find(
 }
 
 /// Live contacts, newest first.
-pub async fn list(
-    store: &Store,
-    pid: &str,
-    limit: usize,
-    cursor: Option<&str>,
-) -> Result<Page<Contact>> {
+pub async fn list(store: &Store, pid: &str, limit: usize, cursor: Option<&str>) -> Result<Page<Contact>> {
     let before = cursor.map(decode_cursor).transpose()?;
     if before.as_deref().is_some_and(|b| !is_id(b)) {
-        return Err(Error::invalid(
-            "cursor",
-            "cursor is not one this API returned",
-        ));
+        return Err(Error::invalid("cursor", "cursor is not one this API returned"));
     }
     let (data, more) = store.list_contacts(pid, limit, before.as_deref()).await?;
     let next_cursor = if more {
@@ -262,6 +230,43 @@ pub async fn list(
         None
     };
     Ok(Page { data, next_cursor })
+}
+
+/// Puts what a write did on the timeline: the creation, or the fields it
+/// changed; `new` then shows the activity's time as its last activity.
+async fn record_change(
+    store: &Store,
+    pid: &str,
+    old: Option<&Contact>,
+    new: &mut Contact,
+    created: bool,
+) -> Result<()> {
+    let (kind, summary, data) = if created {
+        ("contact_created", None, json!({"source": new.source}))
+    } else {
+        // No old version and not ours: a racing writer created it and records that.
+        let Some(old) = old else { return Ok(()) };
+        let (fields, values) = changed_fields(old, new);
+        if fields.is_empty() {
+            return Ok(());
+        }
+        let summary = format!("Changed {}", fields.join(", "));
+        (
+            "contact_updated",
+            Some(summary),
+            json!({"fields": fields, "changes": values}),
+        )
+    };
+    let activity = activities::record(store, pid, &new.id, kind, summary, as_map(data)).await?;
+    new.last_activity_at = new.last_activity_at.max(Some(activity.occurred_at));
+    Ok(())
+}
+
+fn as_map(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    match v {
+        serde_json::Value::Object(m) => m,
+        _ => Default::default(),
+    }
 }
 
 fn attr<T: serde::Serialize>(v: &T) -> Result<AttributeValue> {
@@ -273,11 +278,7 @@ fn write_for(change: &ContactChange, mode: WriteMode) -> ContactWrite {
     let mut set: Vec<(String, AttributeValue)> = change
         .set
         .iter()
-        .filter_map(|(f, v)| {
-            serde_dynamo::to_attribute_value(v)
-                .ok()
-                .map(|a| (f.to_string(), a))
-        })
+        .filter_map(|(f, v)| serde_dynamo::to_attribute_value(v).ok().map(|a| (f.to_string(), a)))
         .collect();
     let mut remove: Vec<String> = change.remove.iter().map(|f| f.to_string()).collect();
     for (kind, value) in &change.identities {
@@ -317,16 +318,9 @@ async fn claim_others(
                 true
             }
             Claim::Mine => true,
-            Claim::OwnedBy {
-                contact_id,
-                claimed_at,
-            } => {
-                let stale =
-                    claim_is_stale(store, pid, &contact_id, kind, value, claimed_at).await?;
-                let moved = stale
-                    && store
-                        .take_over_identity(pid, kind, value, &contact_id, cid)
-                        .await?;
+            Claim::OwnedBy { contact_id, claimed_at } => {
+                let stale = claim_is_stale(store, pid, &contact_id, kind, value, claimed_at).await?;
+                let moved = stale && store.take_over_identity(pid, kind, value, &contact_id, cid).await?;
                 if moved {
                     claimed.push((kind, value.clone()));
                 }
@@ -358,12 +352,7 @@ async fn claim_is_stale(
     })
 }
 
-async fn release_all(
-    store: &Store,
-    pid: &str,
-    cid: &str,
-    claimed: &[(IdentityKind, String)],
-) -> Result<()> {
+async fn release_all(store: &Store, pid: &str, cid: &str, claimed: &[(IdentityKind, String)]) -> Result<()> {
     for (kind, value) in claimed {
         store.release_identity(pid, *kind, value, cid).await?;
     }
@@ -371,13 +360,7 @@ async fn release_all(
 }
 
 /// Frees the identity values a write replaced or removed.
-async fn release_replaced(
-    store: &Store,
-    pid: &str,
-    cid: &str,
-    old: Option<&Contact>,
-    new: &Contact,
-) -> Result<()> {
+async fn release_replaced(store: &Store, pid: &str, cid: &str, old: Option<&Contact>, new: &Contact) -> Result<()> {
     let Some(old) = old else { return Ok(()) };
     for kind in IdentityKind::SETTABLE {
         if let Some(before) = old.identity(kind) {
@@ -389,12 +372,7 @@ async fn release_replaced(
     Ok(())
 }
 
-async fn upgrade_source(
-    store: &Store,
-    pid: &str,
-    contact: &mut Contact,
-    source: Source,
-) -> Result<()> {
+async fn upgrade_source(store: &Store, pid: &str, contact: &mut Contact, source: Source) -> Result<()> {
     let current = contact.source.map_or(0, Source::rank);
     if source.rank() > current && store.upgrade_source(pid, &contact.id, source).await? {
         contact.source = Some(source);

@@ -2,6 +2,7 @@
 //! drive the store. Entry points (HTTP handlers, workers) call these and
 //! nothing below them.
 
+pub mod activities;
 pub mod contacts;
 pub mod projects;
 
@@ -24,10 +25,7 @@ pub fn limit(requested: Option<usize>) -> Result<usize> {
     match requested {
         None => Ok(DEFAULT_LIMIT),
         Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-        Some(_) => Err(Error::invalid(
-            "limit",
-            format!("limit is between 1 and {MAX_LIMIT}"),
-        )),
+        Some(_) => Err(Error::invalid("limit", format!("limit is between 1 and {MAX_LIMIT}"))),
     }
 }
 

@@ -33,9 +33,7 @@ pub async fn create(store: &Store, settings: ProjectSettings) -> Result<CreatedP
     let project = Project {
         id,
         name,
-        default_country: settings
-            .default_country
-            .unwrap_or_else(|| DEFAULT_COUNTRY.to_string()),
+        default_country: settings.default_country.unwrap_or_else(|| DEFAULT_COUNTRY.to_string()),
         allowed_origins: settings.allowed_origins.unwrap_or_default(),
         secret_key_hash: keys::hash_key(&api_key),
         publishable_key_hash: keys::hash_key(&publishable_key),
@@ -65,10 +63,7 @@ pub async fn rotate_key(store: &Store, pid: &str, kind: KeyKind) -> Result<Strin
         KeyKind::Secret => "secret_key_hash",
         KeyKind::Publishable => "publishable_key_hash",
     };
-    if !store
-        .set_key_hash(pid, attribute, &keys::hash_key(&key))
-        .await?
-    {
+    if !store.set_key_hash(pid, attribute, &keys::hash_key(&key)).await? {
         return Err(Error::NotFound("project"));
     }
     Ok(key)
@@ -76,12 +71,7 @@ pub async fn rotate_key(store: &Store, pid: &str, kind: KeyKind) -> Result<Strin
 
 /// The project `pid`, if `presented` is its current key of `kind`.
 /// A well-formed key of another project is `Forbidden` and reads nothing.
-pub async fn authenticate(
-    store: &Store,
-    pid: &str,
-    presented: &str,
-    kind: KeyKind,
-) -> Result<Project> {
+pub async fn authenticate(store: &Store, pid: &str, presented: &str, kind: KeyKind) -> Result<Project> {
     let Some(key_pid) = keys::key_project(kind, presented) else {
         return Err(Error::Unauthorized);
     };
@@ -100,8 +90,5 @@ pub async fn authenticate(
 }
 
 pub async fn get(store: &Store, pid: &str) -> Result<Project> {
-    store
-        .get_project(pid)
-        .await?
-        .ok_or(Error::NotFound("project"))
+    store.get_project(pid).await?.ok_or(Error::NotFound("project"))
 }

@@ -86,9 +86,7 @@ pub async fn list_contacts(
         (IdentityKind::Phone, &q.phone),
         (IdentityKind::Eid, &q.eid),
     ];
-    let mut given = lookups
-        .iter()
-        .filter_map(|(k, v)| v.as_deref().map(|v| (*k, v)));
+    let mut given = lookups.iter().filter_map(|(k, v)| v.as_deref().map(|v| (*k, v)));
     if let Some((kind, value)) = given.next() {
         if let Some((other, _)) = given.next() {
             return Err(ApiError::invalid(
@@ -96,14 +94,7 @@ pub async fn list_contacts(
                 "look up by one of email, phone or eid at a time",
             ));
         }
-        let found = contacts::find(
-            &state.store,
-            &project,
-            kind,
-            value,
-            q.include_deleted.unwrap_or(false),
-        )
-        .await?;
+        let found = contacts::find(&state.store, &project, kind, value, q.include_deleted.unwrap_or(false)).await?;
         return Ok(Json(Page {
             data: found.into_iter().collect(),
             next_cursor: None,
@@ -138,9 +129,7 @@ pub async fn update_contact(
     Path((_, cid)): Path<(String, String)>,
     JsonBody(input): JsonBody<ContactInput>,
 ) -> ApiResult<Json<Contact>> {
-    Ok(Json(
-        contacts::update(&state.store, &project, &cid, input).await?,
-    ))
+    Ok(Json(contacts::update(&state.store, &project, &cid, input).await?))
 }
 
 #[derive(Deserialize, IntoParams)]

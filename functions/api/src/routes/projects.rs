@@ -86,8 +86,5 @@ pub async fn rotate_key(
         KeyName::Publishable => KeyKind::Publishable,
     };
     let key = projects::rotate_key(&state.store, &pid, kind).await?;
-    Ok(Json(RotatedKey {
-        kind: body.kind,
-        key,
-    }))
+    Ok(Json(RotatedKey { kind: body.kind, key }))
 }

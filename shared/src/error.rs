@@ -18,6 +18,9 @@ pub enum Error {
         field: Option<String>,
         message: String,
     },
+    /// Too many requests; try again after this many seconds (HTTP 429).
+    #[error("too many requests; retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
     #[error("missing or invalid credentials")]
     Unauthorized,
     #[error("these credentials do not give access to this resource")]

@@ -12,6 +12,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub field: Option<String>,
+    /// Seconds, sent as `Retry-After` (429).
+    pub retry_after: Option<u64>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -36,6 +38,7 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            retry_after: None,
         }
     }
 
@@ -70,17 +73,17 @@ impl From<roster::Error> for ApiError {
         use roster::Error as E;
         match e {
             E::Validation { field, message } => ApiError {
-                status: StatusCode::UNPROCESSABLE_ENTITY,
-                code: "validation_failed",
-                message,
                 field,
+                ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", message)
             },
             E::NotFound(what) => ApiError::not_found(what),
             E::Conflict { code, field, message } => ApiError {
-                status: StatusCode::CONFLICT,
-                code,
-                message,
                 field,
+                ..ApiError::new(StatusCode::CONFLICT, code, message)
+            },
+            E::RateLimited { retry_after_secs } => ApiError {
+                retry_after: Some(retry_after_secs),
+                ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", e.to_string())
             },
             E::Unauthorized => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string()),
             E::Forbidden => ApiError::new(StatusCode::FORBIDDEN, "forbidden", e.to_string()),
@@ -106,6 +109,11 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

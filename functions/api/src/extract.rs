@@ -166,6 +166,96 @@ impl FromRequestParts<AppState> for ProjectAdmin {
     }
 }
 
+/// The publishable key, from `X-Publishable-Key` or `?key=`.
+fn publishable_key(parts: &Parts) -> Option<String> {
+    if let Some(k) = parts.headers.get("x-publishable-key").and_then(|v| v.to_str().ok()) {
+        return Some(k.trim().to_string());
+    }
+    let query = parts.uri.query()?;
+    serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+        .ok()?
+        .into_iter()
+        .find(|(k, _)| k == "key")
+        .map(|(_, v)| v)
+}
+
+/// A public caller holding the project's publishable key.
+pub struct PublicProject(pub Project);
+
+impl FromRequestParts<AppState> for PublicProject {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let pid = project_id(parts, state).await?;
+        let key = publishable_key(parts).ok_or_else(|| ApiError::from(roster::Error::Unauthorized))?;
+        // The CORS layer may have read the project already.
+        let project = match parts.extensions.get::<std::sync::Arc<Project>>() {
+            Some(p) if p.id == pid => {
+                projects::check_key(p, &key, KeyKind::Publishable)?;
+                Project::clone(p)
+            }
+            _ => projects::authenticate(&state.store, &pid, &key, KeyKind::Publishable).await?,
+        };
+        Ok(PublicProject(project))
+    }
+}
+
+/// The caller's address: the last `X-Forwarded-For` entry, which API Gateway
+/// appends itself (earlier entries are whatever the client sent).
+pub struct ClientIp(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let ip = parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty() && v.len() <= 64)
+            .unwrap_or_else(|| "direct".to_string());
+        Ok(ClientIp(ip))
+    }
+}
+
+/// A public submission body: a JSON object, or an HTML form post
+/// (`application/x-www-form-urlencoded`), as a map of fields.
+pub struct SubmissionBody(pub serde_json::Map<String, serde_json::Value>);
+
+impl<S: Send + Sync> FromRequest<S> for SubmissionBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let is_form = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+        if !is_form {
+            let JsonBody(map) =
+                JsonBody::<serde_json::Map<String, serde_json::Value>>::from_request(req, state).await?;
+            return Ok(SubmissionBody(map));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::too_large()
+            } else {
+                ApiError::bad_request("could not read the request body")
+            }
+        })?;
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
+            .map_err(|e| ApiError::bad_request(format!("malformed form body: {e}")))?;
+        Ok(SubmissionBody(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k, serde_json::Value::String(v)))
+                .collect(),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

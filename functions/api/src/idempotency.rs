@@ -50,9 +50,12 @@ async fn run(state: AppState, key: HeaderValue, req: Request, next: Next) -> Res
         .map_err(|_| ApiError::too_large().into_response())?;
 
     let header_str = |name: header::HeaderName| parts.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
-    // Scoped to the caller's credentials and the route: two projects may use the same key.
+    // Scoped to the caller (credentials; for public calls also the publishable
+    // key and address) and the route: two callers may pick the same key.
     let scope = digest(&[
         header_str(header::AUTHORIZATION).as_bytes(),
+        header_str(header::HeaderName::from_static("x-publishable-key")).as_bytes(),
+        header_str(header::HeaderName::from_static("x-forwarded-for")).as_bytes(),
         parts.uri.path().as_bytes(),
         key.as_bytes(),
     ]);

@@ -1,6 +1,7 @@
 //! The HTTP API: one axum router, served by `lambda_http` in AWS and by the
 //! local runner on a TCP port. Handlers parse, call one use case, map the result.
 
+mod cors;
 pub mod error;
 mod extract;
 mod idempotency;
@@ -40,7 +41,7 @@ impl AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    routes::router()
+    routes::router(state.clone())
         .layer(middleware::from_fn_with_state(state.clone(), idempotency::layer))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

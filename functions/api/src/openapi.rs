@@ -11,9 +11,10 @@ use crate::routes::*;
     info(title = "Roster API", version = "1", description = "Contacts & audience backend: one contact list per project."),
     paths(health, create_project, get_project, update_project, rotate_key,
           create_contact, list_contacts, get_contact, update_contact, delete_contact,
-          post_activity, timeline),
+          post_activity, timeline, waitlist, form, message, chat,
+          get_profile, get_referrals, list_messages, update_message, post_event),
     modifiers(&Security),
-    tags((name = "projects"), (name = "contacts"), (name = "timeline"), (name = "meta"))
+    tags((name = "projects"), (name = "contacts"), (name = "timeline"), (name = "public"), (name = "messages"), (name = "meta"))
 )]
 pub struct ApiDoc;
 

@@ -6,3 +6,4 @@ pub mod ids;
 pub mod keys;
 pub mod normalize;
 pub mod project;
+pub mod submission;

@@ -17,8 +17,33 @@ pub struct Project {
     pub allowed_origins: Vec<String>,
     pub secret_key_hash: String,
     pub publishable_key_hash: String,
+    #[serde(default = "default_rate_per_ip")]
+    pub public_rate_per_ip: u32,
+    #[serde(default = "default_rate_per_project")]
+    pub public_rate_per_project: u32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// Public submissions per minute from one IP address, by default.
+pub const DEFAULT_RATE_PER_IP: u32 = 20;
+/// Public submissions per minute to one project, by default.
+pub const DEFAULT_RATE_PER_PROJECT: u32 = 600;
+
+fn default_rate_per_ip() -> u32 {
+    DEFAULT_RATE_PER_IP
+}
+
+fn default_rate_per_project() -> u32 {
+    DEFAULT_RATE_PER_PROJECT
+}
+
+impl Project {
+    /// Whether a browser page at `origin` may call the public endpoints.
+    pub fn allows_origin(&self, origin: &str) -> bool {
+        let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
+        self.allowed_origins.iter().any(|o| *o == origin)
+    }
 }
 
 /// What callers see of a project.
@@ -30,6 +55,10 @@ pub struct ProjectView {
     pub default_country: String,
     /// Origins allowed to call the public endpoints from a browser.
     pub allowed_origins: Vec<String>,
+    /// Public submissions allowed per minute from one IP address.
+    pub public_rate_per_ip: u32,
+    /// Public submissions allowed per minute to this project.
+    pub public_rate_per_project: u32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -41,6 +70,8 @@ impl From<&Project> for ProjectView {
             name: p.name.clone(),
             default_country: p.default_country.clone(),
             allowed_origins: p.allowed_origins.clone(),
+            public_rate_per_ip: p.public_rate_per_ip,
+            public_rate_per_project: p.public_rate_per_project,
             created_at: p.created_at,
             updated_at: p.updated_at,
         }
@@ -57,6 +88,10 @@ pub struct ProjectSettings {
     pub default_country: Option<String>,
     /// e.g. `["https://example.com"]`.
     pub allowed_origins: Option<Vec<String>>,
+    /// Public submissions per minute from one IP (1 to 100000; default 20).
+    pub public_rate_per_ip: Option<u32>,
+    /// Public submissions per minute to the project (1 to 100000; default 600).
+    pub public_rate_per_project: Option<u32>,
 }
 
 impl ProjectSettings {
@@ -80,10 +115,20 @@ impl ProjectSettings {
             .allowed_origins
             .map(|origins| origins.iter().map(|o| origin(o)).collect::<Result<Vec<_>>>())
             .transpose()?;
+        for (field, value) in [
+            ("public_rate_per_ip", self.public_rate_per_ip),
+            ("public_rate_per_project", self.public_rate_per_project),
+        ] {
+            if value.is_some_and(|v| !(1..=100_000).contains(&v)) {
+                return Err(Error::invalid(field, format!("{field} is between 1 and 100000")));
+            }
+        }
         Ok(ProjectSettings {
             name,
             default_country,
             allowed_origins,
+            public_rate_per_ip: self.public_rate_per_ip,
+            public_rate_per_project: self.public_rate_per_project,
         })
     }
 }
@@ -114,6 +159,7 @@ mod tests {
             name: Some("  Acme   Launch ".into()),
             default_country: Some("fi".into()),
             allowed_origins: Some(vec!["HTTPS://Acme.com/".into()]),
+            ..Default::default()
         }
         .normalized()
         .unwrap();

@@ -4,19 +4,14 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, DeleteRequest, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure, WriteRequest,
+    AttributeValue, DeleteRequest, ReturnValue, ReturnValuesOnConditionCheckFailure, WriteRequest,
 };
 use chrono::{DateTime, Utc};
-use futures::future::try_join_all;
 
+use super::index::index_attrs;
 use super::{from_item, get_s, key, n, s, sdk_error, to_attr, Item, Store};
 use crate::domain::contact::{Contact, ContactStatus, IdentityKind, Source};
-use crate::{Error, Result};
-
-/// Shards of the contact index. A 1M-row import at 20k rows/s puts at most
-/// 20_000 / 32 = 625 writes/s on one index partition, under DynamoDB's
-/// 1,000 WCU per partition; a page costs one query per shard.
-pub const SHARDS: u32 = 32;
+use crate::Result;
 
 pub(crate) const CONTACT_SK: &str = "CONTACT";
 const IDENTITY_SK: &str = "ID";
@@ -29,16 +24,8 @@ fn identity_pk(pid: &str, kind: IdentityKind, value: &str) -> String {
     format!("P#{pid}#ID#{}#{value}", kind.field())
 }
 
-/// FNV-1a: stable across releases, unlike `std`'s hasher.
-pub fn shard_of(cid: &str) -> u32 {
-    let hash = cid
-        .bytes()
-        .fold(0x811c9dc5u32, |h, b| (h ^ b as u32).wrapping_mul(0x01000193));
-    hash % SHARDS
-}
-
-fn index_pk(pid: &str, shard: u32) -> String {
-    format!("P#{pid}#CONTACTS#{shard:02}")
+fn contacts_list(pid: &str) -> String {
+    format!("P#{pid}#CONTACTS")
 }
 
 /// The outcome of claiming an identity value for a contact.
@@ -112,7 +99,7 @@ conditional_failure!(
     aws_sdk_dynamodb::operation::delete_item::DeleteItemError
 );
 
-fn contact_from(item: Item) -> Result<StoredContact> {
+pub(crate) fn contact_from(item: Item) -> Result<StoredContact> {
     if item.contains_key("erased_at") {
         return Ok(StoredContact::Erased);
     }
@@ -259,9 +246,7 @@ impl Store {
         set.push(("updated_at".into(), now));
         let condition = match &write.mode {
             WriteMode::Upsert { matched: (kind, value) } => {
-                let shard = shard_of(cid);
-                set.push(("GSI1PK".into(), s(index_pk(pid, shard))));
-                set.push(("GSI1SK".into(), s(cid)));
+                set.extend(index_attrs(&contacts_list(pid), cid));
                 defaults.push(("id".into(), s(cid)));
                 remove.push("deleted_at".into());
                 names.insert("#guard".into(), kind.field().into());
@@ -459,102 +444,16 @@ impl Store {
     /// Live contacts newest first, after the contact id `before` if given.
     /// Returns the page and whether more contacts follow it.
     pub async fn list_contacts(&self, pid: &str, limit: usize, before: Option<&str>) -> Result<(Vec<Contact>, bool)> {
-        let queries = (0..SHARDS).map(|shard| self.query_shard(pid, shard, limit, before));
-        let shards = try_join_all(queries).await?;
-        let mut more = false;
-        let mut ids: Vec<String> = Vec::new();
-        for (shard_ids, shard_more) in shards {
-            more |= shard_more;
-            ids.extend(shard_ids);
-        }
-        ids.sort_unstable_by(|a, b| b.cmp(a));
-        if ids.len() > limit {
-            ids.truncate(limit);
-            more = true;
-        }
-        let mut contacts = self.batch_get_contacts(pid, &ids).await?;
-        contacts.sort_unstable_by(|a, b| b.id.cmp(&a.id));
-        Ok((contacts, more))
-    }
-
-    async fn query_shard(
-        &self,
-        pid: &str,
-        shard: u32,
-        limit: usize,
-        before: Option<&str>,
-    ) -> Result<(Vec<String>, bool)> {
-        let mut req = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name("GSI1")
-            .scan_index_forward(false)
-            .limit(limit as i32)
-            .expression_attribute_values(":pk", s(index_pk(pid, shard)));
-        req = match before {
-            Some(before) => req
-                .key_condition_expression("GSI1PK = :pk AND GSI1SK < :before")
-                .expression_attribute_values(":before", s(before)),
-            None => req.key_condition_expression("GSI1PK = :pk"),
-        };
-        let out = req.send().await.map_err(sdk_error)?;
-        let ids = out
-            .items
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|i| get_s(i, "GSI1SK").map(str::to_string))
-            .collect();
-        Ok((ids, out.last_evaluated_key.is_some()))
-    }
-
-    /// Reads contacts by id (100 keys a call), retrying unprocessed keys with
-    /// jittered backoff. Erased or deleted contacts are left out.
-    async fn batch_get_contacts(&self, pid: &str, ids: &[String]) -> Result<Vec<Contact>> {
-        let mut contacts = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(100) {
-            let keys: Vec<Item> = chunk.iter().map(|cid| key(contact_pk(pid, cid), CONTACT_SK)).collect();
-            let mut pending = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .build()
-                    .map_err(Error::internal)?,
-            );
-            let mut attempt = 0u32;
-            while let Some(request) = pending.take() {
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .send()
-                    .await
-                    .map_err(sdk_error)?;
-                for item in out
-                    .responses
-                    .unwrap_or_default()
-                    .remove(&self.table)
-                    .unwrap_or_default()
-                {
-                    if let StoredContact::Live(c) = contact_from(item)? {
-                        if c.status != ContactStatus::Deleted {
-                            contacts.push(c);
-                        }
-                    }
-                }
-                pending = out
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.table))
-                    .filter(|k| !k.keys.is_empty());
-                if pending.is_some() {
-                    attempt += 1;
-                    if attempt > 10 {
-                        return Err(Error::internal("BatchGetItem kept returning unprocessed keys"));
-                    }
-                    backoff(attempt).await;
+        let (keys, more) = self.sharded_page(&contacts_list(pid), limit, before).await?;
+        let mut contacts = Vec::with_capacity(keys.len());
+        for item in self.batch_get(keys).await? {
+            if let StoredContact::Live(c) = contact_from(item)? {
+                if c.status != ContactStatus::Deleted {
+                    contacts.push(c);
                 }
             }
         }
-        Ok(contacts)
+        Ok((contacts, more))
     }
 }
 
@@ -566,21 +465,68 @@ pub(crate) async fn backoff(attempt: u32) {
     tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shards_are_stable_and_spread() {
-        assert_eq!(
-            shard_of("01J0000000000000000000000A"),
-            shard_of("01J0000000000000000000000A")
-        );
-        let mut counts = [0u32; SHARDS as usize];
-        for _ in 0..32_000 {
-            counts[shard_of(&crate::domain::ids::new_id()) as usize] += 1;
+impl Store {
+    /// Adds tags (case-insensitively new ones only) without losing a
+    /// concurrent change: compare-and-set on `updated_at`, retried.
+    pub async fn add_tags(&self, pid: &str, cid: &str, tags: &[String]) -> Result<Option<Contact>> {
+        for _ in 0..5 {
+            let Some(StoredContact::Live(current)) = self.get_contact(pid, cid).await? else {
+                return Ok(None);
+            };
+            let mut merged = current.tags.clone();
+            for tag in tags {
+                if !merged.iter().any(|t| t.to_lowercase() == tag.to_lowercase()) {
+                    merged.push(tag.clone());
+                }
+            }
+            if merged.len() == current.tags.len() {
+                return Ok(Some(current));
+            }
+            let out = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(contact_pk(pid, cid), CONTACT_SK)))
+                .update_expression("SET tags = :tags, updated_at = :now")
+                .condition_expression("updated_at = :prev")
+                .expression_attribute_values(":tags", to_attr(&merged)?)
+                .expression_attribute_values(":now", to_attr(&Utc::now())?)
+                .expression_attribute_values(":prev", to_attr(&current.updated_at)?)
+                .return_values(ReturnValue::AllNew)
+                .send()
+                .await;
+            match out {
+                Ok(out) => {
+                    return Ok(Some(
+                        from_item::<Contact>(out.attributes.unwrap_or_default())?.with_derived(),
+                    ))
+                }
+                Err(e) if is_conditional(&e) => continue,
+                Err(e) => return Err(sdk_error(e)),
+            }
         }
-        let (min, max) = (counts.iter().min().unwrap(), counts.iter().max().unwrap());
-        assert!(*min > 800 && *max < 1200, "uneven shards: {min}..{max}");
+        Err(crate::Error::internal("tags kept changing under us"))
+    }
+
+    /// Lead → customer, only if still a lead. True if this call changed it.
+    pub async fn promote_to_customer(&self, pid: &str, cid: &str) -> Result<bool> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(contact_pk(pid, cid), CONTACT_SK)))
+            .update_expression("SET #type = :customer, updated_at = :now")
+            .condition_expression("#type = :lead AND attribute_not_exists(erased_at)")
+            .expression_attribute_names("#type", "type")
+            .expression_attribute_values(":customer", s("customer"))
+            .expression_attribute_values(":lead", s("lead"))
+            .expression_attribute_values(":now", to_attr(&Utc::now())?)
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional(&e) => Ok(false),
+            Err(e) => Err(sdk_error(e)),
+        }
     }
 }

@@ -12,7 +12,7 @@
 //! - Every contact is its own partition, so a large import spreads its writes.
 //! - GSI1 lists a project's live contacts newest first: the contact id is a
 //!   ULID, so it sorts by creation time. The index partition is sharded
-//!   ([`contacts::SHARDS`]) so that no index key takes more than its share of
+//!   ([`index::SHARDS`]) so that no index key takes more than its share of
 //!   an import's writes; a page is the merge of one query per shard.
 //!   Soft-deleted contacts drop out of it (their GSI1 keys are removed).
 //!   Projection is KEYS_ONLY: the page's contacts are then read by key.
@@ -26,7 +26,11 @@ pub mod activities;
 pub mod batch;
 pub mod contacts;
 pub mod idempotency;
+pub mod index;
 pub mod projects;
+pub mod ratelimit;
+pub mod records;
+pub mod referrals;
 
 pub use aws_sdk_dynamodb::Client as DynamoClient;
 use aws_sdk_dynamodb::{error::SdkError, types::AttributeValue, Client};

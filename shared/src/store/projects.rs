@@ -59,6 +59,14 @@ impl Store {
             sets.push("default_country = :country".into());
             req = req.expression_attribute_values(":country", s(country));
         }
+        if let Some(v) = settings.public_rate_per_ip {
+            sets.push("public_rate_per_ip = :rate_ip".into());
+            req = req.expression_attribute_values(":rate_ip", super::n(v));
+        }
+        if let Some(v) = settings.public_rate_per_project {
+            sets.push("public_rate_per_project = :rate_project".into());
+            req = req.expression_attribute_values(":rate_project", super::n(v));
+        }
         if let Some(origins) = &settings.allowed_origins {
             sets.push("allowed_origins = :origins".into());
             req = req.expression_attribute_values(":origins", to_attr(origins)?);

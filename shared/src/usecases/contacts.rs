@@ -36,8 +36,27 @@ pub struct Upserted {
 /// Finds the contact by email, else phone, else eid, and merges the input
 /// into it; creates it if there is none.
 pub async fn upsert(store: &Store, project: &Project, input: ContactInput) -> Result<Upserted> {
-    let pid = project.id.as_str();
     let change = input.into_change(&project.default_country)?;
+    upsert_change(store, project, change, UpsertOptions::default()).await
+}
+
+/// How an upsert treats what the contact already has.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct UpsertOptions {
+    /// Public submissions: fill blanks only, never overwrite or erase what is
+    /// known, and skip (rather than refuse) an identity another contact holds.
+    pub fill_blanks: bool,
+    /// The channel this came through (the change's own `source`, else `api`).
+    pub source: Option<Source>,
+}
+
+pub async fn upsert_change(
+    store: &Store,
+    project: &Project,
+    mut change: ContactChange,
+    opts: UpsertOptions,
+) -> Result<Upserted> {
+    let pid = project.id.as_str();
     let (kind, value) = change
         .match_identity()
         .ok_or_else(|| Error::invalid("email", "one of email, phone or eid is required"))?;
@@ -55,7 +74,7 @@ pub async fn upsert(store: &Store, project: &Project, input: ContactInput) -> Re
                 }
             }
         };
-        let mut claimed = match claim_others(store, pid, &cid, &change, Some(kind)).await {
+        let mut claimed = match claim_others(store, pid, &cid, &mut change, Some(kind), opts.fill_blanks).await {
             Ok(claimed) => claimed,
             Err(e) => {
                 if created {
@@ -70,8 +89,13 @@ pub async fn upsert(store: &Store, project: &Project, input: ContactInput) -> Re
                 matched: (kind, value.clone()),
             },
         );
+        if opts.fill_blanks {
+            let set = std::mem::take(&mut write.set);
+            write.defaults.extend(set);
+            write.remove.clear();
+        }
         let now = Utc::now();
-        let source = change.source.unwrap_or(Source::Api);
+        let source = opts.source.or(change.source).unwrap_or(Source::Api);
         write.defaults.extend([
             ("created_at".to_string(), attr(&now)?),
             ("type".to_string(), attr(&ContactType::default())?),
@@ -89,6 +113,7 @@ pub async fn upsert(store: &Store, project: &Project, input: ContactInput) -> Re
         match store.merge_contact(pid, &cid, write).await? {
             Merge::Done { old, mut new } => {
                 release_replaced(store, pid, &cid, old.as_ref(), &new).await?;
+                release_unused(store, pid, &cid, &claimed, &new).await?;
                 if old.as_ref().is_some_and(|o| o.status == ContactStatus::Deleted)
                     && !change.set.iter().any(|(f, _)| *f == "status")
                 {
@@ -135,7 +160,8 @@ pub async fn update(store: &Store, project: &Project, cid: &str, input: ContactI
             "a contact keeps at least one of email, phone or eid",
         ));
     }
-    let claimed = claim_others(store, pid, cid, &change, None).await?;
+    let mut change = change;
+    let claimed = claim_others(store, pid, cid, &mut change, None, false).await?;
     match store
         .merge_contact(pid, cid, write_for(&change, WriteMode::Update))
         .await?
@@ -180,6 +206,9 @@ pub async fn delete(store: &Store, pid: &str, cid: &str, erase: bool) -> Result<
     }
     let old = store.erase_contact(pid, cid).await?.ok_or(Error::NotFound("contact"))?;
     store.purge_contact_partition(pid, cid).await?;
+    if let Some(referrer) = &old.referred_by {
+        store.delete_referral_link(pid, referrer, cid).await?;
+    }
     for kind in IdentityKind::SETTABLE.into_iter().chain([IdentityKind::ReferralCode]) {
         if let Some(value) = old.identity(kind) {
             store.release_identity(pid, kind, value, cid).await?;
@@ -301,10 +330,12 @@ async fn claim_others(
     store: &Store,
     pid: &str,
     cid: &str,
-    change: &ContactChange,
+    change: &mut ContactChange,
     skip: Option<IdentityKind>,
+    lenient: bool,
 ) -> Result<Vec<(IdentityKind, String)>> {
     let mut claimed = Vec::new();
+    let mut refused = Vec::new();
     for (kind, value) in &change.identities {
         let (kind, Some(value)) = (*kind, value) else {
             continue;
@@ -327,12 +358,32 @@ async fn claim_others(
                 moved
             }
         };
-        if !ok {
+        if !ok && lenient {
+            refused.push(kind);
+        } else if !ok {
             release_all(store, pid, cid, &claimed).await?;
             return Err(Error::taken(kind.field()));
         }
     }
+    change.identities.retain(|(kind, _)| !refused.contains(kind));
     Ok(claimed)
+}
+
+/// Frees values claimed for this write that the contact did not take (a
+/// fill-blanks write keeps the value the contact already had).
+async fn release_unused(
+    store: &Store,
+    pid: &str,
+    cid: &str,
+    claimed: &[(IdentityKind, String)],
+    new: &Contact,
+) -> Result<()> {
+    for (kind, value) in claimed {
+        if new.identity(*kind) != Some(value.as_str()) {
+            store.release_identity(pid, *kind, value, cid).await?;
+        }
+    }
+    Ok(())
 }
 
 /// A claim is stale when its contact was erased, no longer holds the value, or

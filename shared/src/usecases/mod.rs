@@ -4,7 +4,11 @@
 
 pub mod activities;
 pub mod contacts;
+pub mod events;
+pub mod profile;
 pub mod projects;
+pub mod referrals;
+pub mod submissions;
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use serde::Serialize;

@@ -6,7 +6,9 @@ use utoipa::ToSchema;
 
 use crate::domain::ids::new_id;
 use crate::domain::keys::{self, KeyKind};
-use crate::domain::project::{Project, ProjectSettings, ProjectView, DEFAULT_COUNTRY};
+use crate::domain::project::{
+    Project, ProjectSettings, ProjectView, DEFAULT_COUNTRY, DEFAULT_RATE_PER_IP, DEFAULT_RATE_PER_PROJECT,
+};
 use crate::store::Store;
 use crate::{Error, Result};
 
@@ -37,6 +39,8 @@ pub async fn create(store: &Store, settings: ProjectSettings) -> Result<CreatedP
         allowed_origins: settings.allowed_origins.unwrap_or_default(),
         secret_key_hash: keys::hash_key(&api_key),
         publishable_key_hash: keys::hash_key(&publishable_key),
+        public_rate_per_ip: settings.public_rate_per_ip.unwrap_or(DEFAULT_RATE_PER_IP),
+        public_rate_per_project: settings.public_rate_per_project.unwrap_or(DEFAULT_RATE_PER_PROJECT),
         created_at: now,
         updated_at: now,
     };
@@ -72,21 +76,33 @@ pub async fn rotate_key(store: &Store, pid: &str, kind: KeyKind) -> Result<Strin
 /// The project `pid`, if `presented` is its current key of `kind`.
 /// A well-formed key of another project is `Forbidden` and reads nothing.
 pub async fn authenticate(store: &Store, pid: &str, presented: &str, kind: KeyKind) -> Result<Project> {
-    let Some(key_pid) = keys::key_project(kind, presented) else {
-        return Err(Error::Unauthorized);
-    };
-    if key_pid != pid {
-        return Err(Error::Forbidden);
-    }
+    check_key_shape(pid, presented, kind)?;
     let project = store.get_project(pid).await?.ok_or(Error::Unauthorized)?;
+    check_key(&project, presented, kind)?;
+    Ok(project)
+}
+
+/// The checks that need no read: the key's shape and the project it names.
+pub fn check_key_shape(pid: &str, presented: &str, kind: KeyKind) -> Result<()> {
+    match keys::key_project(kind, presented) {
+        None => Err(Error::Unauthorized),
+        Some(key_pid) if key_pid != pid => Err(Error::Forbidden),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Whether `presented` is the project's current key of `kind`.
+pub fn check_key(project: &Project, presented: &str, kind: KeyKind) -> Result<()> {
+    check_key_shape(&project.id, presented, kind)?;
     let hash = match kind {
         KeyKind::Secret => &project.secret_key_hash,
         KeyKind::Publishable => &project.publishable_key_hash,
     };
-    if !keys::key_matches(presented, hash) {
-        return Err(Error::Unauthorized);
+    if keys::key_matches(presented, hash) {
+        Ok(())
+    } else {
+        Err(Error::Unauthorized)
     }
-    Ok(project)
 }
 
 pub async fn get(store: &Store, pid: &str) -> Result<Project> {

@@ -1,25 +1,51 @@
 //! Every route, by resource.
 
+mod audience;
 mod contacts;
 mod health;
 mod projects;
+mod public;
 mod timeline;
 
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use axum::Router;
 
 use crate::error::ApiError;
 use crate::AppState;
 
+pub(crate) use audience::{
+    __path_get_profile, __path_get_referrals, __path_list_messages, __path_post_event, __path_update_message,
+};
 pub(crate) use contacts::__path_create_contact;
 pub(crate) use contacts::{__path_delete_contact, __path_get_contact, __path_list_contacts, __path_update_contact};
 pub(crate) use health::__path_health;
 pub(crate) use projects::{__path_create_project, __path_get_project, __path_rotate_key, __path_update_project};
+pub(crate) use public::{__path_chat, __path_form, __path_message, __path_waitlist};
 pub(crate) use timeline::{__path_post_activity, __path_timeline};
 
-pub fn router() -> Router<AppState> {
+pub fn router(state: AppState) -> Router<AppState> {
+    let public = Router::new()
+        // OPTIONS is answered by the CORS layer (preflight).
+        .route(
+            "/v1/public/{pid}/waitlist",
+            post(public::waitlist).options(StatusCode::NO_CONTENT),
+        )
+        .route(
+            "/v1/public/{pid}/forms/{form_id}",
+            post(public::form).options(StatusCode::NO_CONTENT),
+        )
+        .route(
+            "/v1/public/{pid}/messages",
+            post(public::message).options(StatusCode::NO_CONTENT),
+        )
+        .route(
+            "/v1/public/{pid}/chat",
+            post(public::chat).options(StatusCode::NO_CONTENT),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(state, crate::cors::layer));
     Router::new()
+        .merge(public)
         .route("/health", get(health::health))
         .route("/v1/openapi.json", get(crate::openapi::serve))
         .route("/v1/projects", post(projects::create_project))
@@ -43,6 +69,17 @@ pub fn router() -> Router<AppState> {
             post(timeline::post_activity),
         )
         .route("/v1/projects/{pid}/contacts/{cid}/timeline", get(timeline::timeline))
+        .route("/v1/projects/{pid}/contacts/{cid}/profile", get(audience::get_profile))
+        .route(
+            "/v1/projects/{pid}/contacts/{cid}/referrals",
+            get(audience::get_referrals),
+        )
+        .route("/v1/projects/{pid}/contact-messages", get(audience::list_messages))
+        .route(
+            "/v1/projects/{pid}/contact-messages/{mid}",
+            patch(audience::update_message),
+        )
+        .route("/v1/projects/{pid}/events", post(audience::post_event))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

@@ -137,6 +137,19 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// A public submission with the publishable key (and a client address).
+    pub async fn public(&self, p: &TestProject, path: &str, ip: &str, body: Value) -> Reply {
+        let req = self
+            .http
+            .post(format!("{}/v1/public/{}/{path}", self.base, p.id))
+            .header("X-Publishable-Key", &p.publishable_key)
+            .header("X-Forwarded-For", ip)
+            .json(&body);
+        Self::reply(req).await
+    }
+}
+
 impl TestProject {
     pub fn contacts(&self) -> String {
         format!("/v1/projects/{}/contacts", self.id)

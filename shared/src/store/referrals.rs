@@ -99,29 +99,39 @@ impl Store {
         after: Option<&str>,
     ) -> Result<(Vec<ReferralLink>, bool)> {
         let lower = match after {
-            Some(a) => format!("{LINK_PREFIX}{a}"),
+            Some(a) => format!("{LINK_PREFIX}{a}\u{0}"),
             None => LINK_PREFIX.to_string(),
         };
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("PK = :pk AND SK BETWEEN :lo AND :hi")
-            .expression_attribute_values(":pk", s(contact_pk(pid, referrer)))
-            .expression_attribute_values(":lo", s(format!("{lower}\u{0}")))
-            .expression_attribute_values(":hi", s(format!("{LINK_PREFIX}\u{10FFFF}")))
-            .limit(limit as i32)
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        let more = out.last_evaluated_key.is_some();
-        let links = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(from_item)
-            .collect::<Result<_>>()?;
-        Ok((links, more))
+        let mut links: Vec<ReferralLink> = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk AND SK BETWEEN :lo AND :hi")
+                .expression_attribute_values(":pk", s(contact_pk(pid, referrer)))
+                .expression_attribute_values(":lo", s(lower.clone()))
+                .expression_attribute_values(":hi", s(format!("{LINK_PREFIX}\u{10FFFF}")))
+                .limit((limit + 1 - links.len()) as i32)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            for item in out.items.unwrap_or_default() {
+                links.push(from_item(item)?);
+            }
+            // A page can stop short of the limit (1 MB per Query): keep
+            // reading until the page is full or the links run out.
+            if links.len() > limit {
+                links.truncate(limit);
+                return Ok((links, true));
+            }
+            match out.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => return Ok((links, false)),
+            }
+        }
     }
 
     /// Several contacts by id, in that order (missing and erased ones left out).

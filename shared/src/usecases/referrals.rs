@@ -55,11 +55,12 @@ pub async fn apply(store: &Store, pid: &str, cid: &str, code: &str) -> Result<Re
             _ => break,
         }
     }
-    store.put_referral_link(pid, &referrer, cid).await?;
+    // Only the writer that sets `referred_by` links and counts, so racing
+    // signups of one person count once.
     if !store.set_referred_by(pid, cid, &referrer).await? {
-        store.delete_referral_link(pid, &referrer, cid).await?;
         return Ok(ReferralOutcome::AlreadyReferred);
     }
+    store.put_referral_link(pid, &referrer, cid).await?;
     store.add_to_contact(pid, &referrer, &[("referral_count", 1.0)]).await?;
     let data = json!({"referred_contact_id": cid});
     activities::record(

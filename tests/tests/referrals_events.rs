@@ -262,3 +262,60 @@ async fn the_first_purchase_makes_a_customer() {
         json!({"from": null, "to": "high"})
     );
 }
+
+#[tokio::test]
+async fn the_audience_sorts_by_referral_count() {
+    let app = TestApp::spawn().await;
+    let p = app.project().await;
+    // a: 3 referrals, b: 1, c: 2, d: 0 (and the friends themselves: 0).
+    let mut codes = Vec::new();
+    for name in ["a", "b", "c", "d"] {
+        codes.push(
+            join(&app, &p, &format!("{name}@example.com"), None).await["referral_code"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let mut n = 0;
+    for (code, count) in codes.iter().zip([3, 1, 2, 0]) {
+        for _ in 0..count {
+            n += 1;
+            join(&app, &p, &format!("f{n}@example.com"), Some(code)).await;
+        }
+    }
+    let mut order = Vec::new();
+    let mut url = format!("{}?sort=referral_count&limit=2", p.contacts());
+    loop {
+        let r = app.get(&url, &p.key).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        order.extend(r.body["data"].as_array().unwrap().iter().map(|c| {
+            (
+                c["email"].as_str().unwrap().to_string(),
+                c["referral_count"].as_u64().unwrap(),
+            )
+        }));
+        match r.body["next_cursor"].as_str() {
+            Some(c) => url = format!("{}?sort=referral_count&limit=2&cursor={c}", p.contacts()),
+            None => break,
+        }
+    }
+    assert_eq!(order.len(), 10);
+    let top: Vec<_> = order.iter().take(3).map(|(e, c)| (e.as_str(), *c)).collect();
+    assert_eq!(
+        top,
+        vec![("a@example.com", 3), ("c@example.com", 2), ("b@example.com", 1)]
+    );
+    assert!(order.windows(2).all(|w| w[0].1 >= w[1].1));
+
+    // A cursor belongs to its sort.
+    let r = app.get(&format!("{}?limit=2", p.contacts()), &p.key).await;
+    let cursor = r.body["next_cursor"].as_str().unwrap();
+    let r = app
+        .get(&format!("{}?sort=referral_count&cursor={cursor}", p.contacts()), &p.key)
+        .await;
+    assert_eq!(
+        (r.status, r.field()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("cursor"))
+    );
+}

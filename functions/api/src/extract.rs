@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::{header, request::Parts, StatusCode};
 use roster::domain::keys::{token_matches, KeyKind};
 use roster::domain::project::Project;
@@ -88,18 +88,14 @@ pub struct QueryParams<T>(pub T);
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T> {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        match Query::<T>::from_request_parts(parts, state).await {
-            Ok(Query(v)) => Ok(QueryParams(v)),
-            Err(e) => {
-                let text = e.body_text();
-                let message = text
-                    .trim_start_matches("Failed to deserialize query string: ")
-                    .to_string();
-                let field = field_of(".", &message).unwrap_or_default();
-                Err(ApiError::invalid(field, message))
-            }
-        }
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or("");
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de).map(QueryParams).map_err(|e| {
+            let message = e.inner().to_string();
+            let field = field_of(&e.path().to_string(), &message).unwrap_or_default();
+            ApiError::invalid(field, message)
+        })
     }
 }
 

@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{
 };
 use chrono::{DateTime, Utc};
 
-use super::index::index_attrs;
+use super::index::{index_attrs, ref_sort, Order};
 use super::{from_item, get_s, key, n, s, sdk_error, to_attr, Item, Store};
 use crate::domain::contact::{Contact, ContactStatus, IdentityKind, Source};
 use crate::Result;
@@ -248,6 +248,7 @@ impl Store {
             WriteMode::Upsert { matched: (kind, value) } => {
                 set.extend(index_attrs(&contacts_list(pid), cid));
                 defaults.push(("id".into(), s(cid)));
+                defaults.push(("ref_sort".into(), s(ref_sort(0, cid))));
                 remove.push("deleted_at".into());
                 names.insert("#guard".into(), kind.field().into());
                 values.insert(":guard".into(), s(value.as_str()));
@@ -443,8 +444,14 @@ impl Store {
 
     /// Live contacts newest first, after the contact id `before` if given.
     /// Returns the page and whether more contacts follow it.
-    pub async fn list_contacts(&self, pid: &str, limit: usize, before: Option<&str>) -> Result<(Vec<Contact>, bool)> {
-        let (keys, more) = self.sharded_page(&contacts_list(pid), limit, before).await?;
+    pub async fn list_contacts(
+        &self,
+        pid: &str,
+        order: Order,
+        limit: usize,
+        before: Option<&str>,
+    ) -> Result<(Vec<Contact>, bool)> {
+        let (keys, more) = self.sorted_page(&contacts_list(pid), order, limit, before).await?;
         let mut contacts = Vec::with_capacity(keys.len());
         for item in self.batch_get(keys).await? {
             if let StoredContact::Live(c) = contact_from(item)? {
@@ -506,6 +513,28 @@ impl Store {
             }
         }
         Err(crate::Error::internal("tags kept changing under us"))
+    }
+
+    /// Brings `ref_sort` in line with a referral count just written; a
+    /// writer holding an older count loses the condition, so racing writers
+    /// end on the latest count.
+    pub async fn sync_ref_sort(&self, pid: &str, cid: &str, count: u64) -> Result<()> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(contact_pk(pid, cid), CONTACT_SK)))
+            .update_expression("SET ref_sort = :sort")
+            .condition_expression("referral_count = :count")
+            .expression_attribute_values(":sort", s(ref_sort(count, cid)))
+            .expression_attribute_values(":count", n(count))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional(&e) => Ok(()),
+            Err(e) => Err(sdk_error(e)),
+        }
     }
 
     /// Lead → customer, only if still a lead. True if this call changed it.

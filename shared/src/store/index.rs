@@ -19,6 +19,29 @@ pub const SHARDS: u32 = 32;
 
 pub const INDEX: &str = "GSI1";
 
+/// A sorted view of a GSI1 list: which index, and its (string) sort key.
+#[derive(Clone, Copy, Debug)]
+pub struct Order {
+    pub index: &'static str,
+    pub sort_key: &'static str,
+}
+
+/// Newest first (the item's ULID).
+pub const NEWEST: Order = Order {
+    index: INDEX,
+    sort_key: "GSI1SK",
+};
+/// Contacts by referral count, most first (`ref_sort` = zero-padded count + id).
+pub const BY_REFERRALS: Order = Order {
+    index: "GSI2",
+    sort_key: "ref_sort",
+};
+
+/// `ref_sort` for a contact with `count` referrals: sorts by count, then id.
+pub fn ref_sort(count: u64, cid: &str) -> String {
+    format!("{count:010}#{cid}")
+}
+
 /// FNV-1a: stable across releases, unlike `std`'s hasher.
 pub fn shard_of(id: &str) -> u32 {
     let hash = id
@@ -48,14 +71,25 @@ impl Store {
         limit: usize,
         before: Option<&str>,
     ) -> Result<(Vec<Item>, bool)> {
-        let queries = (0..SHARDS).map(|shard| self.query_shard(shard_pk(list, shard), limit, before));
+        self.sorted_page(list, NEWEST, limit, before).await
+    }
+
+    /// Like `sharded_page`, in the given order (descending by its sort key).
+    pub(crate) async fn sorted_page(
+        &self,
+        list: &str,
+        order: Order,
+        limit: usize,
+        before: Option<&str>,
+    ) -> Result<(Vec<Item>, bool)> {
+        let queries = (0..SHARDS).map(|shard| self.query_shard(order, shard_pk(list, shard), limit, before));
         let mut more = false;
         let mut entries: Vec<Item> = Vec::new();
         for (items, shard_more) in try_join_all(queries).await? {
             more |= shard_more;
             entries.extend(items);
         }
-        entries.sort_unstable_by(|a, b| get_s(b, "GSI1SK").cmp(&get_s(a, "GSI1SK")));
+        entries.sort_unstable_by(|a, b| get_s(b, order.sort_key).cmp(&get_s(a, order.sort_key)));
         if entries.len() > limit {
             entries.truncate(limit);
             more = true;
@@ -70,18 +104,25 @@ impl Store {
         Ok((keys, more))
     }
 
-    async fn query_shard(&self, partition: String, limit: usize, before: Option<&str>) -> Result<(Vec<Item>, bool)> {
+    async fn query_shard(
+        &self,
+        order: Order,
+        partition: String,
+        limit: usize,
+        before: Option<&str>,
+    ) -> Result<(Vec<Item>, bool)> {
         let mut req = self
             .client
             .query()
             .table_name(&self.table)
-            .index_name(INDEX)
+            .index_name(order.index)
             .scan_index_forward(false)
             .limit(limit as i32)
             .expression_attribute_values(":pk", s(partition));
         req = match before {
             Some(before) => req
-                .key_condition_expression("GSI1PK = :pk AND GSI1SK < :before")
+                .key_condition_expression("GSI1PK = :pk AND #sort < :before")
+                .expression_attribute_names("#sort", order.sort_key)
                 .expression_attribute_values(":before", s(before)),
             None => req.key_condition_expression("GSI1PK = :pk"),
         };

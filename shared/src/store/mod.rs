@@ -1,26 +1,34 @@
 //! Everything Roster keeps in DynamoDB goes through this module.
 //!
-//! One table, string keys `PK`/`SK`, one sparse GSI:
+//! One table, string keys `PK`/`SK`, two sparse KEYS_ONLY GSIs:
 //!
-//! | item                | PK                               | SK        | GSI1PK / GSI1SK                          |
-//! |---------------------|----------------------------------|-----------|------------------------------------------|
-//! | project             | `P#{pid}`                        | `PROJECT` |                                          |
-//! | contact             | `P#{pid}#C#{cid}`                | `CONTACT` | `P#{pid}#CONTACTS#{shard}` / `{cid}`     |
-//! | identity claim      | `P#{pid}#ID#{kind}#{value}`      | `ID`      |                                          |
-//! | idempotency record  | `IDEM#{scope hash}`              | `IDEM`    |                                          |
+//! | item                   | PK                          | SK                  | index keys                                   |
+//! |------------------------|-----------------------------|---------------------|----------------------------------------------|
+//! | project                | `P#{pid}`                   | `PROJECT`           |                                              |
+//! | contact                | `P#{pid}#C#{cid}`           | `CONTACT`           | GSI1PK `P#{pid}#CONTACTS#{shard}`, GSI1SK `{cid}`, `ref_sort` |
+//! | activity (timeline)    | `P#{pid}#C#{cid}`           | `A#{ulid}`          |                                              |
+//! | waitlist signup, form  | `P#{pid}#C#{cid}`           | `R#{kind}#{id}`     |                                              |
+//! | message, chat          | `P#{pid}#C#{cid}`           | `R#{kind}#{id}`     | GSI1PK `P#{pid}#MESSAGES#{shard}` (or `CHATS`), GSI1SK `{id}` |
+//! | referral link          | `P#{pid}#C#{referrer}`      | `REFD#{cid}`        |                                              |
+//! | identity claim         | `P#{pid}#ID#{kind}#{value}` | `ID`                |                                              |
+//! | idempotency record     | `IDEM#{scope hash}`         | `IDEM`              |                                              |
+//! | rate-limit window      | `RL#{subject}#{window}`     | `RL`                |                                              |
 //!
-//! - Every contact is its own partition, so a large import spreads its writes.
-//! - GSI1 lists a project's live contacts newest first: the contact id is a
-//!   ULID, so it sorts by creation time. The index partition is sharded
-//!   ([`index::SHARDS`]) so that no index key takes more than its share of
-//!   an import's writes; a page is the merge of one query per shard.
-//!   Soft-deleted contacts drop out of it (their GSI1 keys are removed).
-//!   Projection is KEYS_ONLY: the page's contacts are then read by key.
+//! - Every contact is its own partition (its item, timeline and records), so
+//!   a large import spreads its writes and a profile is a few queries of one
+//!   partition; erasing a contact deletes its partition.
+//! - GSI1 holds project-wide lists newest first (ids are ULIDs); GSI2 orders
+//!   the contact lists by `ref_sort` (zero-padded referral count + id). Each
+//!   list is sharded ([`index::SHARDS`]) so that no index key takes more than
+//!   its share of an import's writes; a page is the merge of one query per
+//!   shard, then one batch read of the page's items. Soft-deleted contacts
+//!   drop out (their GSI1 keys are removed).
 //! - Identity claims (email, phone, eid, referral code) make those values
 //!   unique per project without transactions: a conditional put claims the
 //!   value, then the contact is written with an UpdateItem merge, so racing
 //!   writers and a writer that crashed between the two converge on one contact.
-//! - `expires_at` is the table's TTL attribute (idempotency records).
+//! - Counters (referrals, messages, revenue, rate limits) are atomic `ADD`s.
+//! - `expires_at` is the table's TTL attribute (idempotency, rate limits).
 
 pub mod activities;
 pub mod batch;

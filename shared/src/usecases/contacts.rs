@@ -18,6 +18,7 @@ use crate::domain::ids::{is_id, new_id, new_referral_code};
 use crate::domain::normalize;
 use crate::domain::project::Project;
 use crate::store::contacts::{Claim, ContactWrite, Merge, StoredContact, WriteMode};
+use crate::store::index::{ref_sort, Order, BY_REFERRALS, NEWEST};
 use crate::store::Store;
 use crate::telemetry::mask_email;
 use crate::usecases::{activities, decode_cursor, encode_cursor, Page};
@@ -246,15 +247,54 @@ pub async fn find(
     }
 }
 
-/// Live contacts, newest first.
-pub async fn list(store: &Store, pid: &str, limit: usize, cursor: Option<&str>) -> Result<Page<Contact>> {
-    let before = cursor.map(decode_cursor).transpose()?;
-    if before.as_deref().is_some_and(|b| !is_id(b)) {
-        return Err(Error::invalid("cursor", "cursor is not one this API returned"));
+/// How a contact list is ordered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Sort {
+    /// Newest first.
+    #[default]
+    CreatedAt,
+    /// Most referrals first (ties: newest first).
+    ReferralCount,
+}
+
+impl Sort {
+    fn order(self) -> Order {
+        match self {
+            Sort::CreatedAt => NEWEST,
+            Sort::ReferralCount => BY_REFERRALS,
+        }
     }
-    let (data, more) = store.list_contacts(pid, limit, before.as_deref()).await?;
+
+    /// Cursors carry their sort, so one cannot be used with another.
+    fn tag(self) -> &'static str {
+        match self {
+            Sort::CreatedAt => "c",
+            Sort::ReferralCount => "r",
+        }
+    }
+}
+
+/// Live contacts in the given order.
+pub async fn list(store: &Store, pid: &str, sort: Sort, limit: usize, cursor: Option<&str>) -> Result<Page<Contact>> {
+    let bad = || Error::invalid("cursor", "cursor is not one this API returned for this sort");
+    let before = match cursor.map(decode_cursor).transpose()? {
+        None => None,
+        Some(c) => Some(
+            c.strip_prefix(sort.tag())
+                .and_then(|c| c.strip_prefix(':'))
+                .ok_or_else(bad)?
+                .to_string(),
+        ),
+    };
+    let (data, more) = store.list_contacts(pid, sort.order(), limit, before.as_deref()).await?;
+    let position = |c: &Contact| match sort {
+        Sort::CreatedAt => c.id.clone(),
+        Sort::ReferralCount => ref_sort(c.referral_count, &c.id),
+    };
     let next_cursor = if more {
-        data.last().map(|c| encode_cursor(&c.id))
+        data.last()
+            .map(|c| encode_cursor(&format!("{}:{}", sort.tag(), position(c))))
     } else {
         None
     };

@@ -61,7 +61,15 @@ pub async fn apply(store: &Store, pid: &str, cid: &str, code: &str) -> Result<Re
         return Ok(ReferralOutcome::AlreadyReferred);
     }
     store.put_referral_link(pid, &referrer, cid).await?;
-    store.add_to_contact(pid, &referrer, &[("referral_count", 1.0)]).await?;
+    let counts = store.add_to_contact(pid, &referrer, &[("referral_count", 1.0)]).await?;
+    let count = counts
+        .as_ref()
+        .and_then(|c| c.get("referral_count"))
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok());
+    if let Some(count) = count {
+        store.sync_ref_sort(pid, &referrer, count).await?;
+    }
     let data = json!({"referred_contact_id": cid});
     activities::record(
         store,

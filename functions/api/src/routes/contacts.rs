@@ -63,6 +63,8 @@ pub struct ListQuery {
     cursor: Option<String>,
     /// Lookups only: also return a soft-deleted contact.
     include_deleted: Option<bool>,
+    /// `created_at` (newest first, the default) or `referral_count` (most first).
+    sort: Option<contacts::Sort>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -101,8 +103,9 @@ pub async fn list_contacts(
         }));
     }
     let limit = usecases::limit(q.limit)?;
+    let sort = q.sort.unwrap_or_default();
     Ok(Json(
-        contacts::list(&state.store, &project.id, limit, q.cursor.as_deref()).await?,
+        contacts::list(&state.store, &project.id, sort, limit, q.cursor.as_deref()).await?,
     ))
 }
 

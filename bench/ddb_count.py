@@ -59,6 +59,14 @@ def call(method, url, token, body=None):
         return r.status, json.loads(r.read())
 
 
+def public(base, pid, pk, path, body, ip):
+    data = json.dumps(body).encode()
+    req = urllib.request.Request(f"{base}/v1/public/{pid}/{path}", data=data, method="POST",
+                                 headers={"X-Publishable-Key": pk, "Content-Type": "application/json", "X-Forwarded-For": ip})
+    with urllib.request.urlopen(req) as r:
+        return r.status, json.loads(r.read())
+
+
 def measure(label, n, fn):
     with lock:
         counts.clear()
@@ -84,8 +92,8 @@ def main():
                 break
             except OSError:
                 time.sleep(0.2)
-        _, project = call("POST", base + "/v1/projects", "bench-admin-token", {"name": "bench"})
-        pid, key = project["id"], project["api_key"]
+        _, project = call("POST", base + "/v1/projects", "bench-admin-token", {"name": "bench", "public_rate_per_ip": 100000, "public_rate_per_project": 100000})
+        pid, key, pk = project["id"], project["api_key"], project["publishable_key"]
         contacts = f"{base}/v1/projects/{pid}/contacts"
         n = 50
         rows = [
@@ -95,6 +103,34 @@ def main():
             measure("upsert, existing contact (email + same phone)", n, lambda i: call("POST", contacts, key, {"email": f"both{i}@example.com", "phone": f"+1415555{i:04d}"})),
             measure("lookup by email", n, lambda i: call("GET", f"{contacts}?email=new{i}%40example.com", key)),
             measure("list first page (limit 50)", 10, lambda i: call("GET", f"{contacts}?limit=50", key)),
+        ]
+        codes = {}
+
+        def signup(i):
+            _, r = public(base, pid, pk, "waitlist", {"email": f"wait{i}@example.com", "name": "Wait Listed"}, f"10.0.0.{i % 250}")
+            codes[i] = r["referral_code"]
+
+        rows += [
+            measure("public waitlist signup, new contact", n, signup),
+            measure("public waitlist signup, existing contact", n, lambda i: public(base, pid, pk, "waitlist", {"email": f"wait{i}@example.com"}, "10.1.0.1")),
+            measure("public waitlist signup with a valid ref code", n, lambda i: public(base, pid, pk, "waitlist", {"email": f"friend{i}@example.com", "ref": codes[i]}, "10.2.0.1")),
+            measure("public form submission, new contact", n, lambda i: public(base, pid, pk, "forms/demo", {"email": f"form{i}@example.com", "company": "Acme", "size": 10}, "10.3.0.1")),
+            measure("public contact message, existing contact", n, lambda i: public(base, pid, pk, "messages", {"email": f"form{i}@example.com", "message": "hello"}, "10.4.0.1")),
+        ]
+        conversations = {}
+
+        def chat_start(i):
+            _, r = public(base, pid, pk, "chat", {"email": f"form{i}@example.com", "message": "hi"}, "10.5.0.1")
+            conversations[i] = r["id"]
+
+        ids = {}
+        for i in range(n):
+            _, r = call("GET", f"{contacts}?email=form{i}%40example.com", key)
+            ids[i] = r["data"][0]["id"]
+        rows += [
+            measure("public chat, new conversation", n, chat_start),
+            measure("public chat, message appended", n, lambda i: public(base, pid, pk, "chat", {"conversation_id": conversations[i], "message": "more"}, "10.6.0.1")),
+            measure("contact profile (records, timeline, referrals)", n, lambda i: call("GET", f"{contacts}/{ids[i]}/profile", key)),
         ]
         print(json.dumps(rows))
     finally:

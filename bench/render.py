@@ -60,7 +60,8 @@ def main():
     w("")
     w("## DynamoDB requests per API call\n")
     w("Counted by a proxy between the local runner and the emulator, by operation, averaged over the calls. "
-      "Every project-scoped call includes one `GetItem` of the project (key check and settings).\n")
+      "Every project-scoped call includes one `GetItem` of the project (key check and settings); every public "
+      "submission also two `UpdateItem`s for its rate-limit windows (per IP, per project).\n")
     w("| call | requests | by operation |")
     w("|---|---:|---|")
     for r in counts:

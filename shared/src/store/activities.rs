@@ -4,7 +4,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
-use super::contacts::{contact_pk, is_conditional, CONTACT_SK};
+use super::contacts::{conditional, contact_pk, CONTACT_SK};
 use super::{from_item, key, s, sdk_error, to_attr, Item, Store};
 use crate::domain::activity::Activity;
 use crate::Result;
@@ -47,11 +47,7 @@ impl Store {
             .expression_attribute_values(":at", to_attr(&at)?)
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional(&e) => Ok(()),
-            Err(e) => Err(sdk_error(e)),
-        }
+        conditional(out).map(|_| ())
     }
 
     /// Newest first, before the activity id `before` if given, optionally of

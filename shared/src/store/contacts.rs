@@ -73,10 +73,26 @@ pub enum Merge {
     Missing,
 }
 
+type SdkResult<T, E> =
+    std::result::Result<T, aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>>;
+
 pub(crate) fn is_conditional<E: ConditionalFailure>(
     e: &aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
 ) -> bool {
     e.as_service_error().is_some_and(ConditionalFailure::is_conditional)
+}
+
+/// The outcome of a conditional write: `Some` if it was applied, `None` if
+/// its condition did not hold; any other failure is an error.
+pub(crate) fn conditional<T, E>(out: SdkResult<T, E>) -> Result<Option<T>>
+where
+    E: ConditionalFailure + std::error::Error + Send + Sync + 'static,
+{
+    match out {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if is_conditional(&e) => Ok(None),
+        Err(e) => Err(sdk_error(e)),
+    }
 }
 
 /// The conditional-check failure of each operation we make conditionally.
@@ -193,11 +209,7 @@ impl Store {
             .expression_attribute_values(":from", s(from))
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(e) if is_conditional(&e) => Ok(false),
-            Err(e) => Err(sdk_error(e)),
-        }
+        conditional(out).map(|o| o.is_some())
     }
 
     /// Frees a value, but only if `cid` still holds it.
@@ -211,11 +223,7 @@ impl Store {
             .expression_attribute_values(":cid", s(cid))
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional(&e) => Ok(()),
-            Err(e) => Err(sdk_error(e)),
-        }
+        conditional(out).map(|_| ())
     }
 
     // ---- contacts ----
@@ -334,11 +342,7 @@ impl Store {
             .expression_attribute_values(":rank", n(source.rank()))
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(e) if is_conditional(&e) => Ok(false),
-            Err(e) => Err(sdk_error(e)),
-        }
+        conditional(out).map(|o| o.is_some())
     }
 
     /// Status back to active for a soft-deleted contact that signs up again.
@@ -355,11 +359,7 @@ impl Store {
             .expression_attribute_values(":deleted", to_attr(&ContactStatus::Deleted)?)
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional(&e) => Ok(()),
-            Err(e) => Err(sdk_error(e)),
-        }
+        conditional(out).map(|_| ())
     }
 
     /// Marks the contact deleted and takes it out of the index; its identities
@@ -403,10 +403,9 @@ impl Store {
             .return_values(ReturnValue::AllOld)
             .send()
             .await;
-        match out {
-            Ok(out) => out.attributes.map(|a| from_item::<Contact>(a)).transpose(),
-            Err(e) if is_conditional(&e) => Ok(None),
-            Err(e) => Err(sdk_error(e)),
+        match conditional(out)? {
+            Some(out) => out.attributes.map(|a| from_item::<Contact>(a)).transpose(),
+            None => Ok(None),
         }
     }
 
@@ -530,11 +529,7 @@ impl Store {
             .expression_attribute_values(":count", n(count))
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional(&e) => Ok(()),
-            Err(e) => Err(sdk_error(e)),
-        }
+        conditional(out).map(|_| ())
     }
 
     /// Lead → customer, only if still a lead. True if this call changed it.
@@ -552,10 +547,6 @@ impl Store {
             .expression_attribute_values(":now", to_attr(&Utc::now())?)
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(e) if is_conditional(&e) => Ok(false),
-            Err(e) => Err(sdk_error(e)),
-        }
+        conditional(out).map(|o| o.is_some())
     }
 }

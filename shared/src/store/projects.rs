@@ -2,6 +2,7 @@
 
 use chrono::Utc;
 
+use super::contacts::conditional;
 use super::{from_item, key, s, sdk_error, to_attr, Store};
 use crate::domain::project::{Project, ProjectSettings};
 use crate::{Error, Result};
@@ -76,15 +77,9 @@ impl Store {
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
             .await;
-        match out {
-            Ok(out) => out.attributes.map(from_item).transpose(),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(sdk_error(e)),
+        match conditional(out)? {
+            Some(out) => out.attributes.map(from_item).transpose(),
+            None => Ok(None),
         }
     }
 
@@ -102,15 +97,6 @@ impl Store {
             .expression_attribute_values(":now", to_attr(&Utc::now())?)
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(sdk_error(e)),
-        }
+        conditional(out).map(|o| o.is_some())
     }
 }

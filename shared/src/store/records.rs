@@ -6,7 +6,7 @@
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chrono::Utc;
 
-use super::contacts::{contact_pk, is_conditional};
+use super::contacts::{conditional, contact_pk};
 use super::index::index_attrs;
 use super::{from_item, key, n, s, sdk_error, to_attr, Item, Store};
 use crate::domain::submission::{ChatMessage, MessageStatus, Record, RecordKind, MAX_CHAT_MESSAGES};
@@ -126,10 +126,9 @@ impl Store {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        match out {
-            Ok(out) => out.attributes.map(from_item).transpose(),
-            Err(e) if is_conditional(&e) => Ok(None),
-            Err(e) => Err(sdk_error(e)),
+        match conditional(out)? {
+            Some(out) => out.attributes.map(from_item).transpose(),
+            None => Ok(None),
         }
     }
 
@@ -166,10 +165,9 @@ impl Store {
         for (name, value) in values {
             req = req.expression_attribute_values(name, value);
         }
-        match req.send().await {
-            Ok(out) => out.attributes.map(from_item).transpose(),
-            Err(e) if is_conditional(&e) => Ok(None),
-            Err(e) => Err(sdk_error(e)),
+        match conditional(req.send().await)? {
+            Some(out) => out.attributes.map(from_item).transpose(),
+            None => Ok(None),
         }
     }
 }

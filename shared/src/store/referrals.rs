@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::ReturnValue;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::contacts::{contact_pk, is_conditional, CONTACT_SK};
+use super::contacts::{conditional, contact_pk, is_conditional, CONTACT_SK};
 use super::{from_item, key, n, s, sdk_error, to_attr, Item, Store};
 use crate::Result;
 
@@ -59,11 +59,7 @@ impl Store {
             .expression_attribute_values(":r", s(referrer))
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(e) if is_conditional(&e) => Ok(false),
-            Err(e) => Err(sdk_error(e)),
-        }
+        conditional(out).map(|o| o.is_some())
     }
 
     /// Atomic `ADD`s on a live contact's counters (`referral_count`,

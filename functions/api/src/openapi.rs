@@ -12,9 +12,10 @@ use crate::routes::*;
     paths(health, create_project, get_project, update_project, rotate_key,
           create_contact, list_contacts, get_contact, update_contact, delete_contact,
           post_activity, timeline, waitlist, form, message, chat,
-          get_profile, get_referrals, list_messages, update_message, post_event),
+          get_profile, get_referrals, list_messages, update_message, post_event,
+          list_tags, create_tag, create_tags, get_tag, update_tag, delete_tag, tag_contact, tag_contacts),
     modifiers(&Security),
-    tags((name = "projects"), (name = "contacts"), (name = "timeline"), (name = "public"), (name = "messages"), (name = "meta"))
+    tags((name = "projects"), (name = "contacts"), (name = "timeline"), (name = "public"), (name = "messages"), (name = "tags"), (name = "meta"))
 )]
 pub struct ApiDoc;
 

@@ -7,3 +7,4 @@ pub mod keys;
 pub mod normalize;
 pub mod project;
 pub mod submission;
+pub mod tag;

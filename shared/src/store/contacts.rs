@@ -472,48 +472,6 @@ pub(crate) async fn backoff(attempt: u32) {
 }
 
 impl Store {
-    /// Adds tags (case-insensitively new ones only) without losing a
-    /// concurrent change: compare-and-set on `updated_at`, retried.
-    pub async fn add_tags(&self, pid: &str, cid: &str, tags: &[String]) -> Result<Option<Contact>> {
-        for _ in 0..5 {
-            let Some(StoredContact::Live(current)) = self.get_contact(pid, cid).await? else {
-                return Ok(None);
-            };
-            let mut merged = current.tags.clone();
-            for tag in tags {
-                if !merged.iter().any(|t| t.to_lowercase() == tag.to_lowercase()) {
-                    merged.push(tag.clone());
-                }
-            }
-            if merged.len() == current.tags.len() {
-                return Ok(Some(current));
-            }
-            let out = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(key(contact_pk(pid, cid), CONTACT_SK)))
-                .update_expression("SET tags = :tags, updated_at = :now")
-                .condition_expression("updated_at = :prev")
-                .expression_attribute_values(":tags", to_attr(&merged)?)
-                .expression_attribute_values(":now", to_attr(&Utc::now())?)
-                .expression_attribute_values(":prev", to_attr(&current.updated_at)?)
-                .return_values(ReturnValue::AllNew)
-                .send()
-                .await;
-            match out {
-                Ok(out) => {
-                    return Ok(Some(
-                        from_item::<Contact>(out.attributes.unwrap_or_default())?.with_derived(),
-                    ))
-                }
-                Err(e) if is_conditional(&e) => continue,
-                Err(e) => return Err(sdk_error(e)),
-            }
-        }
-        Err(crate::Error::internal("tags kept changing under us"))
-    }
-
     /// Brings `ref_sort` in line with a referral count just written; a
     /// writer holding an older count loses the condition, so racing writers
     /// end on the latest count.

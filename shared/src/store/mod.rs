@@ -39,6 +39,7 @@ pub mod projects;
 pub mod ratelimit;
 pub mod records;
 pub mod referrals;
+pub mod tags;
 
 pub use aws_sdk_dynamodb::Client as DynamoClient;
 use aws_sdk_dynamodb::{error::SdkError, types::AttributeValue, Client};

@@ -21,7 +21,7 @@ use crate::store::contacts::{Claim, ContactWrite, Merge, StoredContact, WriteMod
 use crate::store::index::{ref_sort, Order, BY_REFERRALS, NEWEST};
 use crate::store::Store;
 use crate::telemetry::mask_email;
-use crate::usecases::{activities, decode_cursor, encode_cursor, Page};
+use crate::usecases::{activities, decode_cursor, encode_cursor, tags, Page};
 use crate::{Error, Result};
 
 /// A claim whose contact never appeared is presumed abandoned (its writer
@@ -58,6 +58,7 @@ pub async fn upsert_change(
     opts: UpsertOptions,
 ) -> Result<Upserted> {
     let pid = project.id.as_str();
+    canonical_tags(store, pid, &mut change).await?;
     let (kind, value) = change
         .match_identity()
         .ok_or_else(|| Error::invalid("email", "one of email, phone or eid is required"))?;
@@ -115,6 +116,7 @@ pub async fn upsert_change(
             Merge::Done { old, mut new } => {
                 release_replaced(store, pid, &cid, old.as_ref(), &new).await?;
                 release_unused(store, pid, &cid, &claimed, &new).await?;
+                tags::sync(store, pid, &cid, old.as_ref().map_or(&[][..], |o| &o.tags), &new.tags).await?;
                 if old.as_ref().is_some_and(|o| o.status == ContactStatus::Deleted)
                     && !change.set.iter().any(|(f, _)| *f == "status")
                 {
@@ -162,6 +164,7 @@ pub async fn update(store: &Store, project: &Project, cid: &str, input: ContactI
         ));
     }
     let mut change = change;
+    canonical_tags(store, pid, &mut change).await?;
     let claimed = claim_others(store, pid, cid, &mut change, None, false).await?;
     match store
         .merge_contact(pid, cid, write_for(&change, WriteMode::Update))
@@ -169,6 +172,7 @@ pub async fn update(store: &Store, project: &Project, cid: &str, input: ContactI
     {
         Merge::Done { old, mut new } => {
             release_replaced(store, pid, cid, old.as_ref(), &new).await?;
+            tags::sync(store, pid, cid, old.as_ref().map_or(&[][..], |o| &o.tags), &new.tags).await?;
             if let Some(source) = change.source {
                 upgrade_source(store, pid, &mut new, source).await?;
             }
@@ -206,6 +210,7 @@ pub async fn delete(store: &Store, pid: &str, cid: &str, erase: bool) -> Result<
         return Ok(());
     }
     let old = store.erase_contact(pid, cid).await?.ok_or(Error::NotFound("contact"))?;
+    tags::sync(store, pid, cid, &old.tags, &[]).await?;
     store.purge_contact_partition(pid, cid).await?;
     if let Some(referrer) = &old.referred_by {
         store.delete_referral_link(pid, referrer, cid).await?;
@@ -299,6 +304,17 @@ pub async fn list(store: &Store, pid: &str, sort: Sort, limit: usize, cursor: Op
         None
     };
     Ok(Page { data, next_cursor })
+}
+
+/// Tags in a change take the project's spelling (new ones are created).
+async fn canonical_tags(store: &Store, pid: &str, change: &mut ContactChange) -> Result<()> {
+    for (field, value) in change.set.iter_mut() {
+        if *field == "tags" {
+            let names: Vec<String> = serde_json::from_value(value.clone()).unwrap_or_default();
+            *value = json!(tags::resolve(store, pid, &names).await?);
+        }
+    }
+    Ok(())
 }
 
 /// Puts what a write did on the timeline: the creation, or the fields it

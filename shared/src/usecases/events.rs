@@ -148,7 +148,7 @@ pub async fn record(store: &Store, project: &Project, e: EventInput) -> Result<E
             .await?;
         became_customer = store.promote_to_customer(pid, &contact.id).await?;
         if !tags.is_empty() {
-            store.add_tags(pid, &contact.id, &tags).await?;
+            crate::usecases::tags::assign(store, pid, &contact.id, &tags, &[]).await?;
         }
         let extra = json!({"amount": amount, "currency": currency, "offer": e.offer, "product": e.product, "tags": tags, "became_customer": became_customer});
         if let Value::Object(m) = extra {

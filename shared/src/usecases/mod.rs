@@ -9,6 +9,7 @@ pub mod profile;
 pub mod projects;
 pub mod referrals;
 pub mod submissions;
+pub mod tags;
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use serde::Serialize;

@@ -5,6 +5,7 @@ mod contacts;
 mod health;
 mod projects;
 mod public;
+mod tags;
 mod timeline;
 
 use axum::http::StatusCode;
@@ -22,6 +23,10 @@ pub(crate) use contacts::{__path_delete_contact, __path_get_contact, __path_list
 pub(crate) use health::__path_health;
 pub(crate) use projects::{__path_create_project, __path_get_project, __path_rotate_key, __path_update_project};
 pub(crate) use public::{__path_chat, __path_form, __path_message, __path_waitlist};
+pub(crate) use tags::{
+    __path_create_tag, __path_create_tags, __path_delete_tag, __path_get_tag, __path_list_tags, __path_tag_contact,
+    __path_tag_contacts, __path_update_tag,
+};
 pub(crate) use timeline::{__path_post_activity, __path_timeline};
 
 pub fn router(state: AppState) -> Router<AppState> {
@@ -80,6 +85,14 @@ pub fn router(state: AppState) -> Router<AppState> {
             patch(audience::update_message),
         )
         .route("/v1/projects/{pid}/events", post(audience::post_event))
+        .route("/v1/projects/{pid}/tags", get(tags::list_tags).post(tags::create_tag))
+        .route("/v1/projects/{pid}/tags/batch", post(tags::create_tags))
+        .route("/v1/projects/{pid}/tags/assign", post(tags::tag_contacts))
+        .route(
+            "/v1/projects/{pid}/tags/{tag_id}",
+            get(tags::get_tag).patch(tags::update_tag).delete(tags::delete_tag),
+        )
+        .route("/v1/projects/{pid}/contacts/{cid}/tags", post(tags::tag_contact))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

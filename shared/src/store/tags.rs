@@ -1,0 +1,286 @@
+//! Tags. The project's tags share one partition (`P#{pid}#TAGS`, `T#{id}`);
+//! a name claim (`P#{pid}#TAGNAME#{lower name}`) keeps names unique ignoring
+//! case. Who carries a tag is one membership item per contact, in the
+//! contact's partition (`TAG#{tag id}`) and on the sharded GSI1 list
+//! `P#{pid}#TAG#{tag id}`; `contact_count` moves with each membership change.
+
+use chrono::Utc;
+
+use super::contacts::{conditional, contact_from, contact_pk, StoredContact, CONTACT_SK};
+use super::index::index_attrs;
+use super::{from_item, get_s, key, n, s, sdk_error, to_attr, Item, Store};
+use crate::domain::contact::Contact;
+use crate::domain::tag::{name_key, Tag};
+use crate::{Error, Result};
+
+fn tags_pk(pid: &str) -> String {
+    format!("P#{pid}#TAGS")
+}
+
+fn name_pk(pid: &str, name: &str) -> String {
+    format!("P#{pid}#TAGNAME#{}", name_key(name))
+}
+
+const NAME_SK: &str = "TN";
+
+pub fn members_list(pid: &str, tag_id: &str) -> String {
+    format!("P#{pid}#TAG#{tag_id}")
+}
+
+impl Store {
+    /// Claims the tag's name and stores it; `Err(existing id)` if the name is taken.
+    pub async fn create_tag(&self, pid: &str, tag: &Tag) -> Result<std::result::Result<(), String>> {
+        if let Some(owner) = self.claim_tag_name(pid, &tag.name, &tag.id).await? {
+            return Ok(Err(owner));
+        }
+        let mut item: Item = serde_dynamo::to_item(tag).map_err(Error::internal)?;
+        item.extend(key(tags_pk(pid), &format!("T#{}", tag.id)));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(Ok(()))
+    }
+
+    /// `None` when claimed for `tag_id`, else the id that holds the name.
+    async fn claim_tag_name(&self, pid: &str, name: &str, tag_id: &str) -> Result<Option<String>> {
+        let mut item = key(name_pk(pid, name), NAME_SK);
+        item.insert("tag_id".into(), s(tag_id));
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK) OR tag_id = :id")
+            .expression_attribute_values(":id", s(tag_id))
+            .send()
+            .await;
+        if conditional(out)?.is_some() {
+            return Ok(None);
+        }
+        Ok(Some(self.tag_id_by_name(pid, name).await?.unwrap_or_default()))
+    }
+
+    async fn release_tag_name(&self, pid: &str, name: &str, tag_id: &str) -> Result<()> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(name_pk(pid, name), NAME_SK)))
+            .condition_expression("tag_id = :id")
+            .expression_attribute_values(":id", s(tag_id))
+            .send()
+            .await;
+        conditional(out).map(|_| ())
+    }
+
+    pub async fn tag_id_by_name(&self, pid: &str, name: &str) -> Result<Option<String>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(name_pk(pid, name), NAME_SK)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(out.item.and_then(|i| get_s(&i, "tag_id").map(str::to_string)))
+    }
+
+    pub async fn get_tag(&self, pid: &str, id: &str) -> Result<Option<Tag>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(tags_pk(pid), &format!("T#{id}"))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        out.item.map(from_item).transpose()
+    }
+
+    pub async fn list_tags(&self, pid: &str) -> Result<Vec<Tag>> {
+        let mut tags = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk")
+                .expression_attribute_values(":pk", s(tags_pk(pid)))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            for item in out.items.unwrap_or_default() {
+                tags.push(from_item(item)?);
+            }
+            match out.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => return Ok(tags),
+            }
+        }
+    }
+
+    /// Renames (claiming the new name first) and/or changes color and
+    /// description. `Err(existing id)` if the new name belongs to another tag.
+    pub async fn update_tag(
+        &self,
+        pid: &str,
+        tag: &Tag,
+        name: Option<&str>,
+        color: Option<&str>,
+        description: Option<&str>,
+    ) -> Result<std::result::Result<Tag, String>> {
+        if let Some(name) = name {
+            if name_key(name) != name_key(&tag.name) {
+                if let Some(owner) = self.claim_tag_name(pid, name, &tag.id).await? {
+                    return Ok(Err(owner));
+                }
+            }
+        }
+        let mut sets = vec!["updated_at = :now".to_string()];
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(tags_pk(pid), &format!("T#{}", tag.id))))
+            .condition_expression("attribute_exists(PK)")
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .expression_attribute_values(":now", to_attr(&Utc::now())?);
+        for (field, value) in [("name", name), ("color", color), ("description", description)] {
+            if let Some(v) = value {
+                sets.push(format!("#{field} = :{field}"));
+                req = req
+                    .expression_attribute_names(format!("#{field}"), field)
+                    .expression_attribute_values(format!(":{field}"), s(v));
+            }
+        }
+        let out = req.update_expression(format!("SET {}", sets.join(", "))).send().await;
+        let Some(out) = conditional(out)? else {
+            return Err(Error::NotFound("tag"));
+        };
+        let updated: Tag = from_item(out.attributes.unwrap_or_default())?;
+        if name_key(&updated.name) != name_key(&tag.name) {
+            self.release_tag_name(pid, &tag.name, &tag.id).await?;
+        }
+        Ok(Ok(updated))
+    }
+
+    pub async fn delete_tag(&self, pid: &str, tag: &Tag) -> Result<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(tags_pk(pid), &format!("T#{}", tag.id))))
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        self.release_tag_name(pid, &tag.name, &tag.id).await
+    }
+
+    pub async fn add_tag_count(&self, pid: &str, tag_id: &str, delta: i64) -> Result<()> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(tags_pk(pid), &format!("T#{tag_id}"))))
+            .update_expression("ADD contact_count :d")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":d", n(delta))
+            .send()
+            .await;
+        conditional(out).map(|_| ())
+    }
+
+    /// True if the contact did not carry the tag before.
+    pub async fn add_membership(&self, pid: &str, tag_id: &str, cid: &str) -> Result<bool> {
+        let mut item = key(contact_pk(pid, cid), &format!("TAG#{tag_id}"));
+        item.insert("tag_id".into(), s(tag_id));
+        item.insert("contact_id".into(), s(cid));
+        item.extend(index_attrs(&members_list(pid, tag_id), cid));
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        conditional(out).map(|o| o.is_some())
+    }
+
+    /// True if the contact carried the tag.
+    pub async fn remove_membership(&self, pid: &str, tag_id: &str, cid: &str) -> Result<bool> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(contact_pk(pid, cid), &format!("TAG#{tag_id}"))))
+            .condition_expression("attribute_exists(PK)")
+            .send()
+            .await;
+        conditional(out).map(|o| o.is_some())
+    }
+
+    /// Ids of contacts carrying the tag, newest first, after `before`.
+    pub async fn tag_members(
+        &self,
+        pid: &str,
+        tag_id: &str,
+        limit: usize,
+        before: Option<&str>,
+    ) -> Result<(Vec<String>, bool)> {
+        let (keys, more) = self.sharded_page(&members_list(pid, tag_id), limit, before).await?;
+        let ids = keys
+            .iter()
+            .filter_map(|k| get_s(k, "PK"))
+            .filter_map(|pk| pk.rsplit('#').next().map(str::to_string))
+            .collect();
+        Ok((ids, more))
+    }
+
+    /// Changes a contact's tag names without losing a concurrent change
+    /// (compare-and-set on `updated_at`, retried). Returns (before, after).
+    pub async fn edit_contact_tags(
+        &self,
+        pid: &str,
+        cid: &str,
+        edit: impl Fn(&mut Vec<String>),
+    ) -> Result<Option<(Contact, Contact)>> {
+        for _ in 0..5 {
+            let Some(StoredContact::Live(current)) = self.get_contact(pid, cid).await? else {
+                return Ok(None);
+            };
+            let mut tags = current.tags.clone();
+            edit(&mut tags);
+            if tags == current.tags {
+                return Ok(Some((current.clone(), current)));
+            }
+            let out = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(contact_pk(pid, cid), CONTACT_SK)))
+                .update_expression("SET tags = :tags, updated_at = :now")
+                .condition_expression("updated_at = :prev")
+                .expression_attribute_values(":tags", to_attr(&tags)?)
+                .expression_attribute_values(":now", to_attr(&Utc::now())?)
+                .expression_attribute_values(":prev", to_attr(&current.updated_at)?)
+                .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+                .send()
+                .await;
+            if let Some(out) = conditional(out)? {
+                if let StoredContact::Live(after) = contact_from(out.attributes.unwrap_or_default())? {
+                    return Ok(Some((current, after)));
+                }
+            }
+        }
+        Err(Error::internal("tags kept changing under us"))
+    }
+}

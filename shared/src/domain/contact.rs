@@ -298,6 +298,10 @@ pub struct ContactInput {
     #[serde(default, deserialize_with = "patch")]
     #[schema(value_type = Option<Object>)]
     pub metadata: Patch<Map<String, Value>>,
+    /// Sending-list ids to add the contact to (as active), unless it is on
+    /// them already in any status. Also accepted as `addToLists`.
+    #[serde(default, alias = "addToLists")]
+    pub add_to_lists: Option<Vec<String>>,
 }
 
 /// A validated change to a contact: identities to claim or release, and the
@@ -309,6 +313,7 @@ pub struct ContactChange {
     pub remove: Vec<&'static str>,
     /// Applied as an upgrade: kept only if it outranks the stored source.
     pub source: Option<Source>,
+    pub add_to_lists: Vec<String>,
 }
 
 impl ContactChange {
@@ -440,6 +445,9 @@ impl ContactInput {
             }
             change.put("labels", Some(to_value(labels)));
         }
+        let mut lists = self.add_to_lists.unwrap_or_default();
+        lists.dedup();
+        change.add_to_lists = lists;
         if let Some(metadata) = self.metadata {
             let metadata = metadata.unwrap_or_default();
             if serde_json::to_vec(&metadata).map_or(0, |b| b.len()) > MAX_METADATA_BYTES {

@@ -4,6 +4,7 @@ pub mod activity;
 pub mod contact;
 pub mod ids;
 pub mod keys;
+pub mod list;
 pub mod normalize;
 pub mod project;
 pub mod submission;

@@ -35,6 +35,7 @@ pub mod batch;
 pub mod contacts;
 pub mod idempotency;
 pub mod index;
+pub mod lists;
 pub mod projects;
 pub mod ratelimit;
 pub mod records;

@@ -15,13 +15,14 @@ use crate::domain::contact::{
     changed_fields, Contact, ContactChange, ContactInput, ContactStatus, ContactType, IdentityKind, Source,
 };
 use crate::domain::ids::{is_id, new_id, new_referral_code};
+use crate::domain::list::Via;
 use crate::domain::normalize;
 use crate::domain::project::Project;
 use crate::store::contacts::{Claim, ContactWrite, Merge, StoredContact, WriteMode};
 use crate::store::index::{ref_sort, Order, BY_REFERRALS, NEWEST};
 use crate::store::Store;
 use crate::telemetry::mask_email;
-use crate::usecases::{activities, decode_cursor, encode_cursor, tags, Page};
+use crate::usecases::{activities, decode_cursor, encode_cursor, lists, tags, Page};
 use crate::{Error, Result};
 
 /// A claim whose contact never appeared is presumed abandoned (its writer
@@ -32,6 +33,8 @@ const ABANDONED_CLAIM: Duration = Duration::seconds(60);
 pub struct Upserted {
     pub contact: Contact,
     pub created: bool,
+    /// Lists the contact was added to by this call.
+    pub lists_updated: usize,
 }
 
 /// Finds the contact by email, else phone, else eid, and merges the input
@@ -58,6 +61,7 @@ pub async fn upsert_change(
     opts: UpsertOptions,
 ) -> Result<Upserted> {
     let pid = project.id.as_str();
+    lists::check_lists(store, pid, &change.add_to_lists).await?;
     canonical_tags(store, pid, &mut change).await?;
     let (kind, value) = change
         .match_identity()
@@ -129,8 +133,13 @@ pub async fn upsert_change(
                     new = ensure_referral_code(store, pid, new).await?;
                 }
                 record_change(store, pid, old.as_ref(), &mut new, created).await?;
+                let lists_updated = add_to_lists(store, pid, &cid, &change.add_to_lists).await?;
                 info!(contact_id = %cid, created, email = new.email.as_deref().map(mask_email), "contact upserted");
-                return Ok(Upserted { contact: new, created });
+                return Ok(Upserted {
+                    contact: new,
+                    created,
+                    lists_updated,
+                });
             }
             Merge::Stale | Merge::Missing => {
                 // The claim points at an erased contact, or at one that has
@@ -164,6 +173,7 @@ pub async fn update(store: &Store, project: &Project, cid: &str, input: ContactI
         ));
     }
     let mut change = change;
+    lists::check_lists(store, pid, &change.add_to_lists).await?;
     canonical_tags(store, pid, &mut change).await?;
     let claimed = claim_others(store, pid, cid, &mut change, None, false).await?;
     match store
@@ -177,6 +187,7 @@ pub async fn update(store: &Store, project: &Project, cid: &str, input: ContactI
                 upgrade_source(store, pid, &mut new, source).await?;
             }
             record_change(store, pid, old.as_ref(), &mut new, false).await?;
+            add_to_lists(store, pid, cid, &change.add_to_lists).await?;
             Ok(new)
         }
         Merge::Stale | Merge::Missing => {
@@ -211,6 +222,9 @@ pub async fn delete(store: &Store, pid: &str, cid: &str, erase: bool) -> Result<
     }
     let old = store.erase_contact(pid, cid).await?.ok_or(Error::NotFound("contact"))?;
     tags::sync(store, pid, cid, &old.tags, &[]).await?;
+    for sub in store.contact_subscriptions(pid, cid).await? {
+        store.add_list_counts(pid, &sub.list_id, &[(sub.status, -1)]).await?;
+    }
     store.purge_contact_partition(pid, cid).await?;
     if let Some(referrer) = &old.referred_by {
         store.delete_referral_link(pid, referrer, cid).await?;
@@ -304,6 +318,16 @@ pub async fn list(store: &Store, pid: &str, sort: Sort, limit: usize, cursor: Op
         None
     };
     Ok(Page { data, next_cursor })
+}
+
+async fn add_to_lists(store: &Store, pid: &str, cid: &str, list_ids: &[String]) -> Result<usize> {
+    let mut added = 0;
+    for id in list_ids {
+        if lists::add_if_absent(store, pid, id, cid, Via::Api).await? {
+            added += 1;
+        }
+    }
+    Ok(added)
 }
 
 /// Tags in a change take the project's spelling (new ones are created).

@@ -5,6 +5,7 @@
 pub mod activities;
 pub mod contacts;
 pub mod events;
+pub mod lists;
 pub mod profile;
 pub mod projects;
 pub mod referrals;

@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 
 use crate::domain::activity::Activity;
 use crate::domain::contact::Contact;
+use crate::domain::list::Subscription;
 use crate::domain::submission::{Record, RecordKind};
 use crate::store::Store;
 use crate::usecases::referrals::ReferralContact;
@@ -33,12 +34,14 @@ pub struct Profile {
     /// Chat conversations, with their summaries.
     pub chats: Vec<Record>,
     pub referrals: ReferralSummary,
+    /// Subscriptions, one per sending list.
+    pub lists: Vec<Subscription>,
     pub recent_activity: Vec<Activity>,
 }
 
-/// At most 9 requests: the contact; then at once the four record lists, the
-/// timeline, the referrer and the referred links; then one batch read of the
-/// referred contacts.
+/// At most 10 requests: the contact; then at once the four record lists, the
+/// subscriptions, the timeline, the referrer and the referred links; then one
+/// batch read of the referred contacts.
 pub async fn get(store: &Store, pid: &str, cid: &str) -> Result<Profile> {
     let contact = contacts::get(store, pid, cid).await?;
     let referrer = async {
@@ -51,11 +54,12 @@ pub async fn get(store: &Store, pid: &str, cid: &str) -> Result<Profile> {
             None => Ok(None),
         }
     };
-    let (waitlist, forms, messages, chats, (activity, _), referred_by, referred) = futures::try_join!(
+    let (waitlist, forms, messages, chats, lists, (activity, _), referred_by, referred) = futures::try_join!(
         store.contact_records(pid, cid, RecordKind::Waitlist, RECENT),
         store.contact_records(pid, cid, RecordKind::Form, RECENT),
         store.contact_records(pid, cid, RecordKind::Message, RECENT),
         store.contact_records(pid, cid, RecordKind::Chat, RECENT),
+        store.contact_subscriptions(pid, cid),
         store.list_activities(pid, cid, RECENT, None, &[]),
         referrer,
         referrals::referred(store, pid, cid, RECENT, None),
@@ -71,6 +75,7 @@ pub async fn get(store: &Store, pid: &str, cid: &str) -> Result<Profile> {
         form_submissions: forms,
         messages,
         chats,
+        lists,
         recent_activity: activity,
     })
 }

@@ -16,6 +16,8 @@ pub struct UpsertedContact {
     pub contact: Contact,
     /// True when this call created the contact.
     pub created: bool,
+    /// Lists (`add_to_lists`) the contact was added to by this call.
+    pub lists_updated: usize,
 }
 
 /// Creates the contact, or merges into the one with the same email (else
@@ -44,6 +46,7 @@ pub async fn create_contact(
         Json(UpsertedContact {
             contact: up.contact,
             created: up.created,
+            lists_updated: up.lists_updated,
         }),
     ))
 }

@@ -3,13 +3,14 @@
 mod audience;
 mod contacts;
 mod health;
+mod lists;
 mod projects;
 mod public;
 mod tags;
 mod timeline;
 
 use axum::http::StatusCode;
-use axum::routing::{get, patch, post};
+use axum::routing::{get, patch, post, put};
 use axum::Router;
 
 use crate::error::ApiError;
@@ -21,6 +22,10 @@ pub(crate) use audience::{
 pub(crate) use contacts::__path_create_contact;
 pub(crate) use contacts::{__path_delete_contact, __path_get_contact, __path_list_contacts, __path_update_contact};
 pub(crate) use health::__path_health;
+pub(crate) use lists::{
+    __path_all_lists, __path_contact_consent, __path_contact_lists, __path_create_list, __path_delete_list,
+    __path_get_list, __path_list_members, __path_remove_member, __path_set_status, __path_update_list,
+};
 pub(crate) use projects::{__path_create_project, __path_get_project, __path_rotate_key, __path_update_project};
 pub(crate) use public::{__path_chat, __path_form, __path_message, __path_waitlist};
 pub(crate) use tags::{
@@ -93,6 +98,23 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(tags::get_tag).patch(tags::update_tag).delete(tags::delete_tag),
         )
         .route("/v1/projects/{pid}/contacts/{cid}/tags", post(tags::tag_contact))
+        .route(
+            "/v1/projects/{pid}/lists",
+            get(lists::all_lists).post(lists::create_list),
+        )
+        .route(
+            "/v1/projects/{pid}/lists/{list_id}",
+            get(lists::get_list)
+                .patch(lists::update_list)
+                .delete(lists::delete_list),
+        )
+        .route("/v1/projects/{pid}/lists/{list_id}/contacts", get(lists::list_members))
+        .route(
+            "/v1/projects/{pid}/lists/{list_id}/contacts/{cid}",
+            put(lists::set_status).delete(lists::remove_member),
+        )
+        .route("/v1/projects/{pid}/contacts/{cid}/lists", get(lists::contact_lists))
+        .route("/v1/projects/{pid}/contacts/{cid}/consent", get(lists::contact_consent))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

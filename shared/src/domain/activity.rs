@@ -20,7 +20,8 @@ pub const KNOWN_TYPES: [&str; 8] = [
 ];
 
 /// Types only Roster records; callers cannot post them.
-pub const SYSTEM_TYPES: [&str; 12] = [
+pub const SYSTEM_TYPES: [&str; 13] = [
+    "contacts_merged",
     "contact_created",
     "contact_updated",
     "waitlist_signup",

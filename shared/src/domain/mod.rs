@@ -5,6 +5,7 @@ pub mod contact;
 pub mod ids;
 pub mod keys;
 pub mod list;
+pub mod merge;
 pub mod normalize;
 pub mod project;
 pub mod submission;

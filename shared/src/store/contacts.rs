@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, DeleteRequest, ReturnValue, ReturnValuesOnConditionCheckFailure, WriteRequest,
+    AttributeValue, DeleteRequest, PutRequest, ReturnValue, ReturnValuesOnConditionCheckFailure, WriteRequest,
 };
 use chrono::{DateTime, Utc};
 
@@ -506,5 +506,95 @@ impl Store {
             .send()
             .await;
         conditional(out).map(|o| o.is_some())
+    }
+}
+
+impl Store {
+    /// The raw items of a contact's partition under a sort-key prefix.
+    pub async fn partition_items(&self, pid: &str, cid: &str, prefix: &str) -> Result<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+                .expression_attribute_values(":pk", s(contact_pk(pid, cid)))
+                .expression_attribute_values(":prefix", s(prefix))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => return Ok(items),
+            }
+        }
+    }
+
+    /// Moves partition items from one contact to another (copies, then
+    /// deletes the originals). `owner_field`: also point `contact_id` at the
+    /// new contact (not for referral links, whose `contact_id` is the referee).
+    pub async fn move_items(&self, pid: &str, to: &str, items: Vec<Item>, owner_field: bool) -> Result<usize> {
+        let mut puts = Vec::with_capacity(items.len());
+        let mut deletes = Vec::with_capacity(items.len());
+        for item in items {
+            let old_key: Item = item
+                .iter()
+                .filter(|(k, _)| *k == "PK" || *k == "SK")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let mut moved = item;
+            moved.insert("PK".into(), s(contact_pk(pid, to)));
+            if owner_field && moved.contains_key("contact_id") {
+                moved.insert("contact_id".into(), s(to));
+            }
+            puts.push(
+                WriteRequest::builder()
+                    .put_request(
+                        PutRequest::builder()
+                            .set_item(Some(moved))
+                            .build()
+                            .map_err(crate::Error::internal)?,
+                    )
+                    .build(),
+            );
+            deletes.push(
+                WriteRequest::builder()
+                    .delete_request(
+                        DeleteRequest::builder()
+                            .set_key(Some(old_key))
+                            .build()
+                            .map_err(crate::Error::internal)?,
+                    )
+                    .build(),
+            );
+        }
+        let n = puts.len();
+        self.batch_write(puts).await?;
+        self.batch_write(deletes).await?;
+        Ok(n)
+    }
+
+    /// Points a contact's `referred_by` elsewhere (merges only).
+    pub async fn replace_referred_by(&self, pid: &str, cid: &str, referrer: Option<&str>) -> Result<()> {
+        let req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(contact_pk(pid, cid), CONTACT_SK)));
+        let req = match referrer {
+            Some(r) => req
+                .update_expression("SET referred_by = :r")
+                .expression_attribute_values(":r", s(r)),
+            None => req.update_expression("REMOVE referred_by"),
+        };
+        let out = req
+            .condition_expression("attribute_exists(PK) AND attribute_not_exists(erased_at)")
+            .send()
+            .await;
+        conditional(out).map(|_| ())
     }
 }

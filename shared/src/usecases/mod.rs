@@ -6,6 +6,7 @@ pub mod activities;
 pub mod contacts;
 pub mod events;
 pub mod lists;
+pub mod merge;
 pub mod profile;
 pub mod projects;
 pub mod referrals;

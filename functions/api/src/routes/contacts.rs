@@ -2,6 +2,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use roster::domain::contact::{Contact, ContactInput, IdentityKind};
+use roster::usecases::merge::{self, MergeResult};
 use roster::usecases::{self, contacts, Page};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -171,4 +172,31 @@ pub async fn delete_contact(
         deleted: true,
         erased: erase,
     }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MergeRequest {
+    /// The contact to merge into this one; it is gone afterwards.
+    pub other_id: String,
+    /// Show the result and what would move, change nothing.
+    #[serde(default)]
+    pub preview: bool,
+}
+
+/// Merges another contact into this one (identities, tags, lists, activities,
+/// messages, referral data); `preview: true` only shows what would change.
+#[utoipa::path(post, path = "/v1/projects/{pid}/contacts/{cid}/merge", tag = "contacts", request_body = MergeRequest,
+    params(("pid" = String, Path, description = "Project id"), ("cid" = String, Path, description = "The surviving contact")),
+    security(("secret_key" = [])),
+    responses((status = 200, body = MergeResult), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn merge_contacts(
+    State(state): State<AppState>,
+    ProjectKey(project): ProjectKey,
+    Path((_, cid)): Path<(String, String)>,
+    JsonBody(body): JsonBody<MergeRequest>,
+) -> ApiResult<Json<MergeResult>> {
+    Ok(Json(
+        merge::merge(&state.store, &project.id, &cid, &body.other_id, body.preview).await?,
+    ))
 }

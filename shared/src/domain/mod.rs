@@ -8,5 +8,6 @@ pub mod list;
 pub mod merge;
 pub mod normalize;
 pub mod project;
+pub mod search;
 pub mod submission;
 pub mod tag;

@@ -10,6 +10,12 @@
 //! | waitlist signup, form  | `P#{pid}#C#{cid}`           | `R#{kind}#{id}`     |                                              |
 //! | message, chat          | `P#{pid}#C#{cid}`           | `R#{kind}#{id}`     | GSI1PK `P#{pid}#MESSAGES#{shard}` (or `CHATS`), GSI1SK `{id}` |
 //! | referral link          | `P#{pid}#C#{referrer}`      | `REFD#{cid}`        |                                              |
+//! | tag membership         | `P#{pid}#C#{cid}`           | `TAG#{tag id}`      | GSI1PK `P#{pid}#TAG#{tag id}#{shard}`, GSI1SK `{cid}` |
+//! | subscription           | `P#{pid}#C#{cid}`           | `SUB#{list id}`     | GSI1PK `P#{pid}#LIST#{list id}#{shard}`, GSI1SK `{cid}` |
+//! | consent record         | `P#{pid}#C#{cid}`           | `CONSENT#{ulid}`    |                                              |
+//! | tag, tag name claim    | `P#{pid}#TAGS`, `P#{pid}#TAGNAME#{name}` | `T#{id}`, `TN` |                                   |
+//! | sending list           | `P#{pid}#LISTS`             | `L#{id}`            |                                              |
+//! | search token           | `P#{pid}#Q#{shard}`         | `{token}#{cid}`     |                                              |
 //! | identity claim         | `P#{pid}#ID#{kind}#{value}` | `ID`                |                                              |
 //! | idempotency record     | `IDEM#{scope hash}`         | `IDEM`              |                                              |
 //! | rate-limit window      | `RL#{subject}#{window}`     | `RL`                |                                              |
@@ -40,6 +46,7 @@ pub mod projects;
 pub mod ratelimit;
 pub mod records;
 pub mod referrals;
+pub mod search;
 pub mod tags;
 
 pub use aws_sdk_dynamodb::Client as DynamoClient;

@@ -18,6 +18,7 @@ use crate::domain::ids::{is_id, new_id, new_referral_code};
 use crate::domain::list::Via;
 use crate::domain::normalize;
 use crate::domain::project::Project;
+use crate::domain::search;
 use crate::store::contacts::{Claim, ContactWrite, Merge, StoredContact, WriteMode};
 use crate::store::index::{ref_sort, Order, BY_REFERRALS, NEWEST};
 use crate::store::Store;
@@ -133,6 +134,7 @@ pub async fn upsert_change(
                     new = ensure_referral_code(store, pid, new).await?;
                 }
                 record_change(store, pid, old.as_ref(), &mut new, created).await?;
+                reindex(store, pid, old.as_ref(), Some(&new)).await?;
                 let lists_updated = add_to_lists(store, pid, &cid, &change.add_to_lists).await?;
                 info!(contact_id = %cid, created, email = new.email.as_deref().map(mask_email), "contact upserted");
                 return Ok(Upserted {
@@ -187,6 +189,7 @@ pub async fn update(store: &Store, project: &Project, cid: &str, input: ContactI
                 upgrade_source(store, pid, &mut new, source).await?;
             }
             record_change(store, pid, old.as_ref(), &mut new, false).await?;
+            reindex(store, pid, old.as_ref(), Some(&new)).await?;
             add_to_lists(store, pid, cid, &change.add_to_lists).await?;
             Ok(new)
         }
@@ -214,14 +217,21 @@ pub async fn delete(store: &Store, pid: &str, cid: &str, erase: bool) -> Result<
         return Err(Error::NotFound("contact"));
     }
     if !erase {
-        store
+        let deleted = store
             .soft_delete_contact(pid, cid)
             .await?
             .ok_or(Error::NotFound("contact"))?;
+        // Only the status changed: the tokens it had are those of it as active.
+        let before = Contact {
+            status: ContactStatus::Active,
+            ..deleted.clone()
+        };
+        reindex(store, pid, Some(&before), Some(&deleted)).await?;
         return Ok(());
     }
     let old = store.erase_contact(pid, cid).await?.ok_or(Error::NotFound("contact"))?;
     tags::sync(store, pid, cid, &old.tags, &[]).await?;
+    reindex(store, pid, Some(&old.clone().with_derived()), None).await?;
     for sub in store.contact_subscriptions(pid, cid).await? {
         store.add_list_counts(pid, &sub.list_id, &[(sub.status, -1)]).await?;
     }
@@ -328,6 +338,44 @@ async fn add_to_lists(store: &Store, pid: &str, cid: &str, list_ids: &[String]) 
         }
     }
     Ok(added)
+}
+
+/// Keeps the search index in step with a write (`None`: no contact).
+pub(crate) async fn reindex(store: &Store, pid: &str, old: Option<&Contact>, new: Option<&Contact>) -> Result<()> {
+    let Some(cid) = new.or(old).map(|c| c.id.clone()) else {
+        return Ok(());
+    };
+    let old_tokens = old.map(search::tokens).unwrap_or_default();
+    let new_tokens = new.map(search::tokens).unwrap_or_default();
+    store.reindex_contact(pid, &cid, &old_tokens, &new_tokens).await
+}
+
+/// Contacts with an email, name, company or phone starting with `q`
+/// (case-insensitive; phone by digits), in match order.
+pub async fn search(store: &Store, pid: &str, q: &str, limit: usize, cursor: Option<&str>) -> Result<Page<Contact>> {
+    let prefix = search::query_prefix(q).ok_or_else(|| Error::invalid("q", "q is empty"))?;
+    let after = match cursor.map(decode_cursor).transpose()? {
+        None => None,
+        Some(c) => Some(
+            c.strip_prefix("q:")
+                .filter(|p| p.starts_with(&prefix))
+                .map(str::to_string)
+                .ok_or_else(|| Error::invalid("cursor", "cursor is not one this API returned for this search"))?,
+        ),
+    };
+    let (ids, last, more) = store.search_contacts(pid, &prefix, limit, after.as_deref()).await?;
+    let data: Vec<Contact> = store
+        .get_contacts(pid, &ids)
+        .await?
+        .into_iter()
+        .filter(|c| c.status != ContactStatus::Deleted)
+        .collect();
+    let next_cursor = if more {
+        last.map(|l| encode_cursor(&format!("q:{l}")))
+    } else {
+        None
+    };
+    Ok(Page { data, next_cursor })
 }
 
 /// Tags in a change take the project's spelling (new ones are created).

@@ -136,6 +136,7 @@ pub async fn merge(store: &Store, pid: &str, survivor_id: &str, other_id: &str, 
         _ => return Err(Error::NotFound("contact")),
     };
     tags::sync(store, pid, survivor_id, &survivor.tags, &after.tags).await?;
+    contacts::reindex(store, pid, Some(&survivor), Some(&after)).await?;
     tags::sync(store, pid, other_id, &other.tags, &[]).await?;
     for sub in subs {
         move_subscription(store, pid, survivor_id, sub).await?;

@@ -69,6 +69,9 @@ pub struct ListQuery {
     include_deleted: Option<bool>,
     /// `created_at` (newest first, the default) or `referral_count` (most first).
     sort: Option<contacts::Sort>,
+    /// Search: contacts whose email, first, last or full name, company or
+    /// phone digits start with this, case-insensitive.
+    q: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -107,6 +110,17 @@ pub async fn list_contacts(
         }));
     }
     let limit = usecases::limit(q.limit)?;
+    if let Some(text) = q.q.as_deref() {
+        if q.sort.is_some() {
+            return Err(ApiError::invalid(
+                "sort",
+                "search results come in match order; sort is not available with q yet",
+            ));
+        }
+        return Ok(Json(
+            contacts::search(&state.store, &project.id, text, limit, q.cursor.as_deref()).await?,
+        ));
+    }
     let sort = q.sort.unwrap_or_default();
     Ok(Json(
         contacts::list(&state.store, &project.id, sort, limit, q.cursor.as_deref()).await?,

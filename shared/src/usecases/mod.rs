@@ -3,6 +3,7 @@
 //! nothing below them.
 
 pub mod activities;
+pub mod bulk;
 pub mod contacts;
 pub mod events;
 pub mod lists;

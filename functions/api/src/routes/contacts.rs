@@ -2,6 +2,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use roster::domain::contact::{Contact, ContactInput, IdentityKind};
+use roster::usecases::bulk::{self, Action, BulkOutcome, BulkRequest};
 use roster::usecases::merge::{self, MergeResult};
 use roster::usecases::{self, contacts, Page};
 use serde::{Deserialize, Serialize};
@@ -213,4 +214,28 @@ pub async fn merge_contacts(
     Ok(Json(
         merge::merge(&state.store, &project.id, &cid, &body.other_id, body.preview).await?,
     ))
+}
+
+/// Acts on a selection of contacts (ids, or a filter covering later pages
+/// too): delete (with `"confirm": "DELETE"`), tag, untag, add to or remove
+/// from a list, set type. Up to 1,000 contacts per call.
+#[utoipa::path(post, path = "/v1/projects/{pid}/contacts/bulk", tag = "contacts", request_body = BulkRequest,
+    params(("pid" = String, Path, description = "Project id")),
+    security(("secret_key" = [])),
+    responses((status = 200, body = BulkOutcome), (status = 400, body = ErrorBody, description = "Deleting without the typed confirmation"),
+              (status = 422, body = ErrorBody)))]
+pub async fn bulk(
+    State(state): State<AppState>,
+    ProjectKey(project): ProjectKey,
+    JsonBody(body): JsonBody<BulkRequest>,
+) -> ApiResult<Json<BulkOutcome>> {
+    if body.action == Action::Delete && body.confirm.as_deref() != Some("DELETE") {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "confirmation_required",
+            "type DELETE in `confirm` to delete these contacts",
+        )
+        .with_field("confirm"));
+    }
+    Ok(Json(bulk::run(&state.store, &project, body).await?))
 }

@@ -6,6 +6,7 @@ pub mod activities;
 pub mod bulk;
 pub mod contacts;
 pub mod events;
+pub mod filter;
 pub mod lists;
 pub mod merge;
 pub mod profile;

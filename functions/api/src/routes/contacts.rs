@@ -1,8 +1,11 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use roster::domain::contact::{Contact, ContactInput, IdentityKind};
+use chrono::{DateTime, Utc};
+use roster::domain::contact::{Contact, ContactInput, ContactStatus, ContactType, IdentityKind, Intent, Source};
+use roster::domain::list::SubscriptionStatus;
 use roster::usecases::bulk::{self, Action, BulkOutcome, BulkRequest};
+use roster::usecases::filter::{self, ContactFilter};
 use roster::usecases::merge::{self, MergeResult};
 use roster::usecases::{self, contacts, Page};
 use serde::{Deserialize, Serialize};
@@ -73,6 +76,24 @@ pub struct ListQuery {
     /// Search: contacts whose email, first, last or full name, company or
     /// phone digits start with this, case-insensitive.
     q: Option<String>,
+    source: Option<Source>,
+    #[serde(rename = "type")]
+    contact_type: Option<ContactType>,
+    status: Option<ContactStatus>,
+    intent: Option<Intent>,
+    /// Comma-separated tag names the contact carries all of.
+    tags: Option<String>,
+    /// Comma-separated tag names the contact carries at least one of.
+    any_tags: Option<String>,
+    /// Comma-separated tag names the contact does not carry.
+    exclude_tags: Option<String>,
+    /// On this sending list (and with `list_status`, in that status).
+    list_id: Option<String>,
+    list_status: Option<SubscriptionStatus>,
+    created_after: Option<DateTime<Utc>>,
+    created_before: Option<DateTime<Utc>>,
+    has_email: Option<bool>,
+    has_phone: Option<bool>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -120,6 +141,32 @@ pub async fn list_contacts(
         }
         return Ok(Json(
             contacts::search(&state.store, &project.id, text, limit, q.cursor.as_deref()).await?,
+        ));
+    }
+    let filter = ContactFilter {
+        source: q.source,
+        contact_type: q.contact_type,
+        status: q.status,
+        intent: q.intent,
+        tags: q.tags,
+        any_tags: q.any_tags,
+        exclude_tags: q.exclude_tags,
+        list_id: q.list_id,
+        list_status: q.list_status,
+        created_after: q.created_after,
+        created_before: q.created_before,
+        has_email: q.has_email,
+        has_phone: q.has_phone,
+    };
+    if !filter.is_empty() {
+        if q.sort.is_some() {
+            return Err(ApiError::invalid(
+                "sort",
+                "filtered lists come newest first; sort is not available with filters yet",
+            ));
+        }
+        return Ok(Json(
+            filter::list(&state.store, &project.id, &filter, limit, q.cursor.as_deref()).await?,
         ));
     }
     let sort = q.sort.unwrap_or_default();

@@ -512,26 +512,7 @@ impl Store {
 impl Store {
     /// The raw items of a contact's partition under a sort-key prefix.
     pub async fn partition_items(&self, pid: &str, cid: &str, prefix: &str) -> Result<Vec<Item>> {
-        let mut items = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-                .expression_attribute_values(":pk", s(contact_pk(pid, cid)))
-                .expression_attribute_values(":prefix", s(prefix))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(sdk_error)?;
-            items.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(k) => start = Some(k),
-                None => return Ok(items),
-            }
-        }
+        self.query_all(contact_pk(pid, cid), Some(prefix)).await
     }
 
     /// Moves partition items from one contact to another (copies, then

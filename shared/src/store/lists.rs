@@ -48,28 +48,11 @@ impl Store {
     }
 
     pub async fn all_lists(&self, pid: &str) -> Result<Vec<SendingList>> {
-        let mut lists = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk")
-                .expression_attribute_values(":pk", s(lists_pk(pid)))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(sdk_error)?;
-            for item in out.items.unwrap_or_default() {
-                lists.push(from_item(item)?);
-            }
-            match out.last_evaluated_key {
-                Some(k) => start = Some(k),
-                None => return Ok(lists),
-            }
-        }
+        self.query_all(lists_pk(pid), None)
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
     }
 
     pub async fn update_list(&self, pid: &str, id: &str, v: &ValidList) -> Result<Option<SendingList>> {
@@ -216,28 +199,11 @@ impl Store {
 
     /// Every item of the contact's partition under a sort-key prefix.
     async fn query_prefix<T: serde::de::DeserializeOwned>(&self, pid: &str, cid: &str, prefix: &str) -> Result<Vec<T>> {
-        let mut out_items = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-                .expression_attribute_values(":pk", s(contact_pk(pid, cid)))
-                .expression_attribute_values(":prefix", s(prefix))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(sdk_error)?;
-            for item in out.items.unwrap_or_default() {
-                out_items.push(from_item(item)?);
-            }
-            match out.last_evaluated_key {
-                Some(k) => start = Some(k),
-                None => return Ok(out_items),
-            }
-        }
+        self.partition_items(pid, cid, prefix)
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
     }
 
     /// A page of the list's subscriptions, newest member first.

@@ -101,6 +101,36 @@ where
     Error::Internal(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())
 }
 
+impl Store {
+    /// Every item of partition `pk` (with a sort-key prefix, if given),
+    /// following `LastEvaluatedKey` to the end.
+    pub(crate) async fn query_all(&self, pk: String, prefix: Option<&str>) -> Result<Vec<Item>, Error> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut req = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take());
+            req = match prefix {
+                Some(p) => req
+                    .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+                    .expression_attribute_values(":prefix", s(p)),
+                None => req.key_condition_expression("PK = :pk"),
+            };
+            let out = req.send().await.map_err(sdk_error)?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => return Ok(items),
+            }
+        }
+    }
+}
+
 pub(crate) fn from_item<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, Error> {
     serde_dynamo::from_item(item).map_err(Error::internal)
 }

@@ -104,28 +104,11 @@ impl Store {
     }
 
     pub async fn list_tags(&self, pid: &str) -> Result<Vec<Tag>> {
-        let mut tags = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk")
-                .expression_attribute_values(":pk", s(tags_pk(pid)))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(sdk_error)?;
-            for item in out.items.unwrap_or_default() {
-                tags.push(from_item(item)?);
-            }
-            match out.last_evaluated_key {
-                Some(k) => start = Some(k),
-                None => return Ok(tags),
-            }
-        }
+        self.query_all(tags_pk(pid), None)
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
     }
 
     /// Renames (claiming the new name first) and/or changes color and

@@ -414,16 +414,9 @@ async fn record_change(
             json!({"fields": fields, "changes": values}),
         )
     };
-    let activity = activities::record(store, pid, &new.id, kind, summary, as_map(data)).await?;
+    let activity = activities::record(store, pid, &new.id, kind, summary, super::as_map(data)).await?;
     new.last_activity_at = new.last_activity_at.max(Some(activity.occurred_at));
     Ok(())
-}
-
-fn as_map(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
-    match v {
-        serde_json::Value::Object(m) => m,
-        _ => Default::default(),
-    }
 }
 
 fn attr<T: serde::Serialize>(v: &T) -> Result<AttributeValue> {

@@ -170,7 +170,7 @@ pub async fn remove(store: &Store, pid: &str, list_id: &str, cid: &str) -> Resul
             cid,
             "list_changed",
             Some("Removed from a list".into()),
-            as_map(data),
+            super::as_map(data),
         )
         .await?;
     }
@@ -201,15 +201,16 @@ async fn record_consent(
         None => "Joined a list".to_string(),
         Some(f) => format!("List status {} → {}", f.as_str(), sub.status.as_str()),
     };
-    activities::record(store, pid, &sub.contact_id, "list_changed", Some(summary), as_map(data)).await?;
+    activities::record(
+        store,
+        pid,
+        &sub.contact_id,
+        "list_changed",
+        Some(summary),
+        super::as_map(data),
+    )
+    .await?;
     Ok(())
-}
-
-fn as_map(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
-    match v {
-        serde_json::Value::Object(m) => m,
-        _ => Default::default(),
-    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -181,7 +181,7 @@ pub async fn merge(store: &Store, pid: &str, survivor_id: &str, other_id: &str, 
         survivor_id,
         "contacts_merged",
         Some("Merged another contact into this one".into()),
-        as_map(data),
+        super::as_map(data),
     )
     .await?;
     after.last_activity_at = after.last_activity_at.max(Some(activity.occurred_at));
@@ -226,11 +226,4 @@ async fn move_subscription(store: &Store, pid: &str, survivor_id: &str, sub: Sub
         store.add_list_counts(pid, &list, &[(sub.status, -1)]).await?;
     }
     Ok(())
-}
-
-fn as_map(v: Value) -> serde_json::Map<String, Value> {
-    match v {
-        Value::Object(m) => m,
-        _ => Default::default(),
-    }
 }

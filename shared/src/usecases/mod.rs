@@ -27,6 +27,14 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+/// A JSON object's map (activity data is built with `json!`).
+pub(crate) fn as_map(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    match v {
+        serde_json::Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    }
+}
+
 pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 1000;
 

@@ -77,17 +77,10 @@ pub async fn apply(store: &Store, pid: &str, cid: &str, code: &str) -> Result<Re
         &referrer,
         "referral",
         Some("Referred a new contact".into()),
-        as_map(data),
+        super::as_map(data),
     )
     .await?;
     Ok(ReferralOutcome::Applied)
-}
-
-fn as_map(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
-    match v {
-        serde_json::Value::Object(m) => m,
-        _ => Default::default(),
-    }
 }
 
 /// A contact as it appears in someone else's referral view.

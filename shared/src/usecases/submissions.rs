@@ -84,15 +84,8 @@ async fn upsert_contact(
 async fn keep(store: &Store, pid: &str, record: &Record, activity: &str, summary: Option<String>) -> Result<()> {
     store.put_record(pid, record).await?;
     let data = json!({"record_id": record.id, "kind": record.kind, "form_id": record.form_id});
-    activities::record(store, pid, &record.contact_id, activity, summary, as_map(data)).await?;
+    activities::record(store, pid, &record.contact_id, activity, summary, super::as_map(data)).await?;
     Ok(())
-}
-
-fn as_map(v: Value) -> Map<String, Value> {
-    match v {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
 }
 
 fn metadata_of(fields: &Map<String, Value>) -> Result<Option<Map<String, Value>>> {

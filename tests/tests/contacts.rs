@@ -97,6 +97,12 @@ async fn fifty_concurrent_upserts_of_one_new_email_make_one_contact() {
         }
     }))
     .await;
+    let failed: Vec<_> = replies
+        .iter()
+        .filter(|r| !r.status.is_success())
+        .map(|r| (r.status, &r.body))
+        .collect();
+    assert!(failed.is_empty(), "{failed:?}");
     let ids: HashSet<_> = replies
         .iter()
         .map(|r| r.body["id"].as_str().unwrap_or("?").to_string())

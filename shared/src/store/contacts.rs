@@ -318,10 +318,19 @@ impl Store {
         for field in &remove {
             new_item.remove(field);
         }
+        // DynamoDB applies an update atomically; the emulator does not, and a
+        // racing writer can see an item half-built by another's first write.
+        // Such an old version is not a contact yet: treat it as absent.
         let old = if old_item.is_empty() {
             None
         } else {
-            Some(from_item::<Contact>(old_item)?)
+            match from_item::<Contact>(old_item) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    tracing::warn!(contact_id = %cid, error = %e, "previous version incomplete; treated as new");
+                    None
+                }
+            }
         };
         let new = from_item::<Contact>(new_item)?.with_derived();
         Ok(Merge::Done { old, new })

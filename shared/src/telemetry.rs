@@ -14,6 +14,17 @@ pub fn init() {
         .try_init();
 }
 
+/// For tests: warnings and errors only (or `RUST_LOG`), through the test
+/// harness's writer so they show with a failing test, not in every run.
+pub fn init_for_tests() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}
+
 /// `jane.doe@example.com` → `j***@example.com`.
 pub fn mask_email(email: &str) -> String {
     match email.split_once('@') {

@@ -45,7 +45,7 @@ impl TestApp {
             "end-to-end tests need the emulator: run them with `make test` (infra/with-moto.sh)"
         );
         // Errors are logged (internal details never reach responses): show them with the test output.
-        roster::telemetry::init();
+        roster::telemetry::init_for_tests();
         let template = roster_local::Template::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
         let prefix = format!("t{}", ulid::Ulid::new().to_string().to_lowercase());
         let params = HashMap::from([("AdminToken".to_string(), ADMIN.to_string())]);

@@ -25,13 +25,7 @@ impl Store {
             contact_pk(pid, &activity.contact_id),
             &format!("{ACTIVITY_PREFIX}{}", activity.id),
         ));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(sdk_error)?;
+        self.put_one(item).await?;
         self.touch_last_activity(pid, &activity.contact_id, activity.occurred_at)
             .await
     }

@@ -170,16 +170,7 @@ impl Store {
     }
 
     async fn identity_item(&self, pid: &str, kind: IdentityKind, value: &str) -> Result<Option<Item>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(identity_pk(pid, kind, value), IDENTITY_SK)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        Ok(out.item)
+        self.get_one(key(identity_pk(pid, kind, value), IDENTITY_SK)).await
     }
 
     /// The contact id that holds an identity value, if any.
@@ -229,16 +220,10 @@ impl Store {
     // ---- contacts ----
 
     pub async fn get_contact(&self, pid: &str, cid: &str) -> Result<Option<StoredContact>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(contact_pk(pid, cid), CONTACT_SK)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        out.item.map(contact_from).transpose()
+        self.get_one(key(contact_pk(pid, cid), CONTACT_SK))
+            .await?
+            .map(contact_from)
+            .transpose()
     }
 
     /// One UpdateItem. The new state is the old one (returned by DynamoDB)

@@ -24,27 +24,15 @@ impl Store {
     pub async fn put_list(&self, pid: &str, list: &SendingList) -> Result<()> {
         let mut item: Item = serde_dynamo::to_item(list).map_err(Error::internal)?;
         item.extend(key(lists_pk(pid), &format!("L#{}", list.id)));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(sdk_error)?;
+        self.put_one(item).await?;
         Ok(())
     }
 
     pub async fn get_list(&self, pid: &str, id: &str) -> Result<Option<SendingList>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(lists_pk(pid), &format!("L#{id}"))))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        out.item.map(from_item).transpose()
+        self.get_one(key(lists_pk(pid), &format!("L#{id}")))
+            .await?
+            .map(from_item)
+            .transpose()
     }
 
     pub async fn all_lists(&self, pid: &str) -> Result<Vec<SendingList>> {
@@ -118,16 +106,10 @@ impl Store {
     }
 
     pub async fn get_subscription(&self, pid: &str, list_id: &str, cid: &str) -> Result<Option<Subscription>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(contact_pk(pid, cid), &sub_sk(list_id))))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        out.item.map(from_item).transpose()
+        self.get_one(key(contact_pk(pid, cid), &sub_sk(list_id)))
+            .await?
+            .map(from_item)
+            .transpose()
     }
 
     /// Writes the subscription if it still has status `expected` (`None`: if
@@ -183,13 +165,7 @@ impl Store {
             contact_pk(pid, &record.contact_id),
             &format!("CONSENT#{}", record.id),
         ));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(sdk_error)?;
+        self.put_one(item).await?;
         Ok(())
     }
 

@@ -102,6 +102,32 @@ where
 }
 
 impl Store {
+    /// One item by key, read consistently.
+    pub(crate) async fn get_one(&self, key: Item) -> Result<Option<Item>, Error> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(out.item)
+    }
+
+    /// Writes an item unconditionally.
+    pub(crate) async fn put_one(&self, item: Item) -> Result<(), Error> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(())
+    }
+
     /// Every item of partition `pk` (with a sort-key prefix, if given),
     /// following `LastEvaluatedKey` to the end.
     pub(crate) async fn query_all(&self, pk: String, prefix: Option<&str>) -> Result<Vec<Item>, Error> {

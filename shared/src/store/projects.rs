@@ -28,16 +28,10 @@ impl Store {
     }
 
     pub async fn get_project(&self, pid: &str) -> Result<Option<Project>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(project_pk(pid), PROJECT_SK)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        out.item.map(from_item).transpose()
+        self.get_one(key(project_pk(pid), PROJECT_SK))
+            .await?
+            .map(from_item)
+            .transpose()
     }
 
     /// Applies the settings that are present; `None` when the project does not exist.

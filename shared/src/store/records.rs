@@ -35,13 +35,7 @@ impl Store {
         if let Some(list) = record_list(pid, record.kind) {
             item.extend(index_attrs(&list, &record.id));
         }
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(sdk_error)?;
+        self.put_one(item).await?;
         Ok(())
     }
 
@@ -53,16 +47,7 @@ impl Store {
         let Some(keys) = self.index_lookup(&list, id).await? else {
             return Ok(None);
         };
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(keys))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        out.item.map(from_item).transpose()
+        self.get_one(keys).await?.map(from_item).transpose()
     }
 
     /// A contact's records of one kind, newest first.

@@ -23,13 +23,7 @@ impl Store {
         let mut item: Item = key(contact_pk(pid, referrer), &format!("{LINK_PREFIX}{referee}"));
         item.insert("contact_id".into(), s(referee));
         item.insert("linked_at".into(), to_attr(&Utc::now())?);
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(sdk_error)?;
+        self.put_one(item).await?;
         Ok(())
     }
 

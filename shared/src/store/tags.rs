@@ -35,13 +35,7 @@ impl Store {
         }
         let mut item: Item = serde_dynamo::to_item(tag).map_err(Error::internal)?;
         item.extend(key(tags_pk(pid), &format!("T#{}", tag.id)));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(sdk_error)?;
+        self.put_one(item).await?;
         Ok(Ok(()))
     }
 
@@ -78,29 +72,17 @@ impl Store {
     }
 
     pub async fn tag_id_by_name(&self, pid: &str, name: &str) -> Result<Option<String>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(name_pk(pid, name), NAME_SK)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        Ok(out.item.and_then(|i| get_s(&i, "tag_id").map(str::to_string)))
+        Ok(self
+            .get_one(key(name_pk(pid, name), NAME_SK))
+            .await?
+            .and_then(|i| get_s(&i, "tag_id").map(str::to_string)))
     }
 
     pub async fn get_tag(&self, pid: &str, id: &str) -> Result<Option<Tag>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(tags_pk(pid), &format!("T#{id}"))))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        out.item.map(from_item).transpose()
+        self.get_one(key(tags_pk(pid), &format!("T#{id}")))
+            .await?
+            .map(from_item)
+            .transpose()
     }
 
     pub async fn list_tags(&self, pid: &str) -> Result<Vec<Tag>> {

@@ -88,6 +88,22 @@ async fn keep(store: &Store, pid: &str, record: &Record, activity: &str, summary
     Ok(())
 }
 
+/// A referral code, if the submission carried one, applied to its contact.
+async fn apply_ref(store: &Store, pid: &str, cid: &str, code: Option<&str>) -> Result<Option<ReferralOutcome>> {
+    match code {
+        Some(code) => Ok(Some(referrals::apply(store, pid, cid, code).await?)),
+        None => Ok(None),
+    }
+}
+
+fn require_email(fields: &Map<String, Value>) -> Result<()> {
+    if fields.contains_key("email") {
+        Ok(())
+    } else {
+        Err(Error::invalid("email", "email is required"))
+    }
+}
+
 fn metadata_of(fields: &Map<String, Value>) -> Result<Option<Map<String, Value>>> {
     match fields.get("metadata") {
         None | Some(Value::Null) => Ok(None),
@@ -114,9 +130,7 @@ pub async fn waitlist(store: &Store, project: &Project, fields: Map<String, Valu
         return Ok(Submitted::Dropped);
     }
     only_fields(&fields, &WAITLIST_FIELDS)?;
-    if !fields.contains_key("email") {
-        return Err(Error::invalid("email", "email is required"));
-    }
+    require_email(&fields)?;
     let mut input = sub::contact_input(&fields)?;
     let metadata = metadata_of(&fields)?;
     input.metadata = metadata.clone().map(Some);
@@ -125,10 +139,7 @@ pub async fn waitlist(store: &Store, project: &Project, fields: Map<String, Valu
 
     let up = upsert_contact(store, project, RecordKind::Waitlist, input).await?;
     let cid = up.contact.id.clone();
-    let referral = match &code {
-        Some(code) => Some(referrals::apply(store, &project.id, &cid, code).await?),
-        None => None,
-    };
+    let referral = apply_ref(store, &project.id, &cid, code.as_deref()).await?;
     let mut record = Record::new(RecordKind::Waitlist, new_id(), cid, Utc::now());
     record.fields = kept;
     record.referred_with = code;
@@ -158,10 +169,7 @@ pub async fn form(store: &Store, project: &Project, form_id: &str, fields: Map<S
     let kept = sub::kept_fields(&fields)?;
     let up = upsert_contact(store, project, RecordKind::Form, input).await?;
     let cid = up.contact.id.clone();
-    let referral = match &code {
-        Some(code) => Some(referrals::apply(store, &project.id, &cid, code).await?),
-        None => None,
-    };
+    let referral = apply_ref(store, &project.id, &cid, code.as_deref()).await?;
     let mut record = Record::new(RecordKind::Form, new_id(), cid, Utc::now());
     record.form_id = Some(form_id.to_string());
     record.fields = kept;
@@ -198,9 +206,7 @@ pub async fn message(store: &Store, project: &Project, fields: Map<String, Value
         return Ok(Submitted::Dropped);
     }
     only_fields(&fields, &MESSAGE_FIELDS)?;
-    if !fields.contains_key("email") {
-        return Err(Error::invalid("email", "email is required"));
-    }
+    require_email(&fields)?;
     let input = sub::contact_input(&fields)?;
     let subject = sub::optional_text(&fields, "subject", 300)?;
     let text = sub::required_text(&fields, "message", MAX_MESSAGE)?;

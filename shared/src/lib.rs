@@ -6,12 +6,15 @@
 //! - `usecases`: one function per thing a caller can do; validates, then
 //!   drives the store.
 //! - `store`: the only place that talks to DynamoDB (key layout documented there).
+//! - `files` (S3) and `queue` (SQS): the other AWS adapters.
 //! - `config`, `telemetry`, `aws`: process set-up shared by every `main`.
 
 pub mod aws;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod files;
+pub mod queue;
 pub mod store;
 pub mod telemetry;
 pub mod usecases;

@@ -6,6 +6,17 @@ pub fn new_id() -> String {
     ulid::Ulid::new().to_string()
 }
 
+/// A ULID fixed by its inputs: the time part from `ms`, the random part from
+/// a hash of `seed`. A retried step that derives its id this way finds the
+/// record its first try wrote.
+pub fn derived_id(ms: u64, seed: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let hash = Sha256::digest(seed);
+    let mut random = [0u8; 16];
+    random[6..].copy_from_slice(&hash[..10]);
+    ulid::Ulid::from_parts(ms, u128::from_be_bytes(random)).to_string()
+}
+
 /// True for a canonical (upper-case Crockford) ULID.
 pub fn is_id(s: &str) -> bool {
     s.len() == 26 && ulid::Ulid::from_string(s).is_ok_and(|u| u.to_string() == s)
@@ -34,6 +45,14 @@ mod tests {
         assert!(is_id(&id));
         assert!(!is_id(&id.to_ascii_lowercase()));
         assert!(!is_id("not-an-id"));
+    }
+
+    #[test]
+    fn derived_ids_are_stable_and_distinct() {
+        let a = derived_id(1_700_000_000_000, b"import/1/row/2");
+        assert_eq!(a, derived_id(1_700_000_000_000, b"import/1/row/2"));
+        assert_ne!(a, derived_id(1_700_000_000_000, b"import/1/row/3"));
+        assert!(is_id(&a));
     }
 
     #[test]

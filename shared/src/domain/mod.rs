@@ -3,6 +3,7 @@
 pub mod activity;
 pub mod contact;
 pub mod ids;
+pub mod import;
 pub mod keys;
 pub mod list;
 pub mod merge;

@@ -16,6 +16,8 @@
 //! | tag, tag name claim    | `P#{pid}#TAGS`, `P#{pid}#TAGNAME#{name}` | `T#{id}`, `TN` |                                   |
 //! | sending list           | `P#{pid}#LISTS`             | `L#{id}`            |                                              |
 //! | search token           | `P#{pid}#Q#{shard}`         | `{token}#{cid}`     |                                              |
+//! | import job             | `P#{pid}#IMPORT#{id}`       | `IMPORT`            | GSI1PK `P#{pid}#IMPORTS`, GSI1SK `{id}`      |
+//! | import chunk ledger    | `P#{pid}#IMPORT#{id}`       | `CHUNK#{n}`         |                                              |
 //! | identity claim         | `P#{pid}#ID#{kind}#{value}` | `ID`                |                                              |
 //! | idempotency record     | `IDEM#{scope hash}`         | `IDEM`              |                                              |
 //! | rate-limit window      | `RL#{subject}#{window}`     | `RL`                |                                              |
@@ -40,6 +42,7 @@ pub mod activities;
 pub mod batch;
 pub mod contacts;
 pub mod idempotency;
+pub mod imports;
 pub mod index;
 pub mod lists;
 pub mod projects;

@@ -46,13 +46,22 @@ pub async fn upsert(store: &Store, project: &Project, input: ContactInput) -> Re
 }
 
 /// How an upsert treats what the contact already has.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct UpsertOptions {
     /// Public submissions: fill blanks only, never overwrite or erase what is
     /// known, and skip (rather than refuse) an identity another contact holds.
     pub fill_blanks: bool,
     /// The channel this came through (the change's own `source`, else `api`).
     pub source: Option<Source>,
+    /// The id a new contact gets (an import derives it from the row, so a
+    /// retried row finds the contact its first try created); a fresh one by default.
+    pub new_id: Option<String>,
+    /// Refuse to touch an existing contact (`Error::Conflict` with code `exists`).
+    pub create_only: bool,
+    /// Refuse to create a contact (`Error::NotFound`).
+    pub update_only: bool,
+    /// How the contact joins `add_to_lists` lists.
+    pub via: Option<Via>,
 }
 
 pub async fn upsert_change(
@@ -74,9 +83,19 @@ pub async fn upsert_change(
         let (cid, created) = match resolved.take() {
             Some(r) => r,
             None => {
-                let fresh = new_id();
+                if opts.update_only && store.identity_owner(pid, kind, &value).await?.is_none() {
+                    return Err(Error::NotFound("contact"));
+                }
+                let fresh = opts.new_id.clone().unwrap_or_else(new_id);
                 match store.claim_identity(pid, kind, &value, &fresh).await? {
                     Claim::Claimed | Claim::Mine => (fresh, true),
+                    Claim::OwnedBy { .. } if opts.create_only => {
+                        return Err(Error::Conflict {
+                            code: "exists",
+                            field: Some(kind.field().to_string()),
+                            message: format!("a contact with this {} exists", kind.field()),
+                        })
+                    }
                     Claim::OwnedBy { contact_id, .. } => (contact_id, false),
                 }
             }
@@ -135,7 +154,8 @@ pub async fn upsert_change(
                 }
                 record_change(store, pid, old.as_ref(), &mut new, created).await?;
                 reindex(store, pid, old.as_ref(), Some(&new)).await?;
-                let lists_updated = add_to_lists(store, pid, &cid, &change.add_to_lists).await?;
+                let via = opts.via.unwrap_or(Via::Api);
+                let lists_updated = add_to_lists(store, pid, &cid, &change.add_to_lists, via).await?;
                 info!(contact_id = %cid, created, email = new.email.as_deref().map(mask_email), "contact upserted");
                 return Ok(Upserted {
                     contact: new,
@@ -190,7 +210,7 @@ pub async fn update(store: &Store, project: &Project, cid: &str, input: ContactI
             }
             record_change(store, pid, old.as_ref(), &mut new, false).await?;
             reindex(store, pid, old.as_ref(), Some(&new)).await?;
-            add_to_lists(store, pid, cid, &change.add_to_lists).await?;
+            add_to_lists(store, pid, cid, &change.add_to_lists, Via::Api).await?;
             Ok(new)
         }
         Merge::Stale | Merge::Missing => {
@@ -330,10 +350,10 @@ pub async fn list(store: &Store, pid: &str, sort: Sort, limit: usize, cursor: Op
     Ok(Page { data, next_cursor })
 }
 
-async fn add_to_lists(store: &Store, pid: &str, cid: &str, list_ids: &[String]) -> Result<usize> {
+async fn add_to_lists(store: &Store, pid: &str, cid: &str, list_ids: &[String], via: Via) -> Result<usize> {
     let mut added = 0;
     for id in list_ids {
-        if lists::add_if_absent(store, pid, id, cid, Via::Api).await? {
+        if lists::add_if_absent(store, pid, id, cid, via).await? {
             added += 1;
         }
     }

@@ -82,6 +82,7 @@ async fn resolve(store: &Store, project: &Project, e: &EventInput) -> Result<Con
         UpsertOptions {
             fill_blanks: true,
             source: None,
+            ..UpsertOptions::default()
         },
     )
     .await?

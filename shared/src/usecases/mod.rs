@@ -7,6 +7,7 @@ pub mod bulk;
 pub mod contacts;
 pub mod events;
 pub mod filter;
+pub mod imports;
 pub mod lists;
 pub mod merge;
 pub mod profile;

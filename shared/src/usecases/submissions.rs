@@ -77,6 +77,7 @@ async fn upsert_contact(
     let opts = UpsertOptions {
         fill_blanks: true,
         source: Some(kind.source()),
+        ..UpsertOptions::default()
     };
     contacts::upsert_change(store, project, change, opts).await
 }

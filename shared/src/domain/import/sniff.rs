@@ -1,0 +1,158 @@
+//! What kind of text file this is: its encoding and its delimiter, read from
+//! the first bytes only, so a file of any size is sniffed at the same cost.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Encodings people's spreadsheets really produce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum TextEncoding {
+    Utf8,
+    /// UTF-8 with a byte-order mark (Excel's "CSV UTF-8").
+    Utf8Bom,
+    Utf16le,
+    Utf16be,
+    /// The fallback for bytes that are not UTF-8 (Excel's "CSV" on Windows).
+    Windows1252,
+}
+
+impl TextEncoding {
+    pub fn encoding(self) -> &'static encoding_rs::Encoding {
+        match self {
+            TextEncoding::Utf8 | TextEncoding::Utf8Bom => encoding_rs::UTF_8,
+            TextEncoding::Utf16le => encoding_rs::UTF_16LE,
+            TextEncoding::Utf16be => encoding_rs::UTF_16BE,
+            TextEncoding::Windows1252 => encoding_rs::WINDOWS_1252,
+        }
+    }
+
+    /// True when the file's bytes are already the UTF-8 the parser reads, so
+    /// workers can read byte ranges of it directly.
+    pub fn is_utf8(self) -> bool {
+        matches!(self, TextEncoding::Utf8 | TextEncoding::Utf8Bom)
+    }
+
+    /// Length of the byte-order mark this encoding starts with.
+    pub fn bom_len(self) -> usize {
+        match self {
+            TextEncoding::Utf8Bom => 3,
+            TextEncoding::Utf16le | TextEncoding::Utf16be => 2,
+            _ => 0,
+        }
+    }
+}
+
+/// The encoding of a file from its first bytes: a BOM decides; else UTF-8 if
+/// the sample is valid UTF-8 (a character cut at the sample's end is fine).
+pub fn encoding(sample: &[u8]) -> TextEncoding {
+    if sample.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        return TextEncoding::Utf8Bom;
+    }
+    if sample.starts_with(&[0xFF, 0xFE]) {
+        return TextEncoding::Utf16le;
+    }
+    if sample.starts_with(&[0xFE, 0xFF]) {
+        return TextEncoding::Utf16be;
+    }
+    match std::str::from_utf8(sample) {
+        Ok(_) => TextEncoding::Utf8,
+        Err(e) if e.error_len().is_none() => TextEncoding::Utf8,
+        Err(_) => TextEncoding::Windows1252,
+    }
+}
+
+/// Decodes a sample to text (without its BOM); a character cut at the end is dropped.
+pub fn decode_sample(sample: &[u8], enc: TextEncoding) -> String {
+    let body = &sample[enc.bom_len().min(sample.len())..];
+    let (text, _) = enc.encoding().decode_without_bom_handling(body);
+    let mut text = text.into_owned();
+    if text.ends_with('\u{FFFD}') {
+        text.pop();
+    }
+    text
+}
+
+pub const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
+
+/// The delimiter that splits the sample's first lines into the same number
+/// of fields, the most fields winning; a comma when none does (one column).
+pub fn delimiter(text: &str) -> u8 {
+    // Only whole lines: the sample may end mid-record.
+    let complete = match text.rfind('\n') {
+        Some(i) if i + 1 < text.len() => &text[..=i],
+        _ => text,
+    };
+    let mut best = (b',', 1usize, 0usize);
+    for d in DELIMITERS {
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(d)
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(complete.as_bytes());
+        let counts: Vec<usize> = reader
+            .byte_records()
+            .take(50)
+            .filter_map(|r| r.ok())
+            .filter(|r| r.iter().any(|f| !f.is_empty()))
+            .map(|r| r.len())
+            .collect();
+        let Some(&first) = counts.first() else { continue };
+        if first < 2 {
+            continue;
+        }
+        let consistent = counts.iter().filter(|&&c| c == first).count();
+        // Most lines agreeing, then most fields.
+        if (consistent, first) > (best.2, best.1) {
+            best = (d, first, consistent);
+        }
+    }
+    best.0
+}
+
+pub fn delimiter_name(d: u8) -> &'static str {
+    match d {
+        b';' => "semicolon",
+        b'\t' => "tab",
+        b'|' => "pipe",
+        _ => "comma",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boms_decide_the_encoding() {
+        assert_eq!(encoding(b"\xEF\xBB\xBFemail\n"), TextEncoding::Utf8Bom);
+        assert_eq!(encoding(b"\xFF\xFEe\0"), TextEncoding::Utf16le);
+        assert_eq!(encoding(b"\xFE\xFF\0e"), TextEncoding::Utf16be);
+        assert_eq!(encoding("email\nzoë@x.io\n".as_bytes()), TextEncoding::Utf8);
+        // Cut in the middle of "ë": still UTF-8.
+        assert_eq!(encoding(&"zoë".as_bytes()[..3]), TextEncoding::Utf8);
+        assert_eq!(encoding(b"name\nZo\xEB\n"), TextEncoding::Windows1252);
+    }
+
+    #[test]
+    fn samples_decode_without_their_bom() {
+        assert_eq!(decode_sample(b"\xEF\xBB\xBFa,b", TextEncoding::Utf8Bom), "a,b");
+        assert_eq!(decode_sample(b"\xFF\xFEa\0,\0b\0", TextEncoding::Utf16le), "a,b");
+        assert_eq!(decode_sample(b"Zo\xEB", TextEncoding::Windows1252), "Zoë");
+        assert_eq!(decode_sample(&"zoë".as_bytes()[..3], TextEncoding::Utf8), "zo");
+    }
+
+    #[test]
+    fn delimiters_are_detected() {
+        assert_eq!(delimiter("email,name\na@b.io,A\n"), b',');
+        assert_eq!(delimiter("email;name;city\na@b.io;A, Jr;X\n"), b';');
+        assert_eq!(delimiter("email\tname\na@b.io\tA\n"), b'\t');
+        assert_eq!(delimiter("email|name\na@b.io|A\n"), b'|');
+        // A quoted comma does not fool the semicolon file.
+        assert_eq!(delimiter("email;name\na@b.io;\"Smith, J\"\nb@b.io;B\n"), b';');
+        // One column: no delimiter at all.
+        assert_eq!(delimiter("email\na@b.io\n"), b',');
+        // A cut last line is ignored.
+        assert_eq!(delimiter("a;b;c\n1;2;3\n4;5"), b';');
+    }
+}

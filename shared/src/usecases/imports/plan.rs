@@ -1,0 +1,356 @@
+//! The planner: from an uploaded file to a running job with its chunks on
+//! the queue. Safe to run again on the same file (redelivery, a crash half
+//! way): chunk ledger entries are only created once and duplicate chunk
+//! messages are harmless.
+
+use aws_lambda_events::s3::S3Event;
+use chrono::Utc;
+use serde_json::Value;
+use tokio::io::AsyncRead;
+use tokio_util::io::SyncIoBridge;
+use tracing::{info, warn};
+
+use super::{ChunkMessage, Importer, PlanMessage, MAX_FILE_BYTES};
+use crate::domain::ids::{derived_id, is_id};
+use crate::domain::import::scan::{self, Scan, ScanError, LIMITS};
+use crate::domain::import::sniff::{self, TextEncoding};
+use crate::domain::import::{mapping, Import, ImportOptions, ImportState, StartMode};
+use crate::domain::normalize;
+use crate::domain::project::Project;
+use crate::store::imports::Planned;
+use crate::{Error, Result};
+
+/// Bytes read to sniff the encoding and delimiter.
+const SAMPLE_BYTES: u64 = 64 * 1024;
+
+/// One message of the plan queue: an S3 notification (its test event is
+/// ignored) or a request to start a held import.
+pub async fn handle_plan_message(ctx: &Importer, body: &str) -> Result<()> {
+    let value: Value = serde_json::from_str(body).map_err(|e| Error::internal(format!("not JSON: {e}")))?;
+    if value.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
+        return Ok(());
+    }
+    if value.get("Records").is_some() {
+        let event: S3Event = serde_json::from_value(value).map_err(Error::internal)?;
+        for record in event.records {
+            let created = record
+                .event_name
+                .as_deref()
+                .is_some_and(|n| n.starts_with("ObjectCreated"));
+            let Some(raw_key) = record.s3.object.key.as_deref().filter(|_| created) else {
+                continue;
+            };
+            let key = crate::files::decode_event_key(raw_key);
+            let seed = format!("{key}#{}", record.s3.object.sequencer.as_deref().unwrap_or(""));
+            on_upload(ctx, &key, record.event_time.timestamp_millis().max(0) as u64, &seed).await?;
+        }
+        return Ok(());
+    }
+    let msg: PlanMessage = serde_json::from_value(value).map_err(Error::internal)?;
+    let Some(project) = ctx.store.get_project(&msg.project_id).await? else {
+        return Ok(());
+    };
+    match ctx.store.get_import(&msg.project_id, &msg.import_id).await? {
+        Some(job) => plan(ctx, &project, job).await,
+        None => Ok(()),
+    }
+}
+
+/// A file landed under `imports/{pid}/`: the job it was uploaded for, or a
+/// new one with auto-mapping (its id derived from the event, so a
+/// redelivered notification finds the same job).
+async fn on_upload(ctx: &Importer, key: &str, event_ms: u64, seed: &str) -> Result<()> {
+    let mut parts = key.splitn(3, '/');
+    let (Some("imports"), Some(pid), Some(rest)) = (parts.next(), parts.next(), parts.next()) else {
+        return Ok(());
+    };
+    let Some(project) = ctx.store.get_project(pid).await? else {
+        warn!(key_prefix = %format!("imports/{pid}/"), "file for an unknown project ignored");
+        return Ok(());
+    };
+    if let Some((id, _)) = rest.split_once('/').filter(|(id, _)| is_id(id)) {
+        if let Some(job) = ctx.store.get_import(pid, id).await? {
+            if job.source_key == key {
+                if job.start == StartMode::Manual {
+                    return Ok(());
+                }
+                return plan(ctx, &project, job).await;
+            }
+        }
+    }
+    let id = derived_id(event_ms, seed.as_bytes());
+    let filename = rest.rsplit('/').next().unwrap_or(rest).to_string();
+    let job = Import {
+        id: id.clone(),
+        state: ImportState::Pending,
+        filename,
+        source_key: key.to_string(),
+        start: StartMode::OnUpload,
+        mapping_input: Default::default(),
+        options: ImportOptions::default(),
+        encoding: None,
+        delimiter: None,
+        headers: None,
+        mapping: None,
+        rows_total: None,
+        chunks_total: None,
+        chunks_done: 0,
+        error: None,
+        created_at: Utc::now(),
+        started_at: None,
+        finished_at: None,
+        data_key: None,
+        report_key: None,
+    };
+    ctx.store.create_import(pid, &job).await?;
+    let job = ctx.store.get_import(pid, &id).await?.ok_or(Error::NotFound("import"))?;
+    plan(ctx, &project, job).await
+}
+
+/// Why a file cannot be imported at all, in words for the job's `error`.
+#[derive(Debug)]
+struct Refused(String);
+
+pub(super) async fn plan(ctx: &Importer, project: &Project, mut job: Import) -> Result<()> {
+    let pid = project.id.as_str();
+    if job.state.is_final() {
+        return Ok(());
+    }
+    let planned = match plan_file(ctx, project, &mut job).await? {
+        Ok(scan) => scan,
+        Err(Refused(reason)) => {
+            info!(import_id = %job.id, reason = %reason, "import refused");
+            ctx.store
+                .finish_import(pid, &job.id, ImportState::Failed, Some(&reason), None)
+                .await?;
+            return Ok(());
+        }
+    };
+    if job.state == ImportState::Pending {
+        let started = ctx
+            .store
+            .start_import(
+                pid,
+                Planned {
+                    import: &job,
+                    started_at: Utc::now(),
+                },
+            )
+            .await?;
+        if !started {
+            // Cancelled meanwhile, or another delivery got here first.
+            let Some(now) = ctx.store.get_import(pid, &job.id).await? else {
+                return Ok(());
+            };
+            if now.state != ImportState::Running {
+                return Ok(());
+            }
+        }
+    }
+    for chunk in &planned.chunks {
+        ctx.store.put_chunk(pid, &job.id, chunk).await?;
+    }
+    if planned.chunks.is_empty() {
+        ctx.store
+            .finish_import(pid, &job.id, ImportState::Completed, None, None)
+            .await?;
+        return Ok(());
+    }
+    let queue = ctx
+        .chunk_queue
+        .as_ref()
+        .ok_or_else(|| Error::internal("no chunk queue configured"))?;
+    let messages: Vec<ChunkMessage> = planned
+        .chunks
+        .iter()
+        .map(|c| ChunkMessage {
+            project_id: pid.to_string(),
+            import_id: job.id.clone(),
+            chunk: c.chunk,
+        })
+        .collect();
+    queue.send_all(&messages).await?;
+    info!(import_id = %job.id, rows = planned.rows, chunks = planned.chunks.len(), "import planned");
+    Ok(())
+}
+
+/// Sniffs, checks the header and mapping, then scans the whole file once
+/// (as UTF-8; other encodings are copied to a UTF-8 object as they are read).
+async fn plan_file(ctx: &Importer, project: &Project, job: &mut Import) -> Result<std::result::Result<Scan, Refused>> {
+    let pid = project.id.as_str();
+    let Some(size) = ctx.files.size(&job.source_key).await? else {
+        return Ok(Err(Refused("the file was not uploaded".into())));
+    };
+    if size > MAX_FILE_BYTES {
+        return Ok(Err(Refused("the file is larger than 5 GiB".into())));
+    }
+    let sample = ctx.files.read_range(&job.source_key, 0, SAMPLE_BYTES.min(size)).await?;
+    let mut encoding = sniff::encoding(&sample);
+    let text = sniff::decode_sample(&sample, encoding);
+    let delimiter = sniff::delimiter(&text);
+    let headers = match first_record(&text, delimiter) {
+        Some(h) => h,
+        None => return Ok(Err(Refused("the file is empty".into()))),
+    };
+    if let Err(refused) = check_header(&headers) {
+        return Ok(Err(refused));
+    }
+    let mapping = match mapping::resolve(&headers, &job.mapping_input, job.options.unmapped_as_labels) {
+        Ok(m) => m,
+        Err(e) => return Ok(Err(Refused(e.to_string()))),
+    };
+    if !mapping.has_identity() {
+        return Ok(Err(Refused(format!(
+            "no column maps to email, phone or external id (columns: {}); map one",
+            headers.join(", ")
+        ))));
+    }
+
+    let mut scanned = None;
+    if encoding.is_utf8() {
+        let body = ctx.files.stream(&job.source_key).await?.into_async_read();
+        let base = encoding.bom_len() as u64;
+        match scan_blocking(body, base as usize, delimiter, base).await? {
+            Ok(s) => {
+                scanned = Some(s);
+                job.data_key = Some(job.source_key.clone());
+            }
+            Err(ScanError::NotUtf8(_)) => encoding = TextEncoding::Windows1252,
+            Err(e) => return Ok(Err(Refused(e.to_string()))),
+        }
+    }
+    let scan = match scanned {
+        Some(s) => s,
+        None => {
+            let data_key = format!("work/{pid}/{}.utf8.csv", job.id);
+            let body = ctx.files.stream(&job.source_key).await?.into_async_read();
+            let upload = ctx.files.writer(&data_key, "text/csv; charset=utf-8");
+            match transcode_and_scan(body, encoding, delimiter, upload).await? {
+                Ok(s) => {
+                    job.data_key = Some(data_key);
+                    s
+                }
+                Err(e) => return Ok(Err(Refused(e.to_string()))),
+            }
+        }
+    };
+    job.encoding = Some(encoding);
+    job.delimiter = Some(sniff::delimiter_name(delimiter).to_string());
+    job.mapping = Some(mapping.0);
+    job.rows_total = Some(scan.rows);
+    job.chunks_total = Some(scan.chunks.len() as u32);
+    job.headers = Some(scan.headers.clone());
+    Ok(Ok(scan))
+}
+
+/// The header row of a sample, if there is one.
+pub(super) fn first_record(text: &str, delimiter: u8) -> Option<Vec<String>> {
+    let mut rdr = scan::reader(text.as_bytes(), delimiter);
+    let mut record = csv::ByteRecord::new();
+    while rdr.read_byte_record(&mut record).ok()? {
+        if !scan::is_blank(&record) {
+            return Some(
+                record
+                    .iter()
+                    .map(|f| String::from_utf8_lossy(f).trim().to_string())
+                    .collect(),
+            );
+        }
+    }
+    None
+}
+
+/// A first row holding an email address or a phone number is data, not a header.
+fn check_header(headers: &[String]) -> std::result::Result<(), Refused> {
+    let data = headers.iter().find(|h| {
+        normalize::email(h).is_ok()
+            || (h.chars().filter(char::is_ascii_digit).count() >= 7
+                && h.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c)))
+    });
+    match data {
+        Some(cell) => Err(Refused(format!(
+            "the first row must be a header row naming the columns, but it holds data (\"{cell}\"); add a header such as email,first_name,last_name"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Scans the stream on a blocking thread (the CSV reader is synchronous),
+/// after skipping `skip` bytes (a BOM).
+async fn scan_blocking<R: AsyncRead + Unpin + Send + 'static>(
+    body: R,
+    skip: usize,
+    delimiter: u8,
+    base: u64,
+) -> Result<std::result::Result<Scan, ScanError>> {
+    tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut input = std::io::BufReader::with_capacity(256 * 1024, SyncIoBridge::new(body));
+        let mut bom = vec![0u8; skip];
+        input.read_exact(&mut bom).map_err(|e| ScanError::Read(e.to_string()))?;
+        scan::scan(input, delimiter, base, LIMITS)
+    })
+    .await
+    .map_err(Error::internal)
+}
+
+/// Decodes the stream to UTF-8, scanning it and copying it to `upload` as it goes.
+async fn transcode_and_scan<R: AsyncRead + Unpin + Send + 'static>(
+    body: R,
+    encoding: TextEncoding,
+    delimiter: u8,
+    mut upload: crate::files::Upload,
+) -> Result<std::result::Result<Scan, ScanError>> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+    let scanning = tokio::task::spawn_blocking(move || {
+        let decoded = encoding_rs_io::DecodeReaderBytesBuilder::new()
+            .encoding(Some(encoding.encoding()))
+            .bom_override(true)
+            .build(SyncIoBridge::new(body));
+        let tee = Tee { inner: decoded, tx };
+        scan::scan(std::io::BufReader::with_capacity(256 * 1024, tee), delimiter, 0, LIMITS)
+    });
+    while let Some(block) = rx.recv().await {
+        upload.write(&block).await?;
+    }
+    let scan = scanning.await.map_err(Error::internal)?;
+    if scan.is_ok() {
+        upload.finish().await?;
+    }
+    Ok(scan)
+}
+
+/// Passes reads through and sends a copy of every block read.
+struct Tee<R> {
+    inner: R,
+    tx: tokio::sync::mpsc::Sender<Vec<u8>>,
+}
+
+impl<R: std::io::Read> std::io::Read for Tee<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n > 0 {
+            self.tx
+                .blocking_send(buf[..n].to_vec())
+                .map_err(|_| std::io::Error::other("the upload stopped"))?;
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_in_the_first_row_is_not_a_header() {
+        let h = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(check_header(&h(&["email", "name"])).is_ok());
+        assert!(check_header(&h(&["ada@example.com", "Ada"]))
+            .unwrap_err()
+            .0
+            .contains("header row"));
+        assert!(check_header(&h(&["+1 (415) 555-2671", "Ada"])).is_err());
+        assert_eq!(first_record("\n\nemail;name\nx", b';'), Some(h(&["email", "name"])));
+    }
+}

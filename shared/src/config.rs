@@ -8,6 +8,14 @@ pub struct Config {
     pub table_name: String,
     /// Operator token for `POST /v1/projects` and project administration.
     pub admin_token: String,
+    /// Import files, their UTF-8 copies and error reports.
+    pub imports_bucket: Option<String>,
+    /// Where S3 notifications and start requests for the import planner go.
+    pub plan_queue_url: Option<String>,
+    /// Where the planner sends one message per chunk.
+    pub chunk_queue_url: Option<String>,
+    /// Rows per import chunk.
+    pub import_chunk_rows: u64,
 }
 
 pub const DEFAULT_ADMIN_TOKEN: &str = "dev-admin-token";
@@ -15,6 +23,27 @@ pub const DEFAULT_ADMIN_TOKEN: &str = "dev-admin-token";
 impl Config {
     pub fn from_env() -> Result<Self> {
         Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// The import pipeline's adapters, built on clients made once per process.
+    pub fn importer(
+        &self,
+        store: crate::store::Store,
+        sdk: &aws_config::SdkConfig,
+    ) -> Result<crate::usecases::imports::Importer> {
+        let bucket = self
+            .imports_bucket
+            .clone()
+            .ok_or_else(|| Error::internal("IMPORTS_BUCKET is not set"))?;
+        let sqs = crate::aws::sqs(sdk);
+        let queue = |url: &Option<String>| url.clone().map(|u| crate::queue::Queue::new(sqs.clone(), u));
+        Ok(crate::usecases::imports::Importer {
+            store,
+            files: crate::files::Files::new(crate::aws::s3(sdk), bucket),
+            plan_queue: queue(&self.plan_queue_url),
+            chunk_queue: queue(&self.chunk_queue_url),
+            chunk_rows: self.import_chunk_rows,
+        })
     }
 
     /// From any source of variables (the local runner resolves them from `template.yaml`).
@@ -27,6 +56,17 @@ impl Config {
         Ok(Config {
             table_name,
             admin_token,
+            imports_bucket: var("IMPORTS_BUCKET"),
+            plan_queue_url: var("PLAN_QUEUE_URL"),
+            chunk_queue_url: var("CHUNK_QUEUE_URL"),
+            import_chunk_rows: match var("IMPORT_CHUNK_ROWS") {
+                None => crate::domain::import::CHUNK_ROWS,
+                Some(v) => v
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| Error::internal("IMPORT_CHUNK_ROWS must be a positive number"))?,
+            },
         })
     }
 }

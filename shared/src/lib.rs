@@ -18,6 +18,7 @@ pub mod queue;
 pub mod store;
 pub mod telemetry;
 pub mod usecases;
+pub mod workers;
 
 pub use config::Config;
 pub use error::{Error, Result};

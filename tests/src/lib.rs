@@ -13,6 +13,10 @@ pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
     pub table: String,
+    /// The stack behind the app: its queues, bucket and running workers.
+    pub local: roster_local::LocalStack,
+    pub template: roster_local::Template,
+    pub params: HashMap<String, String>,
 }
 
 pub struct TestProject {
@@ -40,6 +44,11 @@ impl Reply {
 
 impl TestApp {
     pub async fn spawn() -> TestApp {
+        Self::spawn_with(&[]).await
+    }
+
+    /// With template parameters set (e.g. a small `ImportChunkRows`).
+    pub async fn spawn_with(parameters: &[(&str, &str)]) -> TestApp {
         assert!(
             std::env::var("AWS_ENDPOINT_URL").is_ok(),
             "end-to-end tests need the emulator: run them with `make test` (infra/with-moto.sh)"
@@ -48,8 +57,12 @@ impl TestApp {
         roster::telemetry::init_for_tests();
         let template = roster_local::Template::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
         let prefix = format!("t{}", ulid::Ulid::new().to_string().to_lowercase());
-        let params = HashMap::from([("AdminToken".to_string(), ADMIN.to_string())]);
-        let state = roster_local::api_state(&template, &prefix, &params).await.unwrap();
+        let mut params = HashMap::from([("AdminToken".to_string(), ADMIN.to_string())]);
+        params.extend(parameters.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let local = roster_local::LocalStack::start(&template, &prefix, &params)
+            .await
+            .unwrap();
+        let state = local.api.clone();
         let table = state.config.table_name.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -58,6 +71,9 @@ impl TestApp {
             base: format!("http://{addr}"),
             http: reqwest::Client::new(),
             table,
+            local,
+            template,
+            params,
         }
     }
 
@@ -157,7 +173,103 @@ impl TestProject {
         format!("/v1/projects/{}/contacts", self.id)
     }
 
+    pub fn imports(&self) -> String {
+        format!("/v1/projects/{}/imports", self.id)
+    }
+
     pub fn contact(&self, cid: &str) -> String {
         format!("/v1/projects/{}/contacts/{cid}", self.id)
     }
+}
+
+/// Imports: files in, finished jobs out.
+impl TestApp {
+    pub fn bucket(&self) -> String {
+        self.local.api.config.imports_bucket.clone().unwrap()
+    }
+
+    /// PUTs bytes to a presigned URL, as a browser or `curl -T` would.
+    pub async fn upload(&self, url: &str, bytes: Vec<u8>) {
+        let res = self.http.put(url).body(bytes).send().await.unwrap();
+        assert!(
+            res.status().is_success(),
+            "upload: {} {}",
+            res.status(),
+            res.text().await.unwrap()
+        );
+    }
+
+    /// Drops a file in the imports bucket with the S3 SDK, as any S3 client would.
+    pub async fn drop_file(&self, key: &str, bytes: Vec<u8>) {
+        self.local
+            .clients
+            .s3
+            .put_object()
+            .bucket(self.bucket())
+            .key(key)
+            .body(bytes.into())
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Creates an import, uploads the file and waits for the job to end.
+    pub async fn import_file(&self, p: &TestProject, filename: &str, bytes: Vec<u8>, setup: Value) -> Reply {
+        let mut body = setup;
+        body["filename"] = Value::String(filename.to_string());
+        let created = self.post(&p.imports(), &p.key, body).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+        self.upload(created.body["upload_url"].as_str().unwrap(), bytes).await;
+        self.wait_import(p, created.body["id"].as_str().unwrap()).await
+    }
+
+    /// Polls the job until it is completed, failed or cancelled (at most 3 minutes),
+    /// checking at every read that the counters add up.
+    pub async fn wait_import(&self, p: &TestProject, id: &str) -> Reply {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+        loop {
+            let r = self.get(&format!("{}/{id}", p.imports()), &p.key).await;
+            assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+            assert_counts_add_up(&r.body);
+            if matches!(r.body["state"].as_str(), Some("completed" | "failed" | "cancelled")) {
+                return r;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "import did not finish: {:?}",
+                r.body
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Every contact of the project (follows the cursor to the end).
+    pub async fn all_contacts(&self, p: &TestProject) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let r = self.get(&format!("{}?limit=1000{cursor}", p.contacts()), &p.key).await;
+            out.extend(r.body["data"].as_array().unwrap().iter().cloned());
+            match r.body["next_cursor"].as_str() {
+                Some(c) => cursor = format!("&cursor={c}"),
+                None => return out,
+            }
+        }
+    }
+}
+
+pub fn assert_counts_add_up(job: &Value) {
+    let n = |k: &str| job[k].as_u64().unwrap_or(0);
+    assert_eq!(
+        n("created") + n("updated") + n("skipped") + n("failed"),
+        n("processed"),
+        "counters must add up: {job:?}"
+    );
+    if let Some(total) = job["rows_total"].as_u64() {
+        assert!(n("processed") <= total, "{job:?}");
+    }
+}
+
+pub fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/fixtures/imports/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
 }

@@ -11,7 +11,7 @@ mod routes;
 use std::sync::Arc;
 
 use axum::{extract::DefaultBodyLimit, middleware, Router};
-use roster::{store::Store, Config};
+use roster::{store::Store, usecases::imports::Importer, Config};
 
 pub use openapi::ApiDoc;
 
@@ -23,20 +23,28 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub struct AppState {
     pub store: Store,
     pub config: Arc<Config>,
+    /// Absent where no imports bucket is configured (imports answer 503).
+    pub importer: Option<Importer>,
 }
 
 impl AppState {
-    pub fn new(config: Config, dynamodb: roster::store::DynamoClient) -> Self {
-        AppState {
-            store: Store::new(dynamodb, config.table_name.clone()),
+    pub fn new(config: Config, sdk: &aws_config::SdkConfig) -> roster::Result<Self> {
+        let store = Store::new(roster::aws::dynamodb(sdk), config.table_name.clone());
+        let importer = match config.imports_bucket {
+            Some(_) => Some(config.importer(store.clone(), sdk)?),
+            None => None,
+        };
+        Ok(AppState {
+            store,
             config: Arc::new(config),
-        }
+            importer,
+        })
     }
 
     /// Loads AWS settings from the environment (and `AWS_ENDPOINT_URL`, locally).
-    pub async fn from_env(config: Config) -> Self {
+    pub async fn from_env(config: Config) -> roster::Result<Self> {
         let sdk = roster::aws::sdk_config().await;
-        Self::new(config, roster::aws::dynamodb(&sdk))
+        Self::new(config, &sdk)
     }
 }
 

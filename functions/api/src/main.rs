@@ -8,6 +8,6 @@ use roster_api::{router, AppState};
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let config = Config::from_env()?;
-    let state = AppState::from_env(config).await;
+    let state = AppState::from_env(config).await?;
     run(router(state)).await
 }

@@ -13,6 +13,9 @@ use aws_sdk_dynamodb::types::{
 use roster::store::DynamoClient;
 use serde_yaml::{Mapping, Value};
 
+pub mod poller;
+mod resources;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ProvisionError {
     #[error("cannot read the template: {0}")]
@@ -27,12 +30,15 @@ type Result<T> = std::result::Result<T, ProvisionError>;
 
 pub struct Template {
     resources: Mapping,
+    parameters: Mapping,
 }
 
-/// Logical id → physical name of what was provisioned.
+/// What was provisioned: logical id → what `!Ref` gives (table or bucket
+/// name, queue URL) and what `!GetAtt X.Arn` gives.
 #[derive(Clone, Debug, Default)]
 pub struct Stack {
     pub names: HashMap<String, String>,
+    pub arns: HashMap<String, String>,
 }
 
 fn bad(msg: impl Into<String>) -> ProvisionError {
@@ -65,7 +71,11 @@ impl Template {
             .and_then(Value::as_mapping)
             .cloned()
             .ok_or_else(|| bad("no Resources"))?;
-        Ok(Template { resources })
+        let parameters = get(&doc, "Parameters")
+            .and_then(Value::as_mapping)
+            .cloned()
+            .unwrap_or_default();
+        Ok(Template { resources, parameters })
     }
 
     fn of_type<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = (&'a str, &'a Value)> + 'a {
@@ -74,16 +84,70 @@ impl Template {
         })
     }
 
-    /// Creates every DynamoDB table the template declares (if missing), named `{prefix}-{LogicalId}`.
-    pub async fn provision(&self, prefix: &str, dynamodb: &DynamoClient) -> Result<Stack> {
+    /// Creates what the template declares (if missing), named after
+    /// `{prefix}-{LogicalId}`: queues (dead-letter queues first), tables,
+    /// then buckets with their notifications.
+    pub async fn provision(&self, prefix: &str, aws: &Clients) -> Result<Stack> {
         let mut stack = Stack::default();
+        let mut queues: Vec<(&str, &Value)> = self.of_type("AWS::SQS::Queue").collect();
+        queues.sort_by_key(|(_, q)| get(q, "Properties").and_then(|p| get(p, "RedrivePolicy")).is_some());
+        for (id, resource) in queues {
+            let (url, arn) = resources::create_queue(&aws.sqs, &format!("{prefix}-{id}"), resource, &stack).await?;
+            stack.names.insert(id.to_string(), url);
+            stack.arns.insert(id.to_string(), arn);
+        }
         for (id, resource) in self.of_type("AWS::DynamoDB::Table") {
             let name = format!("{prefix}-{id}");
             let props = get(resource, "Properties").ok_or_else(|| bad(format!("{id} has no Properties")))?;
-            create_table(dynamodb, &name, props).await?;
+            create_table(&aws.dynamodb, &name, props).await?;
+            stack.names.insert(id.to_string(), name);
+        }
+        for (id, resource) in self.of_type("AWS::S3::Bucket") {
+            let name = format!("{prefix}-{id}").to_lowercase();
+            resources::create_bucket(&aws.s3, &name, resource, &stack).await?;
+            stack.arns.insert(id.to_string(), format!("arn:aws:s3:::{name}"));
             stack.names.insert(id.to_string(), name);
         }
         Ok(stack)
+    }
+
+    /// Functions fed by an SQS queue: (logical id, binary, queue logical id, batch size, concurrency).
+    pub fn sqs_functions(&self) -> Vec<SqsFunction> {
+        let mut out = Vec::new();
+        for (id, f) in self.of_type("AWS::Serverless::Function") {
+            let Some(binary) = get(f, "Metadata")
+                .and_then(|m| get(m, "BuildProperties"))
+                .and_then(|b| get(b, "Binary"))
+                .and_then(Value::as_str)
+            else {
+                continue;
+            };
+            let events = get(f, "Properties")
+                .and_then(|p| get(p, "Events"))
+                .and_then(Value::as_mapping);
+            for event in events.into_iter().flat_map(|e| e.values()) {
+                if get(event, "Type").and_then(Value::as_str) != Some("SQS") {
+                    continue;
+                }
+                let Some(props) = get(event, "Properties") else {
+                    continue;
+                };
+                let Some(queue) = get(props, "Queue").and_then(resources::get_att_target) else {
+                    continue;
+                };
+                out.push(SqsFunction {
+                    function: id.to_string(),
+                    binary: binary.to_string(),
+                    queue,
+                    batch_size: get(props, "BatchSize").and_then(Value::as_u64).unwrap_or(10) as i32,
+                    max_concurrency: get(props, "ScalingConfig")
+                        .and_then(|s| get(s, "MaximumConcurrency"))
+                        .and_then(Value::as_u64)
+                        .unwrap_or(1) as usize,
+                });
+            }
+        }
+        out
     }
 
     /// The binary (`BuildProperties.Binary`) of each function with an HTTP API event.
@@ -106,6 +170,14 @@ impl Template {
                 Some((id.to_string(), binary.as_str()?.to_string()))
             })
             .collect()
+    }
+
+    fn parameter_default(&self, name: &str) -> Option<String> {
+        match self.parameters.get(name).and_then(|p| get(p, "Default"))? {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
     }
 
     /// A function's environment variables, with `!Ref` resolved to the
@@ -137,6 +209,7 @@ impl Template {
                         .get(target)
                         .or_else(|| parameters.get(target))
                         .cloned()
+                        .or_else(|| self.parameter_default(target))
                         .ok_or_else(|| bad(format!("{function}: cannot resolve !Ref {target} locally")))?
                 }
                 Value::String(s) => s.clone(),
@@ -145,6 +218,37 @@ impl Template {
             env.insert(key.to_string(), value);
         }
         Ok(env)
+    }
+}
+
+/// A function wired to a queue by an `SQS` event.
+#[derive(Clone, Debug)]
+pub struct SqsFunction {
+    pub function: String,
+    pub binary: String,
+    pub queue: String,
+    pub batch_size: i32,
+    pub max_concurrency: usize,
+}
+
+/// The emulated services' clients.
+#[derive(Clone)]
+pub struct Clients {
+    pub sdk: aws_config::SdkConfig,
+    pub dynamodb: DynamoClient,
+    pub s3: aws_sdk_s3::Client,
+    pub sqs: aws_sdk_sqs::Client,
+}
+
+impl Clients {
+    pub async fn from_env() -> Self {
+        let sdk = roster::aws::sdk_config().await;
+        Clients {
+            dynamodb: roster::aws::dynamodb(&sdk),
+            s3: roster::aws::s3(&sdk),
+            sqs: roster::aws::sqs(&sdk),
+            sdk,
+        }
     }
 }
 
@@ -228,30 +332,90 @@ async fn create_table(dynamodb: &DynamoClient, name: &str, props: &Value) -> Res
     Ok(())
 }
 
-/// Parameter values for a local stack: `ADMIN_TOKEN` from the environment.
+/// Parameter values for a local stack: `ADMIN_TOKEN` and `IMPORT_CHUNK_ROWS` from the environment.
 pub fn local_parameters() -> HashMap<String, String> {
     let token = std::env::var("ADMIN_TOKEN").unwrap_or_else(|_| roster::config::DEFAULT_ADMIN_TOKEN.to_string());
-    HashMap::from([("AdminToken".to_string(), token)])
+    let mut params = HashMap::from([("AdminToken".to_string(), token)]);
+    if let Ok(rows) = std::env::var("IMPORT_CHUNK_ROWS") {
+        params.insert("ImportChunkRows".to_string(), rows);
+    }
+    params
 }
 
-/// Provisions the stack and builds the api function's state from the
-/// template's wiring: what the local runner and the end-to-end tests share.
-pub async fn api_state(
-    template: &Template,
-    prefix: &str,
-    parameters: &HashMap<String, String>,
-) -> std::result::Result<roster_api::AppState, Box<dyn std::error::Error + Send + Sync>> {
-    let sdk = roster::aws::sdk_config().await;
-    let dynamodb = roster::aws::dynamodb(&sdk);
-    let stack = template.provision(prefix, &dynamodb).await?;
-    let (function, _) = template
-        .http_functions()
-        .into_iter()
-        .find(|(_, binary)| binary == "api")
-        .ok_or_else(|| bad("no HTTP function with Binary: api"))?;
-    let env = template.function_env(&function, &stack, parameters)?;
-    let config = roster::Config::from_vars(|k| env.get(k).cloned())?;
-    Ok(roster_api::AppState::new(config, dynamodb))
+/// A running local stack: the api's state (serve it with `roster_api::router`)
+/// and the SQS-driven functions, polled in the background.
+pub struct LocalStack {
+    pub api: roster_api::AppState,
+    pub stack: Stack,
+    pub clients: Clients,
+    pub workers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl LocalStack {
+    /// Provisions the stack and wires every function from the template.
+    pub async fn start(
+        template: &Template,
+        prefix: &str,
+        parameters: &HashMap<String, String>,
+    ) -> std::result::Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let clients = Clients::from_env().await;
+        let stack = template.provision(prefix, &clients).await?;
+        let (function, _) = template
+            .http_functions()
+            .into_iter()
+            .find(|(_, binary)| binary == "api")
+            .ok_or_else(|| bad("no HTTP function with Binary: api"))?;
+        let env = template.function_env(&function, &stack, parameters)?;
+        let config = roster::Config::from_vars(|k| env.get(k).cloned())?;
+        let api = roster_api::AppState::new(config, &clients.sdk)?;
+        let mut local = LocalStack {
+            api,
+            stack,
+            clients,
+            workers: Vec::new(),
+        };
+        local.start_workers(template, parameters)?;
+        Ok(local)
+    }
+
+    /// Starts a poller per SQS-fed function (several for those allowed to
+    /// run concurrently), each with the function's own environment.
+    pub fn start_workers(
+        &mut self,
+        template: &Template,
+        parameters: &HashMap<String, String>,
+    ) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        for f in template.sqs_functions() {
+            let env = template.function_env(&f.function, &self.stack, parameters)?;
+            let config = roster::Config::from_vars(|k| env.get(k).cloned())?;
+            let store = roster::store::Store::new(self.clients.dynamodb.clone(), config.table_name.clone());
+            let importer = config.importer(store, &self.clients.sdk)?;
+            let handler = poller::handler_for(&f.binary, importer)
+                .ok_or_else(|| bad(format!("no local handler for binary {}", f.binary)))?;
+            let url = self
+                .stack
+                .names
+                .get(&f.queue)
+                .cloned()
+                .ok_or_else(|| bad(format!("{}: unknown queue {}", f.function, f.queue)))?;
+            for _ in 0..f.max_concurrency.min(poller::LOCAL_CONCURRENCY) {
+                self.workers.push(tokio::spawn(poller::poll(
+                    self.clients.sqs.clone(),
+                    url.clone(),
+                    f.batch_size,
+                    handler.clone(),
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops the pollers at once, wherever they are (as a killed process would).
+    pub fn kill_workers(&mut self) {
+        for w in self.workers.drain(..) {
+            w.abort();
+        }
+    }
 }
 
 #[cfg(test)]
@@ -268,12 +432,30 @@ mod tests {
         let functions = t.http_functions();
         assert!(functions.iter().any(|(_, b)| b == "api"), "{functions:?}");
         let stack = Stack {
-            names: HashMap::from([("Table".into(), "x-Table".into())]),
+            names: HashMap::from([
+                ("Table".into(), "x-Table".into()),
+                ("ImportsBucket".into(), "x-importsbucket".into()),
+                ("PlanQueue".into(), "http://q/x-PlanQueue".into()),
+            ]),
+            ..Stack::default()
         };
         let params = HashMap::from([("AdminToken".to_string(), "secret-token".to_string())]);
         let env = t.function_env("ApiFunction", &stack, &params).unwrap();
         assert_eq!(env["TABLE_NAME"], "x-Table");
         assert_eq!(env["ADMIN_TOKEN"], "secret-token");
+        assert_eq!(env["PLAN_QUEUE_URL"], "http://q/x-PlanQueue");
+    }
+
+    #[test]
+    fn the_import_functions_are_fed_by_their_queues() {
+        let f = template().sqs_functions();
+        let find = |b: &str| f.iter().find(|x| x.binary == b).cloned().unwrap();
+        assert_eq!(find("import-planner").queue, "PlanQueue");
+        let worker = find("import-worker");
+        assert_eq!(
+            (worker.queue.as_str(), worker.batch_size, worker.max_concurrency),
+            ("ChunkQueue", 1, 20)
+        );
     }
 
     #[test]

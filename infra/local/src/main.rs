@@ -1,7 +1,7 @@
 //! `make dev`: provisions the emulated resources from template.yaml and serves
 //! every HTTP function's router on 127.0.0.1:$PORT.
 
-use roster_local::{api_state, local_parameters, Template};
+use roster_local::{local_parameters, LocalStack, Template};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -9,11 +9,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3000);
     let prefix = std::env::var("STACK_NAME").unwrap_or_else(|_| "roster-local".to_string());
     let template = Template::load(std::env::var("TEMPLATE").unwrap_or_else(|_| "template.yaml".to_string()))?;
-    let state = api_state(&template, &prefix, &local_parameters()).await?;
+    let local = LocalStack::start(&template, &prefix, &local_parameters()).await?;
+    let state = local.api.clone();
     let table = state.config.table_name.clone();
+    let bucket = state.config.imports_bucket.clone().unwrap_or_default();
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     tracing::info!(port, table = %table, "roster local stack is serving");
-    eprintln!("roster: listening on http://127.0.0.1:{port} (table {table})");
+    eprintln!("roster: listening on http://127.0.0.1:{port} (table {table}, imports bucket {bucket})");
     axum::serve(listener, roster_api::router(state))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

@@ -3,6 +3,7 @@
 mod audience;
 mod contacts;
 mod health;
+mod imports;
 mod lists;
 mod projects;
 mod public;
@@ -22,6 +23,10 @@ pub(crate) use audience::{
 pub(crate) use contacts::{__path_bulk, __path_create_contact, __path_merge_contacts};
 pub(crate) use contacts::{__path_delete_contact, __path_get_contact, __path_list_contacts, __path_update_contact};
 pub(crate) use health::__path_health;
+pub(crate) use imports::{
+    __path_cancel_import, __path_create_import, __path_get_import, __path_list_imports, __path_preview_import,
+    __path_start_import,
+};
 pub(crate) use lists::{
     __path_all_lists, __path_contact_consent, __path_contact_lists, __path_create_list, __path_delete_list,
     __path_get_list, __path_list_members, __path_remove_member, __path_set_status, __path_update_list,
@@ -120,6 +125,23 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/v1/projects/{pid}/contacts/{cid}/lists", get(lists::contact_lists))
         .route("/v1/projects/{pid}/contacts/{cid}/consent", get(lists::contact_consent))
+        .route(
+            "/v1/projects/{pid}/imports",
+            get(imports::list_imports).post(imports::create_import),
+        )
+        .route("/v1/projects/{pid}/imports/{import_id}", get(imports::get_import))
+        .route(
+            "/v1/projects/{pid}/imports/{import_id}/preview",
+            post(imports::preview_import),
+        )
+        .route(
+            "/v1/projects/{pid}/imports/{import_id}/start",
+            post(imports::start_import),
+        )
+        .route(
+            "/v1/projects/{pid}/imports/{import_id}/cancel",
+            post(imports::cancel_import),
+        )
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

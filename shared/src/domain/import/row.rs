@@ -20,8 +20,18 @@ pub struct RowInput {
 }
 
 /// A row the file cannot give: the reason, in words for the error report.
+/// `skip`: nothing to import (no identity), as opposed to bad data.
 #[derive(Debug, PartialEq)]
-pub struct RowError(pub String);
+pub struct RowError {
+    pub reason: String,
+    pub skip: bool,
+}
+
+fn failed(reason: String) -> RowError {
+    RowError { reason, skip: false }
+}
+
+pub const NO_IDENTITY: &str = "has no email, phone or external id";
 
 /// Cells in column order; `fields` is the mapping of each column.
 pub fn to_input(
@@ -31,7 +41,7 @@ pub fn to_input(
     default_country: &str,
 ) -> Result<RowInput, RowError> {
     if cells.len() != fields.len() {
-        return Err(RowError(format!(
+        return Err(failed(format!(
             "has {} fields where the header has {}",
             cells.len(),
             fields.len()
@@ -100,8 +110,7 @@ pub fn to_input(
         }
     }
     if let Some(cc) = country_code {
-        row.country =
-            phone_country(&cc).ok_or_else(|| RowError(format!("country code \"{cc}\" is not one we know")))?;
+        row.country = phone_country(&cc).ok_or_else(|| failed(format!("country code \"{cc}\" is not one we know")))?;
     }
     if let Some(p) = phone {
         input.phone = Some(Some(p));
@@ -114,7 +123,10 @@ pub fn to_input(
     }
     row.tags.extend(opts.tag.iter().cloned());
     if input.email.is_none() && input.phone.is_none() && input.eid.is_none() {
-        return Err(RowError("has no email, phone or external id".to_string()));
+        return Err(RowError {
+            reason: NO_IDENTITY.to_string(),
+            skip: true,
+        });
     }
     Ok(row)
 }
@@ -124,7 +136,7 @@ fn contact_type(raw: &str) -> Result<ContactType, RowError> {
         "lead" => Ok(ContactType::Lead),
         "customer" => Ok(ContactType::Customer),
         "employee" => Ok(ContactType::Employee),
-        _ => Err(RowError(format!("type \"{raw}\" is not lead, customer or employee"))),
+        _ => Err(failed(format!("type \"{raw}\" is not lead, customer or employee"))),
     }
 }
 

@@ -94,8 +94,10 @@ async fn import_rows(ctx: &Importer, project: &Project, job: &Import, chunk: &Ch
             info!(import_id = %job.id, chunk = chunk.chunk, "import stopped; chunk left");
             return Ok(false);
         }
-        let outcomes: Vec<Outcome> = futures::stream::iter(batch)
-            .map(|(line, cells)| import_row(ctx, project, job, &fields, *line, cells))
+        let fields = &fields;
+        // Owned rows: futures over borrowed items trip the compiler's Send check.
+        let outcomes: Vec<Outcome> = futures::stream::iter(batch.to_vec())
+            .map(|(line, cells)| async move { import_row(ctx, project, job, fields, line, &cells).await })
             .buffered(ROWS_IN_FLIGHT)
             .collect::<Vec<Result<Outcome>>>()
             .await
@@ -142,7 +144,8 @@ async fn import_row(
     let opts = &job.options;
     let row = match row::to_input(fields, &cells, opts, &project.default_country) {
         Ok(r) => r,
-        Err(RowError(reason)) => return Ok(Outcome::Failed(reason)),
+        Err(RowError { reason, skip: true }) => return Ok(Outcome::Skipped(reason)),
+        Err(RowError { reason, .. }) => return Ok(Outcome::Failed(reason)),
     };
     let mut change = match row.input.into_change(&row.country) {
         Ok(c) => c,
@@ -150,7 +153,7 @@ async fn import_row(
         Err(e) => return Err(e),
     };
     let Some((kind, _)) = change.match_identity() else {
-        return Ok(Outcome::Failed("has no email, phone or external id".into()));
+        return Ok(Outcome::Skipped(row::NO_IDENTITY.into()));
     };
     change.add_to_lists = opts.list_id.iter().cloned().collect();
     let upsert = UpsertOptions {

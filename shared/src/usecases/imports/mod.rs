@@ -37,6 +37,8 @@ pub struct Importer {
     pub files: Files,
     pub plan_queue: Option<Queue>,
     pub chunk_queue: Option<Queue>,
+    /// Rows per chunk the planner cuts.
+    pub chunk_rows: u64,
 }
 
 /// On the plan queue (besides S3's own notifications): start a held import.

@@ -3,8 +3,8 @@
 //! way): chunk ledger entries are only created once and duplicate chunk
 //! messages are harmless.
 
-use aws_lambda_events::s3::S3Event;
 use chrono::Utc;
+use serde::Deserialize;
 use serde_json::Value;
 use tokio::io::AsyncRead;
 use tokio_util::io::SyncIoBridge;
@@ -12,7 +12,7 @@ use tracing::{info, warn};
 
 use super::{ChunkMessage, Importer, PlanMessage, MAX_FILE_BYTES};
 use crate::domain::ids::{derived_id, is_id};
-use crate::domain::import::scan::{self, Scan, ScanError, LIMITS};
+use crate::domain::import::scan::{self, ChunkLimits, Scan, ScanError, LIMITS};
 use crate::domain::import::sniff::{self, TextEncoding};
 use crate::domain::import::{mapping, Import, ImportOptions, ImportState, StartMode};
 use crate::domain::normalize;
@@ -23,6 +23,33 @@ use crate::{Error, Result};
 /// Bytes read to sniff the encoding and delimiter.
 const SAMPLE_BYTES: u64 = 64 * 1024;
 
+/// The parts of an S3 event notification the planner reads (every field
+/// optional: the emulator leaves out some that AWS sends).
+#[derive(Debug, Deserialize)]
+struct S3Notification {
+    #[serde(rename = "Records", default)]
+    records: Vec<S3Record>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct S3Record {
+    event_name: Option<String>,
+    event_time: Option<chrono::DateTime<Utc>>,
+    s3: S3Entity,
+}
+
+#[derive(Debug, Deserialize)]
+struct S3Entity {
+    object: S3Object,
+}
+
+#[derive(Debug, Deserialize)]
+struct S3Object {
+    key: Option<String>,
+    sequencer: Option<String>,
+}
+
 /// One message of the plan queue: an S3 notification (its test event is
 /// ignored) or a request to start a held import.
 pub async fn handle_plan_message(ctx: &Importer, body: &str) -> Result<()> {
@@ -31,7 +58,7 @@ pub async fn handle_plan_message(ctx: &Importer, body: &str) -> Result<()> {
         return Ok(());
     }
     if value.get("Records").is_some() {
-        let event: S3Event = serde_json::from_value(value).map_err(Error::internal)?;
+        let event: S3Notification = serde_json::from_value(value).map_err(Error::internal)?;
         for record in event.records {
             let created = record
                 .event_name
@@ -42,7 +69,8 @@ pub async fn handle_plan_message(ctx: &Importer, body: &str) -> Result<()> {
             };
             let key = crate::files::decode_event_key(raw_key);
             let seed = format!("{key}#{}", record.s3.object.sequencer.as_deref().unwrap_or(""));
-            on_upload(ctx, &key, record.event_time.timestamp_millis().max(0) as u64, &seed).await?;
+            let at = record.event_time.unwrap_or_else(Utc::now);
+            on_upload(ctx, &key, at.timestamp_millis().max(0) as u64, &seed).await?;
         }
         return Ok(());
     }
@@ -210,7 +238,11 @@ async fn plan_file(ctx: &Importer, project: &Project, job: &mut Import) -> Resul
     if encoding.is_utf8() {
         let body = ctx.files.stream(&job.source_key).await?.into_async_read();
         let base = encoding.bom_len() as u64;
-        match scan_blocking(body, base as usize, delimiter, base).await? {
+        let limits = ChunkLimits {
+            rows: ctx.chunk_rows,
+            ..LIMITS
+        };
+        match scan_blocking(body, base as usize, delimiter, base, limits).await? {
             Ok(s) => {
                 scanned = Some(s);
                 job.data_key = Some(job.source_key.clone());
@@ -225,7 +257,11 @@ async fn plan_file(ctx: &Importer, project: &Project, job: &mut Import) -> Resul
             let data_key = format!("work/{pid}/{}.utf8.csv", job.id);
             let body = ctx.files.stream(&job.source_key).await?.into_async_read();
             let upload = ctx.files.writer(&data_key, "text/csv; charset=utf-8");
-            match transcode_and_scan(body, encoding, delimiter, upload).await? {
+            let limits = ChunkLimits {
+                rows: ctx.chunk_rows,
+                ..LIMITS
+            };
+            match transcode_and_scan(body, encoding, delimiter, limits, upload).await? {
                 Ok(s) => {
                     job.data_key = Some(data_key);
                     s
@@ -282,13 +318,14 @@ async fn scan_blocking<R: AsyncRead + Unpin + Send + 'static>(
     skip: usize,
     delimiter: u8,
     base: u64,
+    limits: ChunkLimits,
 ) -> Result<std::result::Result<Scan, ScanError>> {
     tokio::task::spawn_blocking(move || {
         use std::io::Read;
         let mut input = std::io::BufReader::with_capacity(256 * 1024, SyncIoBridge::new(body));
         let mut bom = vec![0u8; skip];
         input.read_exact(&mut bom).map_err(|e| ScanError::Read(e.to_string()))?;
-        scan::scan(input, delimiter, base, LIMITS)
+        scan::scan(input, delimiter, base, limits)
     })
     .await
     .map_err(Error::internal)
@@ -299,6 +336,7 @@ async fn transcode_and_scan<R: AsyncRead + Unpin + Send + 'static>(
     body: R,
     encoding: TextEncoding,
     delimiter: u8,
+    limits: ChunkLimits,
     mut upload: crate::files::Upload,
 ) -> Result<std::result::Result<Scan, ScanError>> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
@@ -308,7 +346,7 @@ async fn transcode_and_scan<R: AsyncRead + Unpin + Send + 'static>(
             .bom_override(true)
             .build(SyncIoBridge::new(body));
         let tee = Tee { inner: decoded, tx };
-        scan::scan(std::io::BufReader::with_capacity(256 * 1024, tee), delimiter, 0, LIMITS)
+        scan::scan(std::io::BufReader::with_capacity(256 * 1024, tee), delimiter, 0, limits)
     });
     while let Some(block) = rx.recv().await {
         upload.write(&block).await?;

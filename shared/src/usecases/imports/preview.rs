@@ -102,15 +102,18 @@ async fn preview_row(
     line: u64,
     cells: &[&str],
 ) -> Result<PreviewRow> {
-    let fail = |reason: String| PreviewRow {
+    let marked = |outcome: &str, reason: String| PreviewRow {
         row: line,
-        outcome: "would_fail".into(),
+        outcome: outcome.into(),
         reason: Some(reason),
         values: Map::new(),
     };
+    let fail = |reason| marked("would_fail", reason);
+    let skip = |reason| marked("would_skip", reason);
     let row = match row::to_input(fields, cells, opts, &project.default_country) {
         Ok(r) => r,
-        Err(RowError(reason)) => return Ok(fail(reason)),
+        Err(RowError { reason, skip: true }) => return Ok(skip(reason)),
+        Err(RowError { reason, .. }) => return Ok(fail(reason)),
     };
     let change = match row.input.into_change(&row.country) {
         Ok(c) => c,
@@ -134,7 +137,7 @@ async fn preview_row(
         values.insert("labels".into(), serde_json::json!(row.labels));
     }
     let Some((kind, value)) = change.match_identity() else {
-        return Ok(fail("has no email, phone or external id".into()));
+        return Ok(skip(row::NO_IDENTITY.into()));
     };
     let exists = ctx.store.identity_owner(&project.id, kind, value).await?.is_some();
     let (outcome, reason) = match (exists, opts.mode) {

@@ -1,0 +1,19 @@
+//! The chunk worker Lambda: one chunk of an import per message.
+
+use aws_lambda_events::sqs::SqsEvent;
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use roster::{store::Store, telemetry, workers, Config};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let config = Config::from_env()?;
+    let sdk = roster::aws::sdk_config().await;
+    let store = Store::new(roster::aws::dynamodb(&sdk), config.table_name.clone());
+    let importer = config.importer(store, &sdk)?;
+    let importer = &importer;
+    run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        Ok::<_, Error>(workers::chunk_batch(importer, event.payload).await)
+    }))
+    .await
+}

@@ -1,0 +1,127 @@
+//! Drives an SQS-fed function the way Lambda's event source mapping does:
+//! receive a batch, call the handler, delete what succeeded, leave the
+//! reported failures to come back (and reach the DLQ after the queue's
+//! maxReceiveCount). Messages in hand are kept invisible while they run.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
+use futures::future::BoxFuture;
+use roster::usecases::imports::Importer;
+use tracing::warn;
+
+/// Pollers per function locally (Lambda would run up to the template's MaximumConcurrency).
+pub const LOCAL_CONCURRENCY: usize = 4;
+
+/// Locally, a message a killed runner held is seen again this soon.
+const VISIBILITY_SECS: i32 = 20;
+
+pub type Handler = Arc<dyn Fn(SqsEvent) -> BoxFuture<'static, SqsBatchResponse> + Send + Sync>;
+
+/// The handler a function's binary runs, over that function's own clients.
+pub fn handler_for(binary: &str, importer: Importer) -> Option<Handler> {
+    let importer = Arc::new(importer);
+    match binary {
+        "import-planner" => Some(Arc::new(move |event| {
+            let ctx = importer.clone();
+            Box::pin(async move { roster::workers::plan_batch(&ctx, event).await })
+        })),
+        "import-worker" => Some(Arc::new(move |event| {
+            let ctx = importer.clone();
+            Box::pin(async move { roster::workers::chunk_batch(&ctx, event).await })
+        })),
+        _ => None,
+    }
+}
+
+pub async fn poll(sqs: aws_sdk_sqs::Client, url: String, batch_size: i32, handler: Handler) {
+    loop {
+        let received = sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(batch_size.clamp(1, 10))
+            .visibility_timeout(VISIBILITY_SECS)
+            .wait_time_seconds(1)
+            .send()
+            .await;
+        let messages = match received {
+            Ok(out) => out.messages.unwrap_or_default(),
+            Err(e) => {
+                warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "receive failed");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if messages.is_empty() {
+            continue;
+        }
+        let handles: Vec<(String, String)> = messages
+            .iter()
+            .map(|m| {
+                (
+                    m.message_id.clone().unwrap_or_default(),
+                    m.receipt_handle.clone().unwrap_or_default(),
+                )
+            })
+            .collect();
+        let mut event = SqsEvent::default();
+        event.records = messages
+            .into_iter()
+            .map(|m| {
+                let mut msg = SqsMessage::default();
+                msg.message_id = m.message_id;
+                msg.receipt_handle = m.receipt_handle;
+                msg.body = m.body;
+                msg
+            })
+            .collect();
+        let heartbeat = tokio::spawn(keep_invisible(sqs.clone(), url.clone(), handles.clone()));
+        let response = handler(event).await;
+        heartbeat.abort();
+        let failed: Vec<&str> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        let done: Vec<DeleteMessageBatchRequestEntry> = handles
+            .iter()
+            .enumerate()
+            .filter(|(_, (id, _))| !failed.contains(&id.as_str()))
+            .filter_map(|(i, (_, receipt))| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(receipt)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        if !done.is_empty() {
+            if let Err(e) = sqs
+                .delete_message_batch()
+                .queue_url(&url)
+                .set_entries(Some(done))
+                .send()
+                .await
+            {
+                warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "delete failed; messages will come back");
+            }
+        }
+    }
+}
+
+async fn keep_invisible(sqs: aws_sdk_sqs::Client, url: String, handles: Vec<(String, String)>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(VISIBILITY_SECS as u64 / 2)).await;
+        for (_, receipt) in &handles {
+            let _ = sqs
+                .change_message_visibility()
+                .queue_url(&url)
+                .receipt_handle(receipt)
+                .visibility_timeout(VISIBILITY_SECS)
+                .send()
+                .await;
+        }
+    }
+}

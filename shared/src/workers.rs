@@ -1,0 +1,49 @@
+//! The SQS-driven functions' handlers: one batch of messages in, the ids of
+//! the messages that failed out (`ReportBatchItemFailures`), so that only
+//! those are delivered again and, after a few tries, go to the DLQ. The
+//! Lambdas and the local runner call exactly these.
+
+use std::future::Future;
+
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use tracing::error;
+
+use crate::usecases::imports::{self, ChunkMessage, Importer};
+use crate::Error;
+
+async fn each_message<F, Fut>(event: SqsEvent, handle: F) -> SqsBatchResponse
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = Result<(), Error>>,
+{
+    let mut response = SqsBatchResponse::default();
+    for message in event.records {
+        let id = message.message_id.unwrap_or_default();
+        if let Err(e) = handle(message.body.unwrap_or_default()).await {
+            error!(message_id = %id, error = %e, "message failed; it will be retried");
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            response.batch_item_failures.push(failure);
+        }
+    }
+    response
+}
+
+/// The import planner: S3 notifications and start requests.
+pub async fn plan_batch(ctx: &Importer, event: SqsEvent) -> SqsBatchResponse {
+    // Boxed: the use case's future is deep enough to exhaust the compiler's layout limit inline.
+    each_message(event, |body| async move {
+        Box::pin(imports::handle_plan_message(ctx, &body)).await
+    })
+    .await
+}
+
+/// The chunk worker: one chunk per message.
+pub async fn chunk_batch(ctx: &Importer, event: SqsEvent) -> SqsBatchResponse {
+    each_message(event, |body| async move {
+        let msg: ChunkMessage =
+            serde_json::from_str(&body).map_err(|e| Error::internal(format!("not a chunk message: {e}")))?;
+        Box::pin(imports::run_chunk(ctx, &msg)).await
+    })
+    .await
+}

@@ -1,0 +1,516 @@
+//! CSV imports end to end: presigned upload and dropped files, messy files,
+//! mapping and preview, options and modes, progress that adds up, the error
+//! report, cancel, and redelivery that never double counts.
+
+use reqwest::StatusCode;
+use roster_e2e::{fixture, TestApp, TestProject};
+use serde_json::{json, Value};
+
+async fn by_email(app: &TestApp, p: &TestProject, email: &str) -> Value {
+    let r = app.get(&format!("{}?email={email}", p.contacts()), &p.key).await;
+    r.body["data"][0].clone()
+}
+
+#[tokio::test]
+async fn a_messy_file_imports_with_exact_counts_and_an_error_report() {
+    let app = TestApp::spawn().await;
+    let p = app.project().await;
+    let list = app
+        .post(
+            &format!("/v1/projects/{}/lists", p.id),
+            &p.key,
+            json!({"name": "News", "channel": "email", "sender": "news@example.com"}),
+        )
+        .await;
+    let list_id = list.body["id"].as_str().unwrap().to_string();
+    let setup = json!({"options": {"tag": "Imported", "list_id": list_id, "unmapped_as_labels": true}});
+    let job = app.import_file(&p, "messy.csv", fixture("messy.csv"), setup).await;
+    let b = &job.body;
+    assert_eq!(b["state"], "completed", "{b:?}");
+    assert_eq!(
+        (b["encoding"].as_str(), b["delimiter"].as_str()),
+        (Some("utf8-bom"), Some("semicolon"))
+    );
+    assert_eq!(
+        b["mapping"],
+        json!([
+            "email",
+            "full_name",
+            "phone",
+            "country_code",
+            "company",
+            "tags",
+            "label:Shoe size",
+            "city"
+        ])
+    );
+    // 8 rows (blank lines and the all-empty row are not rows): ada twice (one contact),
+    // grace, zoe; no identity (skipped); a bad email, a ragged row, a bad phone (failed).
+    let counts = |k: &str| b[k].as_u64().unwrap();
+    assert_eq!(
+        (
+            counts("rows_total"),
+            counts("processed"),
+            counts("created"),
+            counts("updated"),
+            counts("skipped"),
+            counts("failed")
+        ),
+        (8, 8, 3, 1, 1, 3),
+        "{b:?}"
+    );
+    assert_eq!(b["percent"], 100.0);
+
+    let ada = by_email(&app, &p, "ada@example.com").await;
+    assert_eq!(
+        (ada["first_name"].as_str(), ada["last_name"].as_str()),
+        (Some("Ada"), Some("Lovelace"))
+    );
+    assert_eq!(
+        ada["phone"], "+447911123456",
+        "national number completed by the country-code column"
+    );
+    assert_eq!(ada["company"], "Analytical Engines; Ltd");
+    assert_eq!(ada["source"], "import");
+    assert_eq!(ada["labels"]["Shoe size"], "38");
+    let mut tags: Vec<&str> = ada["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    tags.sort();
+    assert_eq!(tags, vec!["Imported", "beta", "early", "vip"]);
+    let grace = by_email(&app, &p, "grace@example.com").await;
+    // The quoted newline kept the field whole (text fields collapse white space).
+    assert_eq!(grace["address"]["city"], "Arlington Virginia");
+    assert_eq!(grace["phone"], "+14155552671");
+    let zoe = by_email(&app, &p, "zoe@example.com").await;
+    assert_eq!(
+        (zoe["full_name"].as_str(), zoe["company"].as_str()),
+        (Some("Zoë Saldaña"), Some("Café Crème"))
+    );
+    assert_eq!(app.all_contacts(&p).await.len(), 3, "one contact per person");
+    let subs = app
+        .get(&format!("{}/lists", p.contact(ada["id"].as_str().unwrap())), &p.key)
+        .await;
+    assert_eq!(subs.body["data"][0]["via"], "import", "{:?}", subs.body);
+
+    // The report: one line per failed or skipped row, with its line and values.
+    let url = b["error_report_url"].as_str().expect("a report link");
+    let report = app.http.get(url).send().await.unwrap().text().await.unwrap();
+    let lines: Vec<&str> = report.lines().collect();
+    assert_eq!(lines.len(), 5, "{report}");
+    assert_eq!(lines[0], "row,outcome,reason,values");
+    let mut rest = lines[1..].to_vec();
+    rest.sort_by_key(|l| l.split(',').next().and_then(|n| n.parse::<u64>().ok()));
+    assert_eq!(
+        rest[0],
+        "7,failed,email is not a valid address,\"not-an-email,Bad Row,,,,,,\""
+    );
+    assert_eq!(
+        rest[1],
+        "8,skipped,\"has no email, phone or external id\",\",Nobody Here,,,,,,\""
+    );
+    assert_eq!(
+        rest[2],
+        "9,failed,has 3 fields where the header has 8,\"ragged@example.com,Too,Few\""
+    );
+    assert!(rest[3].starts_with("12,failed,phone is not"), "{report}");
+}
+
+#[tokio::test]
+async fn files_dropped_in_the_bucket_import_with_auto_mapping_in_any_encoding() {
+    let app = TestApp::spawn().await;
+    let p = app.project().await;
+    app.drop_file(
+        &format!("imports/{}/From Excel (Windows).csv", p.id),
+        fixture("windows1252.csv"),
+    )
+    .await;
+    app.drop_file(&format!("imports/{}/unicode text.txt", p.id), fixture("unicode.txt"))
+        .await;
+    app.drop_file(&format!("imports/{}/pipes.txt", p.id), fixture("pipes.txt"))
+        .await;
+    // The dropped files become jobs of their own.
+    let mut jobs = Vec::new();
+    for _ in 0..150 {
+        jobs = app.get(&p.imports(), &p.key).await.body["data"]
+            .as_array()
+            .unwrap()
+            .clone();
+        if jobs.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(jobs.len(), 3, "{jobs:?}");
+    for job in &jobs {
+        let done = app.wait_import(&p, job["id"].as_str().unwrap()).await;
+        assert_eq!(done.body["state"], "completed", "{:?}", done.body);
+        match done.body["filename"].as_str().unwrap() {
+            "From Excel (Windows).csv" => assert_eq!(done.body["encoding"], "windows1252"),
+            "unicode text.txt" => {
+                assert_eq!(
+                    (done.body["encoding"].as_str(), done.body["delimiter"].as_str()),
+                    (Some("utf16le"), Some("tab"))
+                )
+            }
+            "pipes.txt" => {
+                assert_eq!(done.body["delimiter"], "pipe");
+                assert_eq!(
+                    (done.body["created"].as_u64(), done.body["failed"].as_u64()),
+                    (Some(2), Some(1))
+                );
+            }
+            other => panic!("unexpected job {other}"),
+        }
+    }
+    let rene = by_email(&app, &p, "rene@example.com").await;
+    assert_eq!(
+        (rene["first_name"].as_str(), rene["last_name"].as_str()),
+        (Some("René"), Some("Müller"))
+    );
+    assert_eq!(rene["company"], "Société Générale");
+    let bjork = by_email(&app, &p, "bjork@example.com").await;
+    assert_eq!(bjork["last_name"], "Guðmundsdóttir");
+    assert_eq!(by_email(&app, &p, "jose@example.com").await["phone"], "+34612345678");
+    let ann = by_email(&app, &p, "ann@example.com").await;
+    assert_eq!(
+        (ann["type"].as_str(), ann["eid"].as_str()),
+        (Some("customer"), Some("crm-1"))
+    );
+}
+
+#[tokio::test]
+async fn preview_shows_what_would_happen_then_start_applies_a_new_mapping() {
+    let app = TestApp::spawn().await;
+    let p = app.project().await;
+    app.post(
+        &p.contacts(),
+        &p.key,
+        json!({"email": "ann@example.com", "first_name": "Annie"}),
+    )
+    .await;
+    let created = app
+        .post(
+            &p.imports(),
+            &p.key,
+            json!({"filename": "pipes.txt", "start": "manual"}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let preview_path = format!("{}/{id}/preview", p.imports());
+    let early = app.post(&preview_path, &p.key, json!({})).await;
+    assert_eq!(
+        (early.status, early.code()),
+        (StatusCode::CONFLICT, Some("file_missing"))
+    );
+    app.upload(created.body["upload_url"].as_str().unwrap(), fixture("pipes.txt"))
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        app.get(&format!("{}/{id}", p.imports()), &p.key).await.body["state"],
+        "pending",
+        "held until started"
+    );
+
+    let r = app.post(&preview_path, &p.key, json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(
+        (r.body["encoding"].as_str(), r.body["delimiter"].as_str()),
+        (Some("utf8"), Some("pipe"))
+    );
+    assert_eq!(r.body["headers"], json!(["email", "name", "type", "external id"]));
+    assert_eq!(r.body["mapping"], json!(["email", "full_name", "type", "eid"]));
+    let rows = r.body["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(
+        (rows[0]["row"].as_u64(), rows[0]["outcome"].as_str()),
+        (Some(2), Some("would_update"))
+    );
+    assert_eq!(rows[0]["values"]["first_name"], "Ann");
+    assert_eq!(rows[0]["values"]["last_name"], "Lee");
+    assert_eq!(rows[1]["outcome"], "would_fail");
+    assert!(rows[1]["reason"].as_str().unwrap().contains("vendor"));
+    assert_eq!(rows[2]["outcome"], "would_create");
+    // Another mapping, tried first: the type column ignored.
+    let r = app
+        .post(
+            &preview_path,
+            &p.key,
+            json!({"mapping": {"type": "ignore"}, "options": {"mode": "create_only"}}),
+        )
+        .await;
+    let rows = r.body["rows"].as_array().unwrap();
+    assert_eq!(r.body["mapping"], json!(["email", "full_name", null, "eid"]));
+    assert_eq!(
+        (rows[0]["outcome"].as_str(), rows[1]["outcome"].as_str()),
+        (Some("would_skip"), Some("would_create"))
+    );
+    let bad = app
+        .post(&preview_path, &p.key, json!({"mapping": {"nope": "email"}}))
+        .await;
+    assert_eq!(
+        (bad.status, bad.field()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("mapping"))
+    );
+
+    let started = app
+        .post(
+            &format!("{}/{id}/start", p.imports()),
+            &p.key,
+            json!({"mapping": {"type": "ignore"}}),
+        )
+        .await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{:?}", started.body);
+    let done = app.wait_import(&p, &id).await;
+    assert_eq!(
+        (
+            done.body["created"].as_u64(),
+            done.body["updated"].as_u64(),
+            done.body["failed"].as_u64()
+        ),
+        (Some(2), Some(1), Some(0)),
+        "{:?}",
+        done.body
+    );
+    let again = app
+        .post(&format!("{}/{id}/start", p.imports()), &p.key, json!({}))
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn modes_and_blank_cells() {
+    let app = TestApp::spawn().await;
+    let p = app.project().await;
+    app.post(
+        &p.contacts(),
+        &p.key,
+        json!({"email": "old@example.com", "company": "Keep Ltd", "first_name": "Old"}),
+    )
+    .await;
+    let file = "email,company,first name\nold@example.com,,Olde\nnew@example.com,New Co,New\n"
+        .as_bytes()
+        .to_vec();
+
+    let r = app
+        .import_file(&p, "a.csv", file.clone(), json!({"options": {"mode": "update_only"}}))
+        .await;
+    assert_eq!(
+        (r.body["updated"].as_u64(), r.body["skipped"].as_u64()),
+        (Some(1), Some(1)),
+        "{:?}",
+        r.body
+    );
+    let old = by_email(&app, &p, "old@example.com").await;
+    assert_eq!(
+        (old["company"].as_str(), old["first_name"].as_str()),
+        (Some("Keep Ltd"), Some("Olde")),
+        "an empty cell erases nothing"
+    );
+    assert!(by_email(&app, &p, "new@example.com").await.is_null());
+
+    let r = app
+        .import_file(
+            &p,
+            "b.csv",
+            file.clone(),
+            json!({"options": {"mode": "create_only", "type": "customer"}}),
+        )
+        .await;
+    assert_eq!(
+        (r.body["created"].as_u64(), r.body["skipped"].as_u64()),
+        (Some(1), Some(1)),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(by_email(&app, &p, "new@example.com").await["type"], "customer");
+
+    let r = app
+        .import_file(&p, "c.csv", file, json!({"options": {"blank_overwrites": true}}))
+        .await;
+    assert_eq!(r.body["updated"].as_u64(), Some(2), "{:?}", r.body);
+    assert!(
+        by_email(&app, &p, "old@example.com").await["company"].is_null(),
+        "blank_overwrites clears"
+    );
+}
+
+#[tokio::test]
+async fn files_without_a_header_or_an_identity_column_fail_clearly() {
+    let app = TestApp::spawn().await;
+    let p = app.project().await;
+    let r = app.import_file(&p, "x.csv", fixture("no_header.csv"), json!({})).await;
+    assert_eq!(r.body["state"], "failed");
+    assert!(r.body["error"].as_str().unwrap().contains("header row"), "{:?}", r.body);
+    let r = app
+        .import_file(&p, "y.csv", fixture("no_identity.csv"), json!({}))
+        .await;
+    assert_eq!(r.body["state"], "failed");
+    assert!(
+        r.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("email, phone or external id"),
+        "{:?}",
+        r.body
+    );
+    let r = app.import_file(&p, "z.csv", Vec::new(), json!({})).await;
+    assert_eq!(
+        (r.body["state"].as_str(), r.body["error"].as_str()),
+        (Some("failed"), Some("the file is empty"))
+    );
+    assert!(app.all_contacts(&p).await.is_empty(), "nothing stored");
+
+    // Set-up errors are refused before any upload.
+    let bad = app.post(&p.imports(), &p.key, json!({"filename": "x.xlsx"})).await;
+    assert_eq!(
+        (bad.status, bad.field()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("filename"))
+    );
+    let bad = app
+        .post(
+            &p.imports(),
+            &p.key,
+            json!({"filename": "x.csv", "options": {"list_id": "nope"}}),
+        )
+        .await;
+    assert_eq!(bad.field(), Some("options.list_id"));
+    let bad = app
+        .post(
+            &p.imports(),
+            &p.key,
+            json!({"filename": "x.csv", "mapping": {"a": "shoe"}}),
+        )
+        .await;
+    assert_eq!(bad.field(), Some("mapping"));
+    let other = app.project().await;
+    let r = app.get(&p.imports(), &other.key).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+fn people(n: usize, dup_every: usize) -> Vec<u8> {
+    let mut s = String::from("email,first_name,last_name,company\n");
+    for i in 0..n {
+        // Every `dup_every`-th row repeats an earlier person in upper case.
+        let who = if dup_every > 0 && i % dup_every == dup_every - 1 {
+            i - 1
+        } else {
+            i
+        };
+        let email = format!("person{who}@example.com");
+        let email = if who != i { email.to_uppercase() } else { email };
+        s.push_str(&format!("{email},First{who},Last{who},Co {}\n", who % 7));
+    }
+    s.into_bytes()
+}
+
+#[tokio::test]
+async fn chunks_run_in_parallel_and_redelivery_never_double_counts() {
+    let app = TestApp::spawn_with(&[("ImportChunkRows", "25")]).await;
+    let p = app.project().await;
+    let r = app.import_file(&p, "people.csv", people(120, 10), json!({})).await;
+    let b = r.body.clone();
+    assert_eq!(b["chunks_total"], 5);
+    assert_eq!(
+        (b["rows_total"].as_u64(), b["created"].as_u64(), b["updated"].as_u64()),
+        (Some(120), Some(108), Some(12)),
+        "{b:?}"
+    );
+    assert_eq!(app.all_contacts(&p).await.len(), 108);
+
+    // Every chunk message delivered again, after the job completed: nothing changes.
+    let id = b["id"].as_str().unwrap();
+    let importer = app.local.api.importer.clone().unwrap();
+    let mut event = aws_lambda_events::sqs::SqsEvent::default();
+    for chunk in 0..5 {
+        let mut m = aws_lambda_events::sqs::SqsMessage::default();
+        m.message_id = Some(format!("m{chunk}"));
+        m.body = Some(json!({"project_id": p.id, "import_id": id, "chunk": chunk}).to_string());
+        event.records.push(m);
+    }
+    let out = roster::workers::chunk_batch(&importer, event).await;
+    assert!(out.batch_item_failures.is_empty());
+    let again = app.get(&format!("{}/{id}", p.imports()), &p.key).await;
+    for k in [
+        "rows_total",
+        "processed",
+        "created",
+        "updated",
+        "skipped",
+        "failed",
+        "state",
+    ] {
+        assert_eq!(again.body[k], b[k], "{k}");
+    }
+    assert_eq!(app.all_contacts(&p).await.len(), 108);
+}
+
+#[tokio::test]
+async fn killing_the_workers_mid_import_still_ends_with_exact_counts() {
+    let mut app = TestApp::spawn_with(&[("ImportChunkRows", "30")]).await;
+    let p = app.project().await;
+    let created = app.post(&p.imports(), &p.key, json!({"filename": "big.csv"})).await;
+    let id = created.body["id"].as_str().unwrap().to_string();
+    app.upload(created.body["upload_url"].as_str().unwrap(), people(300, 0))
+        .await;
+    // Wait for some rows, then kill every worker wherever it is.
+    for _ in 0..600 {
+        let r = app.get(&format!("{}/{id}", p.imports()), &p.key).await;
+        if r.body["processed"].as_u64().unwrap_or(0) >= 40 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    app.local.kill_workers();
+    let stopped = app.get(&format!("{}/{id}", p.imports()), &p.key).await;
+    assert_eq!(stopped.body["state"], "running");
+    assert!(stopped.body["processed"].as_u64().unwrap() < 300, "{:?}", stopped.body);
+    // A new runner picks the messages up again once they are visible.
+    let params = app.params.clone();
+    app.local.start_workers(&app.template, &params).unwrap();
+    let done = app.wait_import(&p, &id).await;
+    assert_eq!(
+        (
+            done.body["state"].as_str(),
+            done.body["created"].as_u64(),
+            done.body["processed"].as_u64()
+        ),
+        (Some("completed"), Some(300), Some(300)),
+        "{:?}",
+        done.body
+    );
+    assert_eq!(app.all_contacts(&p).await.len(), 300, "no duplicates");
+}
+
+#[tokio::test]
+async fn cancel_stops_an_import_and_keeps_counts_consistent() {
+    let app = TestApp::spawn_with(&[("ImportChunkRows", "50")]).await;
+    let p = app.project().await;
+    let created = app.post(&p.imports(), &p.key, json!({"filename": "c.csv"})).await;
+    let id = created.body["id"].as_str().unwrap().to_string();
+    app.upload(created.body["upload_url"].as_str().unwrap(), people(400, 0))
+        .await;
+    let r = app
+        .post(&format!("{}/{id}/cancel", p.imports()), &p.key, json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["state"], "cancelled");
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let after = app.wait_import(&p, &id).await;
+    assert_eq!(after.body["state"], "cancelled");
+    let processed = after.body["processed"].as_u64().unwrap();
+    assert!(processed < 400, "{:?}", after.body);
+    // A batch already running when the cancel came finishes and is counted.
+    assert_eq!(
+        app.all_contacts(&p).await.len() as u64,
+        after.body["created"].as_u64().unwrap()
+    );
+    let r = app
+        .post(&format!("{}/{id}/cancel", p.imports()), &p.key, json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+}

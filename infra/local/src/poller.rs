@@ -77,9 +77,12 @@ pub async fn poll(sqs: aws_sdk_sqs::Client, url: String, batch_size: i32, handle
                 msg
             })
             .collect();
-        let heartbeat = tokio::spawn(keep_invisible(sqs.clone(), url.clone(), handles.clone()));
-        let response = handler(event).await;
-        heartbeat.abort();
+        // In this task, not a spawned one: a killed poller must stop keeping
+        // its messages hidden, or they would never come back.
+        let response = tokio::select! {
+            r = handler(event) => r,
+            _ = keep_invisible(&sqs, &url, &handles) => unreachable!("the heartbeat never ends"),
+        };
         let failed: Vec<&str> = response
             .batch_item_failures
             .iter()
@@ -111,13 +114,13 @@ pub async fn poll(sqs: aws_sdk_sqs::Client, url: String, batch_size: i32, handle
     }
 }
 
-async fn keep_invisible(sqs: aws_sdk_sqs::Client, url: String, handles: Vec<(String, String)>) {
+async fn keep_invisible(sqs: &aws_sdk_sqs::Client, url: &str, handles: &[(String, String)]) {
     loop {
         tokio::time::sleep(Duration::from_secs(VISIBILITY_SECS as u64 / 2)).await;
-        for (_, receipt) in &handles {
+        for (_, receipt) in handles {
             let _ = sqs
                 .change_message_visibility()
-                .queue_url(&url)
+                .queue_url(url)
                 .receipt_handle(receipt)
                 .visibility_timeout(VISIBILITY_SECS)
                 .send()

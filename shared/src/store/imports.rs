@@ -7,7 +7,7 @@
 //! query of the partition. Jobs are listed newest first on GSI1
 //! (`P#{pid}#IMPORTS`, one write per job: never hot).
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -264,9 +264,10 @@ impl Store {
         Ok(conditional(out)?.is_some())
     }
 
-    /// Marks a fully committed chunk done and counts it on the job, once.
-    /// Returns the job's chunks done after this one, or `None` if it was done already.
-    pub async fn complete_chunk(&self, pid: &str, id: &str, chunk: u32, rows: u64) -> Result<Option<u32>> {
+    /// Marks a fully committed chunk done (`false` if it was already).
+    /// Whether the job is complete is read from the ledger, never from a
+    /// separate counter that a crash between two writes could leave behind.
+    pub async fn complete_chunk(&self, pid: &str, id: &str, chunk: u32, rows: u64) -> Result<bool> {
         let out = self
             .client
             .update_item()
@@ -279,27 +280,7 @@ impl Store {
             .expression_attribute_values(":no", AttributeValue::Bool(false))
             .send()
             .await;
-        if conditional(out)?.is_none() {
-            return Ok(None);
-        }
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(job_pk(pid, id), JOB_SK)))
-            .update_expression("ADD chunks_done :one")
-            .expression_attribute_values(":one", n(1))
-            .return_values(ReturnValue::UpdatedNew)
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        let done = out
-            .attributes()
-            .and_then(|a| a.get("chunks_done"))
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        Ok(Some(done))
+        Ok(conditional(out)?.is_some())
     }
 }
 

@@ -180,7 +180,8 @@ pub struct Import {
     pub mapping: Option<Vec<Option<String>>>,
     pub rows_total: Option<u64>,
     pub chunks_total: Option<u32>,
-    #[serde(default)]
+    /// Read from the chunk ledger, never stored.
+    #[serde(default, skip_deserializing)]
     pub chunks_done: u32,
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,

@@ -214,17 +214,11 @@ mod tests {
     #[test]
     fn bad_rows_say_why() {
         let fields = vec![Some(F::Email), Some(F::Type)];
-        assert!(to_input(&fields, &["a@b.io"], &opts(), "US")
-            .unwrap_err()
-            .0
-            .contains("has 1 fields"));
-        assert!(to_input(&fields, &["a@b.io", "vendor"], &opts(), "US")
-            .unwrap_err()
-            .0
-            .contains("vendor"));
-        assert!(to_input(&fields, &["", "lead"], &opts(), "US")
-            .unwrap_err()
-            .0
-            .contains("no email"));
+        let ragged = to_input(&fields, &["a@b.io"], &opts(), "US").unwrap_err();
+        assert!(!ragged.skip && ragged.reason.contains("has 1 fields"));
+        let typed = to_input(&fields, &["a@b.io", "vendor"], &opts(), "US").unwrap_err();
+        assert!(typed.reason.contains("vendor"));
+        let none = to_input(&fields, &["", "lead"], &opts(), "US").unwrap_err();
+        assert!(none.skip && none.reason.contains("no email"));
     }
 }

@@ -47,13 +47,13 @@ pub async fn run_chunk(ctx: &Importer, msg: &ChunkMessage) -> Result<()> {
             return Ok(());
         }
     }
-    let done = match ctx.store.complete_chunk(pid, &job.id, chunk.chunk, chunk.rows).await? {
-        Some(done) => done,
-        // Done before: finish the job if the worker that did it could not.
-        None => ctx.store.get_import(pid, &job.id).await?.map_or(0, |j| j.chunks_done),
-    };
-    if job.chunks_total.is_some_and(|total| done >= total) {
-        finalize(ctx, pid, &job.id).await?;
+    ctx.store.complete_chunk(pid, &job.id, chunk.chunk, chunk.rows).await?;
+    // Whoever sees every chunk done finishes the job (finishing twice is harmless).
+    if let Some((job, chunks)) = ctx.store.import_with_chunks(pid, &job.id).await? {
+        let all_done = chunks.iter().all(|c| c.done);
+        if job.state == ImportState::Running && all_done && Some(chunks.len() as u32) == job.chunks_total {
+            finalize(ctx, pid, &job.id).await?;
+        }
     }
     Ok(())
 }

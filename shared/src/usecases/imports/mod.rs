@@ -185,11 +185,12 @@ pub async fn status(ctx: &Importer, pid: &str, id: &str) -> Result<ImportStatus>
     if !is_id(id) {
         return Err(Error::NotFound("import"));
     }
-    let (import, chunks) = ctx
+    let (mut import, chunks) = ctx
         .store
         .import_with_chunks(pid, id)
         .await?
         .ok_or(Error::NotFound("import"))?;
+    import.chunks_done = chunks.iter().filter(|c| c.done).count() as u32;
     let mut counts = Counts::default();
     for c in &chunks {
         counts.add(&c.counts());

@@ -93,14 +93,20 @@ impl Client {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let res = req.send().await.map_err(|e| format!("cannot reach {}: {e}", self.base))?;
+        let res = req
+            .send()
+            .await
+            .map_err(|e| format!("cannot reach {}: {e}", self.base))?;
         let status = res.status();
         let value: Value = res.json().await.unwrap_or(Value::Null);
         if status.is_success() {
             Ok(value)
         } else {
             let msg = value["error"]["message"].as_str().unwrap_or("no details");
-            let field = value["error"]["field"].as_str().map(|f| format!(" ({f})")).unwrap_or_default();
+            let field = value["error"]["field"]
+                .as_str()
+                .map(|f| format!(" ({f})"))
+                .unwrap_or_default();
             Err(format!("{status}: {msg}{field}"))
         }
     }
@@ -140,13 +146,19 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Imports(ImportsCommand::Show { id }) => {
-            let job = client.call(reqwest::Method::GET, &format!("{imports}/{id}"), None).await?;
+            let job = client
+                .call(reqwest::Method::GET, &format!("{imports}/{id}"), None)
+                .await?;
             println!("{}", serde_json::to_string_pretty(&job).unwrap_or_default());
             Ok(())
         }
         Command::Imports(ImportsCommand::Cancel { id }) => {
             let job = client
-                .call(reqwest::Method::POST, &format!("{imports}/{id}/cancel"), Some(json!({})))
+                .call(
+                    reqwest::Method::POST,
+                    &format!("{imports}/{id}/cancel"),
+                    Some(json!({})),
+                )
                 .await?;
             summary(&job);
             Ok(())
@@ -216,14 +228,15 @@ async fn import(client: &Client, imports: &str, args: ImportArgs) -> Result<(), 
         return Ok(());
     }
 
-    let bar = ProgressBar::new_spinner().with_style(
-        ProgressStyle::with_template("{spinner} {msg}").map_err(|e| e.to_string())?,
-    );
+    let bar = ProgressBar::new_spinner()
+        .with_style(ProgressStyle::with_template("{spinner} {msg}").map_err(|e| e.to_string())?);
     bar.enable_steady_tick(Duration::from_millis(120));
-    let rows_style = ProgressStyle::with_template("importing {bar:40} {pos}/{len} rows {msg}")
-        .map_err(|e| e.to_string())?;
+    let rows_style =
+        ProgressStyle::with_template("importing {bar:40} {pos}/{len} rows {msg}").map_err(|e| e.to_string())?;
     let job = loop {
-        let job = client.call(reqwest::Method::GET, &format!("{imports}/{id}"), None).await?;
+        let job = client
+            .call(reqwest::Method::GET, &format!("{imports}/{id}"), None)
+            .await?;
         let state = job["state"].as_str().unwrap_or("");
         match job["rows_total"].as_u64() {
             None => bar.set_message(format!("{state}: reading the file…")),
@@ -233,8 +246,12 @@ async fn import(client: &Client, imports: &str, args: ImportArgs) -> Result<(), 
                     bar.set_style(rows_style.clone());
                 }
                 bar.set_position(job["processed"].as_u64().unwrap_or(0));
-                let rate = job["rows_per_second"].as_f64().map_or(String::new(), |r| format!("{r:.0}/s"));
-                let eta = job["eta_seconds"].as_u64().map_or(String::new(), |s| format!(" ETA {s}s"));
+                let rate = job["rows_per_second"]
+                    .as_f64()
+                    .map_or(String::new(), |r| format!("{r:.0}/s"));
+                let eta = job["eta_seconds"]
+                    .as_u64()
+                    .map_or(String::new(), |s| format!(" ETA {s}s"));
                 bar.set_message(format!(
                     "{rate}{eta}  created {} updated {} skipped {} failed {}",
                     job["created"], job["updated"], job["skipped"], job["failed"]

@@ -422,6 +422,56 @@ async fn chunks_run_in_parallel_and_redelivery_never_double_counts() {
     );
     assert_eq!(app.all_contacts(&p).await.len(), 108);
 
+    // Imported contacts are whole contacts: searchable, on the timeline, and
+    // their referral codes work.
+    let found = app.get(&format!("{}?q=person10", p.contacts()), &p.key).await;
+    let emails: Vec<&str> = found.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["email"].as_str().unwrap())
+        .collect();
+    assert!(
+        emails.contains(&"person10@example.com") && emails.contains(&"person100@example.com"),
+        "{emails:?}"
+    );
+    let ten = &found.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["email"] == "person10@example.com")
+        .unwrap()
+        .clone();
+    assert_eq!(ten["source"], "import");
+    let timeline = app
+        .get(&format!("{}/timeline", p.contact(ten["id"].as_str().unwrap())), &p.key)
+        .await;
+    assert_eq!(timeline.body["data"][0]["type"], "contact_created");
+    let code = ten["referral_code"].as_str().unwrap();
+    let signup = app
+        .public(
+            &p,
+            "waitlist",
+            "10.0.0.1",
+            json!({"email": "friend@example.com", "ref": code}),
+        )
+        .await;
+    assert!(signup.status.is_success(), "{:?}", signup.body);
+    assert_eq!(
+        app.get(&p.contact(ten["id"].as_str().unwrap()), &p.key).await.body["referral_count"],
+        1
+    );
+
+    // The same file again: every row updates, nobody is created.
+    let again = app.import_file(&p, "people.csv", people(120, 10), json!({})).await;
+    assert_eq!(
+        (again.body["created"].as_u64(), again.body["updated"].as_u64()),
+        (Some(0), Some(120)),
+        "{:?}",
+        again.body
+    );
+    assert_eq!(app.all_contacts(&p).await.len(), 109, "108 imported and the friend");
+
     // Every chunk message delivered again, after the job completed: nothing changes.
     let id = b["id"].as_str().unwrap();
     let importer = app.local.api.importer.clone().unwrap();
@@ -446,7 +496,7 @@ async fn chunks_run_in_parallel_and_redelivery_never_double_counts() {
     ] {
         assert_eq!(again.body[k], b[k], "{k}");
     }
-    assert_eq!(app.all_contacts(&p).await.len(), 108);
+    assert_eq!(app.all_contacts(&p).await.len(), 109);
 }
 
 #[tokio::test]

@@ -17,17 +17,27 @@ pub fn activity_id(occurred_at: DateTime<Utc>) -> String {
     ulid::Ulid::from_parts(ms, rand::random()).to_string()
 }
 
+fn activity_item(pid: &str, activity: &Activity) -> Result<Item> {
+    let mut item: Item = serde_dynamo::to_item(activity).map_err(crate::Error::internal)?;
+    item.extend(key(
+        contact_pk(pid, &activity.contact_id),
+        &format!("{ACTIVITY_PREFIX}{}", activity.id),
+    ));
+    Ok(item)
+}
+
 impl Store {
     /// Writes the activity and moves `last_activity_at` forward (never back).
     pub async fn put_activity(&self, pid: &str, activity: &Activity) -> Result<()> {
-        let mut item: Item = serde_dynamo::to_item(activity).map_err(crate::Error::internal)?;
-        item.extend(key(
-            contact_pk(pid, &activity.contact_id),
-            &format!("{ACTIVITY_PREFIX}{}", activity.id),
-        ));
-        self.put_one(item).await?;
+        self.put_one(activity_item(pid, activity)?).await?;
         self.touch_last_activity(pid, &activity.contact_id, activity.occurred_at)
             .await
+    }
+
+    /// The activity's item as a write to batch with others (`last_activity_at`
+    /// is then the caller's to set).
+    pub fn activity_put(&self, pid: &str, activity: &Activity) -> Result<aws_sdk_dynamodb::types::WriteRequest> {
+        super::contacts::put_request(activity_item(pid, activity)?)
     }
 
     pub async fn touch_last_activity(&self, pid: &str, cid: &str, at: DateTime<Utc>) -> Result<()> {

@@ -169,6 +169,60 @@ impl Store {
         })
     }
 
+    /// Owners of many identity values, in BatchGetItem calls of 100 keys;
+    /// values nobody holds are absent from the map.
+    pub async fn identity_owners(
+        &self,
+        pid: &str,
+        values: &[(IdentityKind, String)],
+    ) -> Result<HashMap<(IdentityKind, String), String>> {
+        let keys: Vec<Item> = values
+            .iter()
+            .map(|(k, v)| key(identity_pk(pid, *k, v), IDENTITY_SK))
+            .collect();
+        let by_pk: HashMap<String, (IdentityKind, String)> = values
+            .iter()
+            .map(|(k, v)| (identity_pk(pid, *k, v), (*k, v.clone())))
+            .collect();
+        let mut owners = HashMap::new();
+        for item in self.batch_get(keys).await? {
+            let (Some(pk), Some(owner)) = (get_s(&item, "PK"), get_s(&item, "contact_id")) else {
+                continue;
+            };
+            if let Some(id) = by_pk.get(pk) {
+                owners.insert(id.clone(), owner.to_string());
+            }
+        }
+        Ok(owners)
+    }
+
+    /// A claim written without a condition, for values that cannot collide
+    /// (random referral codes checked free just before).
+    pub fn claim_put(&self, pid: &str, kind: IdentityKind, value: &str, cid: &str) -> Result<WriteRequest> {
+        let mut item = key(identity_pk(pid, kind, value), IDENTITY_SK);
+        item.insert("contact_id".into(), s(cid));
+        item.insert("claimed_at".into(), to_attr(&Utc::now())?);
+        put_request(item)
+    }
+
+    /// A new contact's item, exactly as `merge_contact` in upsert mode would
+    /// write it for a contact that did not exist, with the contact it holds.
+    pub fn new_contact_item(&self, pid: &str, cid: &str, write: ContactWrite) -> Result<(Item, Contact)> {
+        let mut item = key(contact_pk(pid, cid), CONTACT_SK);
+        item.extend(index_attrs(&contacts_list(pid), cid));
+        item.insert("id".into(), s(cid));
+        item.insert("ref_sort".into(), s(ref_sort(0, cid)));
+        item.extend(write.defaults);
+        item.extend(write.set);
+        item.insert("updated_at".into(), to_attr(&Utc::now())?);
+        let mut stored = item.clone();
+        for k in ["PK", "SK", "GSI1PK", "GSI1SK", "ref_sort"] {
+            stored.remove(k);
+        }
+        let contact = from_item::<Contact>(stored)?.with_derived();
+        Ok((item, contact))
+    }
+
     async fn identity_item(&self, pid: &str, kind: IdentityKind, value: &str) -> Result<Option<Item>> {
         self.get_one(key(identity_pk(pid, kind, value), IDENTITY_SK)).await
     }
@@ -571,5 +625,28 @@ impl Store {
             .send()
             .await;
         conditional(out).map(|_| ())
+    }
+}
+
+pub(crate) fn put_request(item: Item) -> Result<WriteRequest> {
+    let put = PutRequest::builder()
+        .set_item(Some(item))
+        .build()
+        .map_err(crate::Error::internal)?;
+    Ok(WriteRequest::builder().put_request(put).build())
+}
+
+pub(crate) fn delete_request(k: Item) -> Result<WriteRequest> {
+    let del = DeleteRequest::builder()
+        .set_key(Some(k))
+        .build()
+        .map_err(crate::Error::internal)?;
+    Ok(WriteRequest::builder().delete_request(del).build())
+}
+
+impl Store {
+    /// Deletes the item of a contact nobody can know yet (its claims failed).
+    pub fn contact_delete(&self, pid: &str, cid: &str) -> Result<WriteRequest> {
+        delete_request(key(contact_pk(pid, cid), CONTACT_SK))
     }
 }

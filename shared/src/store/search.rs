@@ -2,9 +2,10 @@
 //! contact (`P#{pid}#Q#{shard}`, `SK = {token}#{cid}`). A prefix search is
 //! one bounded query per shard; results come in token order.
 
-use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::WriteRequest;
 use futures::future::try_join_all;
 
+use super::contacts::{delete_request, put_request};
 use super::index::{shard_of, SHARDS};
 use super::{get_s, key, s, sdk_error, Item, Store};
 use crate::{Error, Result};
@@ -16,28 +17,26 @@ fn search_pk(pid: &str, shard: u32) -> String {
 impl Store {
     /// Replaces a contact's tokens `old` with `new` (only the difference is written).
     pub async fn reindex_contact(&self, pid: &str, cid: &str, old: &[String], new: &[String]) -> Result<()> {
-        let pk = search_pk(pid, shard_of(cid));
-        let mut writes = Vec::new();
-        for t in old.iter().filter(|t| !new.contains(t)) {
-            let del = DeleteRequest::builder()
-                .set_key(Some(key(pk.clone(), &format!("{t}#{cid}"))))
-                .build()
-                .map_err(Error::internal)?;
-            writes.push(WriteRequest::builder().delete_request(del).build());
-        }
-        for t in new.iter().filter(|t| !old.contains(t)) {
-            let mut item = key(pk.clone(), &format!("{t}#{cid}"));
-            item.insert("contact_id".into(), s(cid));
-            let put = PutRequest::builder()
-                .set_item(Some(item))
-                .build()
-                .map_err(Error::internal)?;
-            writes.push(WriteRequest::builder().put_request(put).build());
-        }
+        let writes = self.token_writes(pid, cid, old, new)?;
         if !writes.is_empty() {
             self.batch_write(writes).await?;
         }
         Ok(())
+    }
+
+    /// The writes that replace tokens `old` with `new` (to batch with others).
+    pub fn token_writes(&self, pid: &str, cid: &str, old: &[String], new: &[String]) -> Result<Vec<WriteRequest>> {
+        let pk = search_pk(pid, shard_of(cid));
+        let mut writes = Vec::new();
+        for t in old.iter().filter(|t| !new.contains(t)) {
+            writes.push(delete_request(key(pk.clone(), &format!("{t}#{cid}")))?);
+        }
+        for t in new.iter().filter(|t| !old.contains(t)) {
+            let mut item = key(pk.clone(), &format!("{t}#{cid}"));
+            item.insert("contact_id".into(), s(cid));
+            writes.push(put_request(item)?);
+        }
+        Ok(writes)
     }
 
     /// Contact ids with a token starting with `prefix`, in token order, after

@@ -120,15 +120,8 @@ pub async fn upsert_change(
             write.defaults.extend(set);
             write.remove.clear();
         }
-        let now = Utc::now();
         let source = opts.source.or(change.source).unwrap_or(Source::Api);
-        write.defaults.extend([
-            ("created_at".to_string(), attr(&now)?),
-            ("type".to_string(), attr(&ContactType::default())?),
-            ("status".to_string(), attr(&ContactStatus::Active)?),
-            ("source".to_string(), attr(&source)?),
-            ("source_rank".to_string(), AttributeValue::N(source.rank().to_string())),
-        ]);
+        write.defaults.extend(creation_defaults(Utc::now(), source)?);
         if created {
             let code = claim_referral_code(store, pid, &cid).await?;
             claimed.push((IdentityKind::ReferralCode, code.clone()));
@@ -443,8 +436,19 @@ fn attr<T: serde::Serialize>(v: &T) -> Result<AttributeValue> {
     serde_dynamo::to_attribute_value(v).map_err(Error::internal)
 }
 
+/// What a contact starts with unless the write says otherwise.
+pub(crate) fn creation_defaults(now: chrono::DateTime<Utc>, source: Source) -> Result<Vec<(String, AttributeValue)>> {
+    Ok(vec![
+        ("created_at".to_string(), attr(&now)?),
+        ("type".to_string(), attr(&ContactType::default())?),
+        ("status".to_string(), attr(&ContactStatus::Active)?),
+        ("source".to_string(), attr(&source)?),
+        ("source_rank".to_string(), AttributeValue::N(source.rank().to_string())),
+    ])
+}
+
 /// The UpdateItem for a change: its fields and its identities.
-fn write_for(change: &ContactChange, mode: WriteMode) -> ContactWrite {
+pub(crate) fn write_for(change: &ContactChange, mode: WriteMode) -> ContactWrite {
     let mut set: Vec<(String, AttributeValue)> = change
         .set
         .iter()
@@ -552,7 +556,13 @@ async fn release_all(store: &Store, pid: &str, cid: &str, claimed: &[(IdentityKi
 }
 
 /// Frees the identity values a write replaced or removed.
-async fn release_replaced(store: &Store, pid: &str, cid: &str, old: Option<&Contact>, new: &Contact) -> Result<()> {
+pub(crate) async fn release_replaced(
+    store: &Store,
+    pid: &str,
+    cid: &str,
+    old: Option<&Contact>,
+    new: &Contact,
+) -> Result<()> {
     let Some(old) = old else { return Ok(()) };
     for kind in IdentityKind::SETTABLE {
         if let Some(before) = old.identity(kind) {
@@ -564,7 +574,7 @@ async fn release_replaced(store: &Store, pid: &str, cid: &str, old: Option<&Cont
     Ok(())
 }
 
-async fn upgrade_source(store: &Store, pid: &str, contact: &mut Contact, source: Source) -> Result<()> {
+pub(crate) async fn upgrade_source(store: &Store, pid: &str, contact: &mut Contact, source: Source) -> Result<()> {
     let current = contact.source.map_or(0, Source::rank);
     if source.rank() > current && store.upgrade_source(pid, &contact.id, source).await? {
         contact.source = Some(source);
@@ -572,7 +582,7 @@ async fn upgrade_source(store: &Store, pid: &str, contact: &mut Contact, source:
     Ok(())
 }
 
-async fn claim_referral_code(store: &Store, pid: &str, cid: &str) -> Result<String> {
+pub(crate) async fn claim_referral_code(store: &Store, pid: &str, cid: &str) -> Result<String> {
     for _ in 0..8 {
         let code = new_referral_code();
         match store
@@ -586,7 +596,7 @@ async fn claim_referral_code(store: &Store, pid: &str, cid: &str) -> Result<Stri
     Err(Error::internal("could not find a free referral code"))
 }
 
-async fn ensure_referral_code(store: &Store, pid: &str, contact: Contact) -> Result<Contact> {
+pub(crate) async fn ensure_referral_code(store: &Store, pid: &str, contact: Contact) -> Result<Contact> {
     let cid = contact.id.clone();
     let code = claim_referral_code(store, pid, &cid).await?;
     let write = ContactWrite {

@@ -1,30 +1,18 @@
 //! The chunk worker: reads its byte range of the file, upserts the rows in
-//! batches, writes each batch's problem rows to a report part, and commits
-//! the batch to the ledger. A redelivered message resumes after the last
-//! committed batch; a row retried after a crash finds the contact its first
-//! try created (its id is derived from the row), so it still counts as created.
+//! batches (`batch`), writes each batch's problem rows to a report part, and
+//! commits the batch to the ledger. A redelivered message resumes after the
+//! last committed batch.
 
-use futures::StreamExt;
 use tracing::{info, warn};
 
 use super::{report_parts_prefix, ChunkMessage, Importer};
-use crate::domain::contact::{IdentityKind, Source};
-use crate::domain::ids::derived_id;
-use crate::domain::import::mapping::{Field, Mapping};
-use crate::domain::import::row::{self, RowError};
+use crate::domain::import::mapping::Mapping;
 use crate::domain::import::scan::chunk_rows;
 use crate::domain::import::sniff::DELIMITERS;
-use crate::domain::import::{report_line, Counts, Import, ImportState, Mode, Outcome, BATCH_ROWS, REPORT_HEADER};
-use crate::domain::list::Via;
+use crate::domain::import::{report_line, Counts, Import, ImportState, BATCH_ROWS, REPORT_HEADER};
 use crate::domain::project::Project;
-use crate::store::contacts::{ContactWrite, Merge, WriteMode};
 use crate::store::imports::ChunkState;
-use crate::usecases::contacts::{self, UpsertOptions};
-use crate::usecases::tags;
 use crate::{Error, Result};
-
-/// Rows of a batch upserted at once.
-const ROWS_IN_FLIGHT: usize = 8;
 
 pub async fn run_chunk(ctx: &Importer, msg: &ChunkMessage) -> Result<()> {
     let pid = msg.project_id.as_str();
@@ -94,15 +82,7 @@ async fn import_rows(ctx: &Importer, project: &Project, job: &Import, chunk: &Ch
             info!(import_id = %job.id, chunk = chunk.chunk, "import stopped; chunk left");
             return Ok(false);
         }
-        let fields = &fields;
-        // Owned rows: futures over borrowed items trip the compiler's Send check.
-        let outcomes: Vec<Outcome> = futures::stream::iter(batch.to_vec())
-            .map(|(line, cells)| async move { import_row(ctx, project, job, fields, line, &cells).await })
-            .buffered(ROWS_IN_FLIGHT)
-            .collect::<Vec<Result<Outcome>>>()
-            .await
-            .into_iter()
-            .collect::<Result<_>>()?;
+        let outcomes = super::batch::import_batch(ctx, project, job, &fields, batch).await?;
         let mut counts = Counts::default();
         let mut report = Vec::new();
         for ((line, cells), outcome) in batch.iter().zip(&outcomes) {
@@ -128,92 +108,6 @@ async fn import_rows(ctx: &Importer, project: &Project, job: &Import, chunk: &Ch
         from = to;
     }
     Ok(true)
-}
-
-/// One row: validated, then upserted with the import's mode and options.
-async fn import_row(
-    ctx: &Importer,
-    project: &Project,
-    job: &Import,
-    fields: &[Option<Field>],
-    line: u64,
-    cells: &[String],
-) -> Result<Outcome> {
-    let pid = project.id.as_str();
-    let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
-    let opts = &job.options;
-    let row = match row::to_input(fields, &cells, opts, &project.default_country) {
-        Ok(r) => r,
-        Err(RowError { reason, skip: true }) => return Ok(Outcome::Skipped(reason)),
-        Err(RowError { reason, .. }) => return Ok(Outcome::Failed(reason)),
-    };
-    let mut change = match row.input.into_change(&row.country) {
-        Ok(c) => c,
-        Err(Error::Validation { message, .. }) => return Ok(Outcome::Failed(message)),
-        Err(e) => return Err(e),
-    };
-    let Some((kind, _)) = change.match_identity() else {
-        return Ok(Outcome::Skipped(row::NO_IDENTITY.into()));
-    };
-    change.add_to_lists = opts.list_id.iter().cloned().collect();
-    let upsert = UpsertOptions {
-        fill_blanks: false,
-        source: Some(Source::Import),
-        new_id: Some(derived_id(
-            job.created_at.timestamp_millis().max(0) as u64,
-            format!("{}/{line}", job.id).as_bytes(),
-        )),
-        create_only: opts.mode == Mode::CreateOnly,
-        update_only: opts.mode == Mode::UpdateOnly,
-        via: Some(Via::Import),
-    };
-    let upserted = match contacts::upsert_change(&ctx.store, project, change, upsert).await {
-        Ok(u) => u,
-        Err(Error::Conflict { code: "exists", .. }) => {
-            return Ok(Outcome::Skipped(format!(
-                "a contact with this {} exists (create_only)",
-                kind.field()
-            )))
-        }
-        Err(Error::NotFound(_)) => {
-            return Ok(Outcome::Skipped(format!(
-                "no contact has this {} (update_only)",
-                kind.field()
-            )))
-        }
-        Err(Error::Conflict { field, message, .. }) => {
-            let field = field.unwrap_or_else(|| IdentityKind::Email.field().into());
-            return Ok(Outcome::Failed(format!("{field}: {message}")));
-        }
-        Err(Error::Validation { message, .. }) => return Ok(Outcome::Failed(message)),
-        Err(e) => return Err(e),
-    };
-    let cid = upserted.contact.id.clone();
-    if !row.tags.is_empty() {
-        tags::assign(&ctx.store, pid, &cid, &row.tags, &[]).await?;
-    }
-    if row
-        .labels
-        .iter()
-        .any(|(k, v)| upserted.contact.labels.get(k) != Some(v))
-    {
-        let mut labels = upserted.contact.labels.clone();
-        labels.extend(row.labels);
-        let write = ContactWrite {
-            set: vec![("labels".into(), crate::store::to_attr(&labels)?)],
-            defaults: Vec::new(),
-            remove: Vec::new(),
-            mode: WriteMode::Update,
-        };
-        if let Merge::Stale | Merge::Missing = ctx.store.merge_contact(pid, &cid, write).await? {
-            return Ok(Outcome::Failed("the contact was deleted while it was imported".into()));
-        }
-    }
-    Ok(if upserted.created {
-        Outcome::Created
-    } else {
-        Outcome::Updated
-    })
 }
 
 /// Joins the report parts into one CSV (streamed, part by part) and completes the job.

@@ -5,6 +5,7 @@
 //! ledger; the last chunk to finish writes the error report and completes
 //! the job.
 
+mod batch;
 mod chunk;
 mod plan;
 mod preview;

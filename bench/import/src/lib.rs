@@ -1,0 +1,38 @@
+//! Synthetic files shaped like real exports: email, names, company, a
+//! national phone number and a city.
+
+use std::io::Write;
+
+pub fn write_people(path: &std::path::Path, min_bytes: u64, max_rows: u64) -> std::io::Result<u64> {
+    let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+    writeln!(f, "Email,First Name,Last Name,Company,Phone,City")?;
+    let (mut bytes, mut rows) = (0u64, 0u64);
+    while bytes < min_bytes && rows < max_rows {
+        let line = format!(
+            "person{rows}@example.com,First{rows},Last{rows},\"Company {}, Inc\",(415) {:03}-{:04},Springfield\n",
+            rows % 997,
+            200 + rows % 800,
+            rows % 10_000
+        );
+        f.write_all(line.as_bytes())?;
+        bytes += line.len() as u64;
+        rows += 1;
+    }
+    f.flush()?;
+    Ok(rows)
+}
+
+/// Peak resident memory of this process so far, in MiB (VmHWM).
+pub fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| (kb / 1024.0 * 10.0).round() / 10.0)
+}
+
+/// Starts a new peak (Linux: writing 5 to clear_refs resets VmHWM).
+pub fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}

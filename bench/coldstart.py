@@ -61,6 +61,8 @@ def main():
         AWS_SECRET_ACCESS_KEY="testing",
         AWS_SESSION_TOKEN="testing",
         TABLE_NAME="bench-table",
+        IMPORTS_BUCKET="bench-imports",
+        CHUNK_QUEUE_URL="http://127.0.0.1:1/queue/bench-chunks",
         ADMIN_TOKEN="bench-admin-token",
         RUST_LOG="warn",
     )

@@ -40,7 +40,9 @@ def make_proxy(upstream):
             for k, v in rh.items():
                 if k.lower() not in ("content-length", "transfer-encoding", "connection", "server", "date"):
                     self.send_header(k, v)
-            self.send_header("Content-Length", str(len(data)))
+            # A HEAD reply has no body but the length of what a GET would return.
+            length = rh.get("Content-Length", "0") if self.command == "HEAD" else str(len(data))
+            self.send_header("Content-Length", length)
             self.end_headers()
             self.wfile.write(data)
 

@@ -22,7 +22,7 @@ else
   echo "roster: started moto on $AWS_ENDPOINT_URL (log: .local/moto.log)"
 fi
 
-cargo build -q -p roster-local
+cargo build -q -p roster-local -p roster-cli
 target/debug/roster-local &
 started+=("$!")
 for _ in $(seq 1 100); do
@@ -42,6 +42,10 @@ Roster is running on http://127.0.0.1:$PORT   (Ctrl-C stops it)
        -H 'Content-Type: application/json' -d '{"email":"Ada@Example.com","name":"Ada Lovelace","phone":"(415) 555-2671"}'
   curl -s "localhost:$PORT/v1/projects/\$PID/contacts?email=ada@example.com" -H "Authorization: Bearer \$KEY"
   curl -s localhost:$PORT/v1/openapi.json
+
+  # Import a file with a live progress bar (or drop one under s3://<imports bucket>/imports/\$PID/):
+  ROSTER_URL=http://127.0.0.1:$PORT ROSTER_PROJECT=\$PID ROSTER_KEY=\$KEY \\
+       target/debug/roster import people.csv
 
 EOT
 wait

@@ -49,7 +49,10 @@ fn run(bytes: &[u8], fields: &[Option<Field>], plan: &Scan, stage: Stage) -> (f6
 }
 
 fn main() {
-    let rows: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let rows: u64 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
     let path = std::env::temp_dir().join(format!("roster-parse-{rows}.csv"));
     roster_bench_import::write_people(&path, u64::MAX, rows).expect("write the file");
     let bytes = std::fs::read(&path).expect("read the file");
@@ -69,7 +72,9 @@ fn main() {
         .expect("mapping")
         .fields();
     let no_phone = MappingInput::from([("Phone".to_string(), "ignore".to_string())]);
-    let without_phone = mapping::resolve(&plan.headers, &no_phone, false).expect("mapping").fields();
+    let without_phone = mapping::resolve(&plan.headers, &no_phone, false)
+        .expect("mapping")
+        .fields();
     let stage = |name: &str, fields: &[Option<Field>], stage: Stage| {
         let (rate, valid) = run(&bytes, fields, &plan, stage);
         serde_json::json!({"stage": name, "rows_per_second": rate.round(), "ratio": (rate / bare_rate * 1000.0).round() / 1000.0, "valid_rows": valid})
@@ -77,8 +82,16 @@ fn main() {
     let stages = vec![
         stage("scan + parse cells", &all, Stage::Parse),
         stage("+ map columns", &all, Stage::Map),
-        stage("+ normalize (email, names, company; phone column ignored)", &without_phone, Stage::Normalize),
-        stage("+ normalize, phone to E.164 too (the import path)", &all, Stage::Normalize),
+        stage(
+            "+ normalize (email, names, company; phone column ignored)",
+            &without_phone,
+            Stage::Normalize,
+        ),
+        stage(
+            "+ normalize, phone to E.164 too (the import path)",
+            &all,
+            Stage::Normalize,
+        ),
     ];
     println!(
         "{}",

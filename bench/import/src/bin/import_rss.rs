@@ -16,7 +16,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let chunks_to_run: usize = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(2);
     let template = roster_local::Template::load("template.yaml")?;
     let clients = roster_local::Clients::from_env().await;
-    let prefix = format!("brss{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs());
+    let prefix = format!(
+        "brss{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs()
+    );
     let stack = template.provision(&prefix, &clients).await?;
     let env = template.function_env("ImportPlannerFunction", &stack, &roster_local::local_parameters())?;
     let config = roster::Config::from_vars(|k| env.get(k).cloned())?;

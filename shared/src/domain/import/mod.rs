@@ -192,6 +192,34 @@ pub struct Import {
     pub report_key: Option<String>,
 }
 
+impl Import {
+    /// A job waiting for its file (or for the planner).
+    pub fn pending(id: String, filename: String, source_key: String, start: StartMode) -> Self {
+        Import {
+            id,
+            state: ImportState::Pending,
+            filename,
+            source_key,
+            start,
+            mapping_input: MappingInput::new(),
+            options: ImportOptions::default(),
+            encoding: None,
+            delimiter: None,
+            headers: None,
+            mapping: None,
+            rows_total: None,
+            chunks_total: None,
+            chunks_done: 0,
+            error: None,
+            created_at: Utc::now(),
+            started_at: None,
+            finished_at: None,
+            data_key: None,
+            report_key: None,
+        }
+    }
+}
+
 /// An import with its live progress.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ImportStatus {

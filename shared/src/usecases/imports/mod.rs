@@ -143,27 +143,11 @@ pub async fn create(ctx: &Importer, project: &Project, input: CreateImport) -> R
     let filename = check_filename(&input.filename)?;
     let options = check_setup(&ctx.store, pid, &input.mapping, input.options).await?;
     let id = new_id();
+    let source_key = format!("{}{id}/{filename}", source_prefix(pid));
     let import = Import {
-        source_key: format!("{}{id}/{filename}", source_prefix(pid)),
-        id,
-        state: ImportState::Pending,
-        filename,
-        start: input.start,
         mapping_input: input.mapping,
         options,
-        encoding: None,
-        delimiter: None,
-        headers: None,
-        mapping: None,
-        rows_total: None,
-        chunks_total: None,
-        chunks_done: 0,
-        error: None,
-        created_at: Utc::now(),
-        started_at: None,
-        finished_at: None,
-        data_key: None,
-        report_key: None,
+        ..Import::pending(id, filename, source_key, input.start)
     };
     ctx.store.create_import(pid, &import).await?;
     let upload_url = ctx.files.presign_put(&import.source_key, LINK_TTL).await?;

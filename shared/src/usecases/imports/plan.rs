@@ -14,7 +14,7 @@ use super::{ChunkMessage, Importer, PlanMessage, MAX_FILE_BYTES};
 use crate::domain::ids::{derived_id, is_id};
 use crate::domain::import::scan::{self, ChunkLimits, Scan, ScanError, LIMITS};
 use crate::domain::import::sniff::{self, TextEncoding};
-use crate::domain::import::{mapping, Import, ImportOptions, ImportState, StartMode};
+use crate::domain::import::{mapping, Import, ImportState, StartMode};
 use crate::domain::normalize;
 use crate::domain::project::Project;
 use crate::store::imports::Planned;
@@ -108,28 +108,7 @@ async fn on_upload(ctx: &Importer, key: &str, event_ms: u64, seed: &str) -> Resu
     }
     let id = derived_id(event_ms, seed.as_bytes());
     let filename = rest.rsplit('/').next().unwrap_or(rest).to_string();
-    let job = Import {
-        id: id.clone(),
-        state: ImportState::Pending,
-        filename,
-        source_key: key.to_string(),
-        start: StartMode::OnUpload,
-        mapping_input: Default::default(),
-        options: ImportOptions::default(),
-        encoding: None,
-        delimiter: None,
-        headers: None,
-        mapping: None,
-        rows_total: None,
-        chunks_total: None,
-        chunks_done: 0,
-        error: None,
-        created_at: Utc::now(),
-        started_at: None,
-        finished_at: None,
-        data_key: None,
-        report_key: None,
-    };
+    let job = Import::pending(id.clone(), filename, key.to_string(), StartMode::OnUpload);
     ctx.store.create_import(pid, &job).await?;
     let job = ctx.store.get_import(pid, &id).await?.ok_or(Error::NotFound("import"))?;
     plan(ctx, &project, job).await

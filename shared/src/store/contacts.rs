@@ -364,7 +364,7 @@ impl Store {
             None
         } else {
             match from_item::<Contact>(old_item) {
-                Ok(c) => Some(c),
+                Ok(c) => Some(c.with_derived()),
                 Err(e) => {
                     tracing::warn!(contact_id = %cid, error = %e, "previous version incomplete; treated as new");
                     None

@@ -59,11 +59,11 @@ class Runner:
 
     def start(self):
         env = dict(os.environ, AWS_ENDPOINT_URL=self.endpoint, PORT=str(self.port), STACK_NAME=self.stack,
-                   RUST_LOG="warn", ADMIN_TOKEN=ADMIN)
+                   RUST_LOG=os.environ.get("RUNNER_LOG", "warn"), ADMIN_TOKEN=ADMIN)
         if self.chunk_rows:
             env["IMPORT_CHUNK_ROWS"] = str(self.chunk_rows)
         log = open(os.path.join(tempfile.gettempdir(), f"{self.stack}.log"), "a")
-        self.proc = subprocess.Popen([self.binary], env=env, stdout=subprocess.DEVNULL, stderr=log)
+        self.proc = subprocess.Popen([self.binary], env=env, stdout=log, stderr=log)
         for _ in range(300):
             try:
                 urllib.request.urlopen(self.base + "/health")

@@ -20,6 +20,16 @@ pub enum ContactType {
     Employee,
 }
 
+impl ContactType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContactType::Lead => "lead",
+            ContactType::Customer => "customer",
+            ContactType::Employee => "employee",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum ContactStatus {

@@ -5,6 +5,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
 use super::contacts::{conditional, contact_pk, CONTACT_SK};
+use super::index::time_sort;
 use super::{from_item, key, s, sdk_error, to_attr, Item, Store};
 use crate::domain::activity::Activity;
 use crate::Result;
@@ -46,9 +47,10 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(contact_pk(pid, cid), CONTACT_SK)))
-            .update_expression("SET last_activity_at = :at")
+            .update_expression("SET last_activity_at = :at, act_sort = :sort")
             .condition_expression("attribute_exists(PK) AND attribute_not_exists(erased_at) AND (attribute_not_exists(last_activity_at) OR last_activity_at < :at)")
             .expression_attribute_values(":at", to_attr(&at)?)
+            .expression_attribute_values(":sort", s(time_sort(&at, cid)))
             .send()
             .await;
         conditional(out).map(|_| ())

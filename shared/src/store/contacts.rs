@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{
 };
 use chrono::{DateTime, Utc};
 
-use super::index::{index_attrs, ref_sort, Order};
+use super::index::{contact_sort_attrs, index_attrs, ref_sort, text_sort, time_sort, Order, UPDATED_SORT};
 use super::{from_item, get_s, key, n, s, sdk_error, to_attr, Item, Store};
 use crate::domain::contact::{Contact, ContactStatus, IdentityKind, Source};
 use crate::Result;
@@ -220,6 +220,7 @@ impl Store {
             stored.remove(k);
         }
         let contact = from_item::<Contact>(stored)?.with_derived();
+        item.extend(contact_sort_attrs(&contact));
         Ok((item, contact))
     }
 
@@ -283,20 +284,24 @@ impl Store {
     /// One UpdateItem. The new state is the old one (returned by DynamoDB)
     /// with this write applied, exactly as the update expression applies it.
     pub async fn merge_contact(&self, pid: &str, cid: &str, write: ContactWrite) -> Result<Merge> {
-        let now = to_attr(&Utc::now())?;
+        let at = Utc::now();
+        let now = to_attr(&at)?;
         let mut names: HashMap<String, String> = HashMap::new();
         let mut values: HashMap<String, AttributeValue> = HashMap::new();
         let mut sets: Vec<String> = Vec::new();
         let mut set = write.set;
         let mut defaults = write.defaults;
         let mut remove = write.remove;
-        set.push(("updated_at".into(), now));
+        set.push(("updated_at".into(), now.clone()));
+        set.push((UPDATED_SORT.into(), s(time_sort(&at, cid))));
         let condition = match &write.mode {
             WriteMode::Upsert { matched: (kind, value) } => {
                 set.extend(index_attrs(&contacts_list(pid), cid));
                 defaults.push(("id".into(), s(cid)));
                 defaults.push(("ref_sort".into(), s(ref_sort(0, cid))));
                 remove.push("deleted_at".into());
+                // A contact this write creates gets its sort attributes in the same request.
+                defaults.extend(new_contact_sorts(cid, &defaults, &set));
                 names.insert("#guard".into(), kind.field().into());
                 values.insert(":guard".into(), s(value.as_str()));
                 "attribute_not_exists(PK) OR (attribute_not_exists(erased_at) AND (attribute_not_exists(#guard) OR #guard = :guard))"
@@ -371,8 +376,37 @@ impl Store {
                 }
             }
         };
-        let new = from_item::<Contact>(new_item)?.with_derived();
+        let new = from_item::<Contact>(new_item.clone())?.with_derived();
+        self.sync_sort_attrs(pid, &new, &new_item, now).await?;
         Ok(Merge::Done { old, new })
+    }
+
+    /// Sort attributes that depend on more than one write's fields (a full
+    /// name from a first name written now and a last name written before)
+    /// are brought in line after the write, unless a later write has come.
+    async fn sync_sort_attrs(&self, pid: &str, contact: &Contact, item: &Item, written_at: AttributeValue) -> Result<()> {
+        let stale: Vec<(String, AttributeValue)> = contact_sort_attrs(contact)
+            .into_iter()
+            .filter(|(k, v)| item.get(k) != Some(v))
+            .collect();
+        if stale.is_empty() {
+            return Ok(());
+        }
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(contact_pk(pid, &contact.id), CONTACT_SK)))
+            .condition_expression("updated_at = :ours AND attribute_not_exists(erased_at)")
+            .expression_attribute_values(":ours", written_at);
+        let mut sets = Vec::new();
+        for (i, (k, v)) in stale.into_iter().enumerate() {
+            sets.push(format!("#k{i} = :v{i}"));
+            req = req
+                .expression_attribute_names(format!("#k{i}"), k)
+                .expression_attribute_values(format!(":v{i}"), v);
+        }
+        conditional(req.update_expression(format!("SET {}", sets.join(", "))).send().await).map(|_| ())
     }
 
     /// Raises the stored source if `source` outranks it; never lowers it, even
@@ -489,25 +523,47 @@ impl Store {
         }
     }
 
-    /// Live contacts newest first, after the contact id `before` if given.
-    /// Returns the page and whether more contacts follow it.
+    /// Live contacts in `order`, after the position `before` if given, each
+    /// with its position; whether more follow; and the position of the last
+    /// index entry read (the next page's `before`, even if that contact was
+    /// deleted meanwhile).
     pub async fn list_contacts(
         &self,
         pid: &str,
         order: Order,
         limit: usize,
         before: Option<&str>,
-    ) -> Result<(Vec<Contact>, bool)> {
-        let (keys, more) = self.sorted_page(&contacts_list(pid), order, limit, before).await?;
-        let mut contacts = Vec::with_capacity(keys.len());
-        for item in self.batch_get(keys).await? {
+    ) -> Result<(Vec<(Contact, String)>, bool, Option<String>)> {
+        let (entries, more) = self.sorted_page(&contacts_list(pid), order, limit, before).await?;
+        let last = entries.last().map(|(_, p)| p.clone());
+        let positions: HashMap<String, String> = entries
+            .iter()
+            .filter_map(|(k, p)| get_s(k, "PK").map(|pk| (pk.to_string(), p.clone())))
+            .collect();
+        let mut contacts = Vec::with_capacity(entries.len());
+        for item in self.batch_get(entries.into_iter().map(|(k, _)| k).collect()).await? {
+            let position = get_s(&item, "PK").and_then(|pk| positions.get(pk)).cloned().unwrap_or_default();
             if let StoredContact::Live(c) = contact_from(item)? {
                 if c.status != ContactStatus::Deleted {
-                    contacts.push(c);
+                    contacts.push((c, position));
                 }
             }
         }
-        Ok((contacts, more))
+        Ok((contacts, more, last))
+    }
+}
+
+/// The sort attributes of the contact an upsert would create, if the write
+/// holds enough to read as one (the creation defaults).
+fn new_contact_sorts(cid: &str, defaults: &[(String, AttributeValue)], set: &[(String, AttributeValue)]) -> Vec<(String, AttributeValue)> {
+    let mut item: Item = defaults.iter().chain(set).cloned().collect();
+    item.insert("id".into(), s(cid));
+    match from_item::<Contact>(item) {
+        Ok(c) => contact_sort_attrs(&c.with_derived())
+            .into_iter()
+            .filter(|(k, _)| k != UPDATED_SORT)
+            .collect(),
+        Err(_) => Vec::new(),
     }
 }
 
@@ -540,17 +596,20 @@ impl Store {
 
     /// Lead → customer, only if still a lead. True if this call changed it.
     pub async fn promote_to_customer(&self, pid: &str, cid: &str) -> Result<bool> {
+        let at = Utc::now();
         let out = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(contact_pk(pid, cid), CONTACT_SK)))
-            .update_expression("SET #type = :customer, updated_at = :now")
+            .update_expression("SET #type = :customer, updated_at = :now, type_sort = :ts, upd_sort = :us")
             .condition_expression("#type = :lead AND attribute_not_exists(erased_at)")
             .expression_attribute_names("#type", "type")
             .expression_attribute_values(":customer", s("customer"))
+            .expression_attribute_values(":ts", s(text_sort(Some("customer"), cid)))
+            .expression_attribute_values(":us", s(time_sort(&at, cid)))
             .expression_attribute_values(":lead", s("lead"))
-            .expression_attribute_values(":now", to_attr(&Utc::now())?)
+            .expression_attribute_values(":now", to_attr(&at)?)
             .send()
             .await;
         conditional(out).map(|o| o.is_some())

@@ -6,10 +6,12 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::KeysAndAttributes;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use chrono::{DateTime, Utc};
 use futures::future::try_join_all;
 
 use super::{get_s, s, sdk_error, Item, Store};
+use crate::domain::contact::Contact;
 use crate::{Error, Result};
 
 /// Shards of every GSI1 list. A 1M-row import at 20k rows/s puts at most
@@ -19,27 +21,80 @@ pub const SHARDS: u32 = 32;
 
 pub const INDEX: &str = "GSI1";
 
-/// A sorted view of a GSI1 list: which index, and its (string) sort key.
+/// A sorted view of a GSI1 list: which index, its (string) sort key, and
+/// the direction. Every sort index shares GSI1's sharded partition key, so a
+/// contact leaves all of them at once when its GSI1 keys are removed.
 #[derive(Clone, Copy, Debug)]
 pub struct Order {
     pub index: &'static str,
     pub sort_key: &'static str,
+    pub ascending: bool,
+}
+
+impl Order {
+    const fn desc(index: &'static str, sort_key: &'static str) -> Self {
+        Order {
+            index,
+            sort_key,
+            ascending: false,
+        }
+    }
+
+    pub const fn ascending(self, ascending: bool) -> Self {
+        Order { ascending, ..self }
+    }
 }
 
 /// Newest first (the item's ULID).
-pub const NEWEST: Order = Order {
-    index: INDEX,
-    sort_key: "GSI1SK",
-};
+pub const NEWEST: Order = Order::desc(INDEX, "GSI1SK");
 /// Contacts by referral count, most first (`ref_sort` = zero-padded count + id).
-pub const BY_REFERRALS: Order = Order {
-    index: "GSI2",
-    sort_key: "ref_sort",
-};
+pub const BY_REFERRALS: Order = Order::desc("GSI2", "ref_sort");
+/// Contacts by the sort attributes of [`contact_sort_attrs`].
+pub const BY_UPDATED: Order = Order::desc("GSI3", UPDATED_SORT);
+pub const BY_ACTIVITY: Order = Order::desc("GSI4", ACTIVITY_SORT);
+pub const BY_NAME: Order = Order::desc("GSI5", NAME_SORT);
+pub const BY_EMAIL: Order = Order::desc("GSI6", EMAIL_SORT);
+pub const BY_TYPE: Order = Order::desc("GSI7", TYPE_SORT);
+
+pub const UPDATED_SORT: &str = "upd_sort";
+pub const ACTIVITY_SORT: &str = "act_sort";
+pub const NAME_SORT: &str = "name_sort";
+pub const EMAIL_SORT: &str = "email_sort";
+pub const TYPE_SORT: &str = "type_sort";
+
+/// Where a contact without the value sorts: after every value, ascending.
+const NO_VALUE: &str = "\u{10FFFF}";
+/// Sort values are cut here: enough to order by, small in the index.
+const MAX_SORT_CHARS: usize = 64;
 
 /// `ref_sort` for a contact with `count` referrals: sorts by count, then id.
 pub fn ref_sort(count: u64, cid: &str) -> String {
     format!("{count:010}#{cid}")
+}
+
+/// A time as a fixed-width string, so that string order is time order.
+pub fn time_sort(at: &DateTime<Utc>, cid: &str) -> String {
+    format!("{}#{cid}", at.format("%Y-%m-%dT%H:%M:%S%.6fZ"))
+}
+
+/// A text value's sort string: lowercased, cut, then the id (ties by id).
+pub fn text_sort(value: Option<&str>, cid: &str) -> String {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        Some(v) => format!("{}#{cid}", v.to_lowercase().chars().take(MAX_SORT_CHARS).collect::<String>()),
+        None => format!("{NO_VALUE}#{cid}"),
+    }
+}
+
+/// The sort attributes of a contact, as they are stored on its item.
+pub fn contact_sort_attrs(c: &Contact) -> Vec<(String, AttributeValue)> {
+    let activity = c.last_activity_at.unwrap_or(c.created_at);
+    vec![
+        (UPDATED_SORT.into(), s(time_sort(&c.updated_at, &c.id))),
+        (ACTIVITY_SORT.into(), s(time_sort(&activity, &c.id))),
+        (NAME_SORT.into(), s(text_sort(c.full_name.as_deref(), &c.id))),
+        (EMAIL_SORT.into(), s(text_sort(c.email.as_deref(), &c.id))),
+        (TYPE_SORT.into(), s(text_sort(Some(c.contact_type.as_str()), &c.id))),
+    ]
 }
 
 /// FNV-1a: stable across releases, unlike `std`'s hasher.
@@ -71,17 +126,20 @@ impl Store {
         limit: usize,
         before: Option<&str>,
     ) -> Result<(Vec<Item>, bool)> {
-        self.sorted_page(list, NEWEST, limit, before).await
+        let (entries, more) = self.sorted_page(list, NEWEST, limit, before).await?;
+        Ok((entries.into_iter().map(|(k, _)| k).collect(), more))
     }
 
-    /// Like `sharded_page`, in the given order (descending by its sort key).
+    /// Like `sharded_page`, in the given order, after the position `before`
+    /// (a sort key value; "before" in the order's own direction). Returns the
+    /// base-table keys with their positions, and whether more follow.
     pub(crate) async fn sorted_page(
         &self,
         list: &str,
         order: Order,
         limit: usize,
         before: Option<&str>,
-    ) -> Result<(Vec<Item>, bool)> {
+    ) -> Result<(Vec<(Item, String)>, bool)> {
         let queries = (0..SHARDS).map(|shard| self.query_shard(order, shard_pk(list, shard), limit, before));
         let mut more = false;
         let mut entries: Vec<Item> = Vec::new();
@@ -89,7 +147,14 @@ impl Store {
             more |= shard_more;
             entries.extend(items);
         }
-        entries.sort_unstable_by(|a, b| get_s(b, order.sort_key).cmp(&get_s(a, order.sort_key)));
+        entries.sort_unstable_by(|a, b| {
+            let (a, b) = (get_s(a, order.sort_key), get_s(b, order.sort_key));
+            if order.ascending {
+                a.cmp(&b)
+            } else {
+                b.cmp(&a)
+            }
+        });
         if entries.len() > limit {
             entries.truncate(limit);
             more = true;
@@ -97,8 +162,9 @@ impl Store {
         let keys = entries
             .into_iter()
             .map(|mut e| {
+                let position = get_s(&e, order.sort_key).unwrap_or_default().to_string();
                 e.retain(|k, _| k == "PK" || k == "SK");
-                e
+                (e, position)
             })
             .collect();
         Ok((keys, more))
@@ -116,12 +182,16 @@ impl Store {
             .query()
             .table_name(&self.table)
             .index_name(order.index)
-            .scan_index_forward(false)
+            .scan_index_forward(order.ascending)
             .limit(limit as i32)
             .expression_attribute_values(":pk", s(partition));
         req = match before {
             Some(before) => req
-                .key_condition_expression("GSI1PK = :pk AND #sort < :before")
+                .key_condition_expression(if order.ascending {
+                    "GSI1PK = :pk AND #sort > :before"
+                } else {
+                    "GSI1PK = :pk AND #sort < :before"
+                })
                 .expression_attribute_names("#sort", order.sort_key)
                 .expression_attribute_values(":before", s(before)),
             None => req.key_condition_expression("GSI1PK = :pk"),
@@ -205,6 +275,17 @@ fn key_pair(item: &Item) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sort_strings_order_like_their_values() {
+        let t = |s: &str| time_sort(&s.parse::<DateTime<Utc>>().unwrap(), "X");
+        assert!(t("2026-01-01T00:00:00Z") < t("2026-01-01T00:00:00.5Z"));
+        assert!(t("2026-01-01T00:00:00.999Z") < t("2026-01-01T00:00:01Z"));
+        assert!(text_sort(Some("Ann"), "Z") < text_sort(Some("bob"), "A"));
+        assert!(text_sort(Some("zoë"), "A") < text_sort(None, "A"));
+        assert_eq!(text_sort(Some("  "), "A"), text_sort(None, "A"));
+        assert!(text_sort(Some("ann"), "A") < text_sort(Some("ann"), "B"));
+    }
 
     #[test]
     fn shards_are_stable_and_spread() {

@@ -7,7 +7,7 @@
 use chrono::Utc;
 
 use super::contacts::{conditional, contact_from, contact_pk, StoredContact, CONTACT_SK};
-use super::index::index_attrs;
+use super::index::{index_attrs, time_sort};
 use super::{from_item, get_s, key, n, s, sdk_error, to_attr, Item, Store};
 use crate::domain::contact::Contact;
 use crate::domain::tag::{name_key, Tag};
@@ -227,15 +227,17 @@ impl Store {
             if tags == current.tags {
                 return Ok(Some((current.clone(), current)));
             }
+            let now = Utc::now();
             let out = self
                 .client
                 .update_item()
                 .table_name(&self.table)
                 .set_key(Some(key(contact_pk(pid, cid), CONTACT_SK)))
-                .update_expression("SET tags = :tags, updated_at = :now")
+                .update_expression("SET tags = :tags, updated_at = :now, upd_sort = :sort")
                 .condition_expression("updated_at = :prev")
                 .expression_attribute_values(":tags", to_attr(&tags)?)
-                .expression_attribute_values(":now", to_attr(&Utc::now())?)
+                .expression_attribute_values(":now", to_attr(&now)?)
+                .expression_attribute_values(":sort", s(time_sort(&now, cid)))
                 .expression_attribute_values(":prev", to_attr(&current.updated_at)?)
                 .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
                 .send()

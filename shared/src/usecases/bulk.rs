@@ -122,10 +122,8 @@ async fn resolve(store: &Store, project: &Project, f: &Filter) -> Result<Vec<Str
     let mut cursor: Option<String> = None;
     loop {
         let (page, next): (Vec<String>, Option<String>) = if f.all {
-            let (cs, more) = store.list_contacts(pid, NEWEST, 500, cursor.as_deref()).await?;
-            let ids: Vec<String> = cs.into_iter().map(|c| c.id).collect();
-            let next = if more { ids.last().cloned() } else { None };
-            (ids, next)
+            let (cs, more, last) = store.list_contacts(pid, NEWEST, 500, cursor.as_deref()).await?;
+            (cs.into_iter().map(|(c, _)| c.id).collect(), last.filter(|_| more))
         } else if let Some(tag) = &f.tag {
             let Some(tag_id) = store.tag_id_by_name(pid, tag).await? else {
                 return Err(Error::invalid("selection.filter.tag", "no such tag"));

@@ -20,7 +20,7 @@ use crate::domain::normalize;
 use crate::domain::project::Project;
 use crate::domain::search;
 use crate::store::contacts::{Claim, ContactWrite, Merge, StoredContact, WriteMode};
-use crate::store::index::{ref_sort, Order, BY_REFERRALS, NEWEST};
+use crate::store::index::{Order, BY_ACTIVITY, BY_EMAIL, BY_NAME, BY_REFERRALS, BY_TYPE, BY_UPDATED, NEWEST};
 use crate::store::Store;
 use crate::telemetry::mask_email;
 use crate::usecases::{activities, decode_cursor, encode_cursor, lists, tags, Page};
@@ -289,57 +289,101 @@ pub async fn find(
     }
 }
 
-/// How a contact list is ordered.
+/// What a contact list is ordered by.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Sort {
-    /// Newest first.
+    /// Creation (newest first by default).
     #[default]
     CreatedAt,
-    /// Most referrals first (ties: newest first).
+    UpdatedAt,
+    LastActivityAt,
+    /// Referral count (most first by default; ties: newest first).
     ReferralCount,
+    /// Full name, case-insensitive (A to Z by default; no name last).
+    Name,
+    /// Email (A to Z by default; no email last).
+    Email,
+    /// Type (customer, employee, lead by default).
+    Type,
 }
 
-impl Sort {
-    fn order(self) -> Order {
-        match self {
-            Sort::CreatedAt => NEWEST,
-            Sort::ReferralCount => BY_REFERRALS,
-        }
+/// `asc` or `desc`; each sort has its natural default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Asc,
+    Desc,
+}
+
+/// A sort and its direction, as a list is read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SortOrder {
+    pub sort: Sort,
+    pub ascending: bool,
+}
+
+impl SortOrder {
+    pub fn new(sort: Option<Sort>, direction: Option<Direction>) -> Self {
+        let sort = sort.unwrap_or_default();
+        let natural = matches!(sort, Sort::Name | Sort::Email | Sort::Type);
+        let ascending = direction.map_or(natural, |d| d == Direction::Asc);
+        SortOrder { sort, ascending }
     }
 
-    /// Cursors carry their sort, so one cannot be used with another.
-    fn tag(self) -> &'static str {
-        match self {
+    /// Newest first: the order of every other stream (tags, lists, search).
+    pub fn is_newest_first(self) -> bool {
+        self == SortOrder::default()
+    }
+
+    pub fn order(self) -> Order {
+        let order = match self.sort {
+            Sort::CreatedAt => NEWEST,
+            Sort::UpdatedAt => BY_UPDATED,
+            Sort::LastActivityAt => BY_ACTIVITY,
+            Sort::ReferralCount => BY_REFERRALS,
+            Sort::Name => BY_NAME,
+            Sort::Email => BY_EMAIL,
+            Sort::Type => BY_TYPE,
+        };
+        order.ascending(self.ascending)
+    }
+
+    /// Cursors carry their order, so one cannot be used with another.
+    pub fn tag(self) -> String {
+        let sort = match self.sort {
             Sort::CreatedAt => "c",
+            Sort::UpdatedAt => "u",
+            Sort::LastActivityAt => "l",
             Sort::ReferralCount => "r",
-        }
+            Sort::Name => "n",
+            Sort::Email => "e",
+            Sort::Type => "t",
+        };
+        format!("{sort}{}", if self.ascending { "+" } else { "-" })
+    }
+
+    /// The position inside a cursor made by [`SortOrder::cursor`].
+    pub fn position(self, cursor: Option<&str>) -> Result<Option<String>> {
+        let Some(cursor) = cursor else { return Ok(None) };
+        let c = decode_cursor(cursor)?;
+        c.strip_prefix(&self.tag())
+            .and_then(|c| c.strip_prefix(':'))
+            .map(|p| Some(p.to_string()))
+            .ok_or_else(|| Error::invalid("cursor", "cursor is not one this API returned for this sort and order"))
+    }
+
+    pub fn cursor(self, position: &str) -> String {
+        encode_cursor(&format!("{}:{position}", self.tag()))
     }
 }
 
 /// Live contacts in the given order.
-pub async fn list(store: &Store, pid: &str, sort: Sort, limit: usize, cursor: Option<&str>) -> Result<Page<Contact>> {
-    let bad = || Error::invalid("cursor", "cursor is not one this API returned for this sort");
-    let before = match cursor.map(decode_cursor).transpose()? {
-        None => None,
-        Some(c) => Some(
-            c.strip_prefix(sort.tag())
-                .and_then(|c| c.strip_prefix(':'))
-                .ok_or_else(bad)?
-                .to_string(),
-        ),
-    };
-    let (data, more) = store.list_contacts(pid, sort.order(), limit, before.as_deref()).await?;
-    let position = |c: &Contact| match sort {
-        Sort::CreatedAt => c.id.clone(),
-        Sort::ReferralCount => ref_sort(c.referral_count, &c.id),
-    };
-    let next_cursor = if more {
-        data.last()
-            .map(|c| encode_cursor(&format!("{}:{}", sort.tag(), position(c))))
-    } else {
-        None
-    };
+pub async fn list(store: &Store, pid: &str, order: SortOrder, limit: usize, cursor: Option<&str>) -> Result<Page<Contact>> {
+    let before = order.position(cursor)?;
+    let (data, more, last) = store.list_contacts(pid, order.order(), limit, before.as_deref()).await?;
+    let data = data.into_iter().map(|(c, _)| c).collect();
+    let next_cursor = last.filter(|_| more).map(|p| order.cursor(&p));
     Ok(Page { data, next_cursor })
 }
 

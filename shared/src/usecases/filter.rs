@@ -1,5 +1,6 @@
 //! Filtered audience lists: a stream of candidate ids (the project's
-//! contacts, a tag's members or a list's members, newest first) is read
+//! contacts in any sort order, a tag's members or a list's members, newest
+//! first) is read
 //! page by page and each contact checked against the filter. A call reads at
 //! most `MAX_PAGES` pages and then hands back a cursor to continue from, so
 //! its cost is bounded even when few contacts match.
@@ -11,8 +12,8 @@ use utoipa::IntoParams;
 use crate::domain::contact::{Contact, ContactStatus, ContactType, Intent, Source};
 use crate::domain::list::SubscriptionStatus;
 use crate::domain::tag::name_key;
-use crate::store::index::NEWEST;
 use crate::store::Store;
+use crate::usecases::contacts::SortOrder;
 use crate::usecases::{decode_cursor, encode_cursor, Page};
 use crate::{Error, Result};
 
@@ -88,24 +89,33 @@ impl ContactFilter {
     }
 }
 
-/// Live contacts matching the filter, newest first.
+/// Live contacts matching the filter, in `order` (newest first only when a
+/// tag or list narrows the stream: those streams have no other order).
 pub async fn list(
     store: &Store,
     pid: &str,
     f: &ContactFilter,
+    order: SortOrder,
     limit: usize,
     cursor: Option<&str>,
 ) -> Result<Page<Contact>> {
     if f.list_status.is_some() && f.list_id.is_none() {
         return Err(Error::invalid("list_status", "list_status goes with list_id"));
     }
-    let bad = || Error::invalid("cursor", "cursor is not one this API returned for this filter");
+    let first_tag = names(&f.tags).into_iter().next();
+    if (f.list_id.is_some() || first_tag.is_some()) && !order.is_newest_first() {
+        return Err(Error::invalid(
+            "sort",
+            "contacts filtered by tags or list_id come newest first: leave out sort and order",
+        ));
+    }
+    let tag = format!("f{}:", order.tag());
+    let bad = || Error::invalid("cursor", "cursor is not one this API returned for this filter and sort");
     let mut before = match cursor.map(decode_cursor).transpose()? {
         None => None,
-        Some(c) => Some(c.strip_prefix("f:").map(str::to_string).ok_or_else(bad)?),
+        Some(c) => Some(c.strip_prefix(&tag).map(str::to_string).ok_or_else(bad)?),
     };
     // The narrowest stream: a list's members, a required tag's members, or everyone.
-    let first_tag = names(&f.tags).into_iter().next();
     let tag_id = match &first_tag {
         Some(t) => match store.tag_id_by_name(pid, t).await? {
             Some(id) => Some(id),
@@ -118,46 +128,54 @@ pub async fn list(
         },
         None => None,
     };
+    let cursor_at = |position: &str| Some(encode_cursor(&format!("{tag}{position}")));
     let mut data = Vec::new();
     for _ in 0..MAX_PAGES {
-        let (ids, more): (Vec<String>, bool) = if let Some(list_id) = &f.list_id {
+        // Each candidate with its position in the stream, and where the next read starts.
+        let (candidates, more, next): (Vec<(String, String)>, bool, Option<String>) = if let Some(list_id) = &f.list_id {
             let (subs, more) = store.list_subscriptions(pid, list_id, PAGE, before.as_deref()).await?;
+            let next = subs.last().map(|s| s.contact_id.clone());
             let ids = subs
                 .into_iter()
                 .filter(|s| f.list_status.is_none_or(|st| st == s.status))
-                .map(|s| s.contact_id)
+                .map(|s| (s.contact_id.clone(), s.contact_id))
                 .collect();
-            (ids, more)
+            (ids, more, next)
         } else if let Some(tag_id) = &tag_id {
-            store.tag_members(pid, tag_id, PAGE, before.as_deref()).await?
+            let (ids, more) = store.tag_members(pid, tag_id, PAGE, before.as_deref()).await?;
+            let next = ids.last().cloned();
+            (ids.into_iter().map(|id| (id.clone(), id)).collect(), more, next)
         } else {
-            let (cs, more) = store.list_contacts(pid, NEWEST, PAGE, before.as_deref()).await?;
-            (cs.into_iter().map(|c| c.id).collect(), more)
+            let (cs, more, last) = store.list_contacts(pid, order.order(), PAGE, before.as_deref()).await?;
+            (cs.into_iter().map(|(c, p)| (c.id, p)).collect(), more, last)
         };
+        let ids: Vec<String> = candidates.iter().map(|(id, _)| id.clone()).collect();
         let contacts = store.get_contacts(pid, &ids).await?;
-        for id in &ids {
+        for (id, position) in &candidates {
             if let Some(c) = contacts.iter().find(|c| &c.id == id) {
                 if c.status != ContactStatus::Deleted && f.matches(c) {
                     data.push(c.clone());
                     if data.len() == limit {
-                        let next_cursor = Some(encode_cursor(&format!("f:{id}")));
-                        return Ok(Page { data, next_cursor });
+                        return Ok(Page {
+                            data,
+                            next_cursor: cursor_at(position),
+                        });
                     }
                 }
             }
         }
-        // Streams are newest first: stop once past the created range.
-        let past = f
-            .created_after
-            .is_some_and(|after| contacts.iter().any(|c| c.created_at < after));
-        if !more || past || ids.is_empty() {
+        // Newest-first streams can stop once past the created range.
+        let past = order.is_newest_first()
+            && f.created_after
+                .is_some_and(|after| contacts.iter().any(|c| c.created_at < after));
+        if !more || past || next.is_none() {
             return Ok(Page {
                 data,
                 next_cursor: None,
             });
         }
-        before = ids.last().cloned();
+        before = next;
     }
-    let next_cursor = before.map(|b| encode_cursor(&format!("f:{b}")));
+    let next_cursor = before.and_then(|b| cursor_at(&b));
     Ok(Page { data, next_cursor })
 }

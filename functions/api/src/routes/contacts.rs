@@ -71,8 +71,12 @@ pub struct ListQuery {
     cursor: Option<String>,
     /// Lookups only: also return a soft-deleted contact.
     include_deleted: Option<bool>,
-    /// `created_at` (newest first, the default) or `referral_count` (most first).
+    /// `created_at` (the default), `updated_at`, `last_activity_at`,
+    /// `referral_count`, `name`, `email` or `type`.
     sort: Option<contacts::Sort>,
+    /// `asc` or `desc`: dates and referral counts default to `desc` (newest,
+    /// most first), name, email and type to `asc`.
+    order: Option<contacts::Direction>,
     /// Search: contacts whose email, first, last or full name, company or
     /// phone digits start with this, case-insensitive.
     q: Option<String>,
@@ -133,10 +137,10 @@ pub async fn list_contacts(
     }
     let limit = usecases::limit(q.limit)?;
     if let Some(text) = q.q.as_deref() {
-        if q.sort.is_some() {
+        if q.sort.is_some() || q.order.is_some() {
             return Err(ApiError::invalid(
                 "sort",
-                "search results come in match order; sort is not available with q yet",
+                "search results come in match order (the matched prefix A to Z): leave out sort and order with q",
             ));
         }
         return Ok(Json(
@@ -158,20 +162,14 @@ pub async fn list_contacts(
         has_email: q.has_email,
         has_phone: q.has_phone,
     };
+    let order = contacts::SortOrder::new(q.sort, q.order);
     if !filter.is_empty() {
-        if q.sort.is_some() {
-            return Err(ApiError::invalid(
-                "sort",
-                "filtered lists come newest first; sort is not available with filters yet",
-            ));
-        }
         return Ok(Json(
-            filter::list(&state.store, &project.id, &filter, limit, q.cursor.as_deref()).await?,
+            filter::list(&state.store, &project.id, &filter, order, limit, q.cursor.as_deref()).await?,
         ));
     }
-    let sort = q.sort.unwrap_or_default();
     Ok(Json(
-        contacts::list(&state.store, &project.id, sort, limit, q.cursor.as_deref()).await?,
+        contacts::list(&state.store, &project.id, order, limit, q.cursor.as_deref()).await?,
     ))
 }
 

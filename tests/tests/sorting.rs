@@ -175,3 +175,39 @@ async fn sorts_refuse_what_they_cannot_do() {
         .await;
     assert_eq!(r.body["data"].as_array().unwrap().len(), 3);
 }
+
+#[tokio::test]
+async fn total_counts_what_the_query_selects() {
+    let app = TestApp::spawn().await;
+    let p = app.project().await;
+    for i in 0..7 {
+        let tags = if i % 3 == 0 { json!(["VIP"]) } else { json!([]) };
+        app.post(
+            &p.contacts(),
+            &p.key,
+            json!({"email": format!("t{i}@example.com"), "first_name": if i < 2 { "Tess" } else { "Ray" }, "tags": tags}),
+        )
+        .await;
+    }
+    let gone = app.post(&p.contacts(), &p.key, json!({"email": "gone@example.com"})).await;
+    app.delete(&p.contact(gone.body["id"].as_str().unwrap()), &p.key).await;
+    let total = |query: &'static str| {
+        let (app, p) = (&app, &p);
+        async move {
+            let r = app.get(&format!("{}?limit=1&total=true&{query}", p.contacts()), &p.key).await;
+            assert_eq!(r.status, StatusCode::OK, "{query}: {:?}", r.body);
+            r.body["total"].as_u64()
+        }
+    };
+    assert_eq!(total("").await, Some(7));
+    assert_eq!(total("sort=name&order=desc").await, Some(7));
+    assert_eq!(total("tags=VIP").await, Some(3));
+    assert_eq!(total("exclude_tags=VIP&has_email=true").await, Some(4));
+    assert_eq!(total("q=tess").await, Some(2));
+    assert_eq!(total("email=t1%40example.com").await, Some(1));
+    // Not asked for, not given.
+    let r = app.get(&p.contacts(), &p.key).await;
+    assert!(r.body.get("total").is_none(), "{:?}", r.body);
+    let r = app.get(&format!("{}?q=tess&tags=VIP", p.contacts()), &p.key).await;
+    assert_eq!((r.status, r.field()), (StatusCode::UNPROCESSABLE_ENTITY, Some("q")));
+}

@@ -523,6 +523,11 @@ impl Store {
         }
     }
 
+    /// Live contacts of the project (deleted ones have left the index).
+    pub async fn count_contacts(&self, pid: &str) -> Result<u64> {
+        self.count_list(&contacts_list(pid)).await
+    }
+
     /// Live contacts in `order`, after the position `before` if given, each
     /// with its position; whether more follow; and the position of the last
     /// index entry read (the next page's `before`, even if that contact was

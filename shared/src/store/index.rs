@@ -200,6 +200,35 @@ impl Store {
         Ok((out.items.unwrap_or_default(), out.last_evaluated_key.is_some()))
     }
 
+    /// How many items `list` holds: a COUNT query per shard, paged to the end
+    /// (index pages only, no items read; grows with the list, ~1 MB a page).
+    pub(crate) async fn count_list(&self, list: &str) -> Result<u64> {
+        let counts = (0..SHARDS).map(|shard| async move {
+            let mut total = 0u64;
+            let mut start: Option<Item> = None;
+            loop {
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(INDEX)
+                    .key_condition_expression("GSI1PK = :pk")
+                    .expression_attribute_values(":pk", s(shard_pk(list, shard)))
+                    .select(aws_sdk_dynamodb::types::Select::Count)
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+                total += out.count.max(0) as u64;
+                start = out.last_evaluated_key;
+                if start.is_none() {
+                    return Ok::<_, Error>(total);
+                }
+            }
+        });
+        Ok(try_join_all(counts).await?.into_iter().sum())
+    }
+
     /// The one GSI1 entry of `id` on `list`, as base-table keys.
     pub(crate) async fn index_lookup(&self, list: &str, id: &str) -> Result<Option<Item>> {
         let out = self

@@ -23,6 +23,7 @@ use crate::store::contacts::{Claim, ContactWrite, Merge, StoredContact, WriteMod
 use crate::store::index::{Order, BY_ACTIVITY, BY_EMAIL, BY_NAME, BY_REFERRALS, BY_TYPE, BY_UPDATED, NEWEST};
 use crate::store::Store;
 use crate::telemetry::mask_email;
+use crate::usecases::filter::{self, ContactFilter};
 use crate::usecases::{activities, decode_cursor, encode_cursor, lists, tags, Page};
 use crate::{Error, Result};
 
@@ -386,6 +387,30 @@ pub async fn list(store: &Store, pid: &str, order: SortOrder, limit: usize, curs
     let next_cursor = last.filter(|_| more).map(|p| order.cursor(&p));
     Ok(Page { data, next_cursor })
 }
+
+/// How many contacts a query selects, exactly: an index count for the whole
+/// audience; otherwise every page of the query is read (its cost grows with
+/// what it selects, so callers ask for it).
+pub async fn count(store: &Store, pid: &str, q: Option<&str>, f: &ContactFilter) -> Result<u64> {
+    if q.is_none() && f.is_empty() {
+        return store.count_contacts(pid).await;
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = match q {
+            Some(q) => search(store, pid, q, COUNT_PAGE, cursor.as_deref()).await?,
+            None => filter::list(store, pid, f, SortOrder::default(), COUNT_PAGE, cursor.as_deref()).await?,
+        };
+        seen.extend(page.data.into_iter().map(|c| c.id));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => return Ok(seen.len() as u64),
+        }
+    }
+}
+
+const COUNT_PAGE: usize = 1000;
 
 async fn add_to_lists(store: &Store, pid: &str, cid: &str, list_ids: &[String], via: Via) -> Result<usize> {
     let mut added = 0;

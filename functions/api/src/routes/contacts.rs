@@ -98,12 +98,29 @@ pub struct ListQuery {
     created_before: Option<DateTime<Utc>>,
     has_email: Option<bool>,
     has_phone: Option<bool>,
+    /// Also count every contact the query selects (`total`). Exact; costs
+    /// index reads for the whole audience, and reads every page of a search
+    /// or filter, so it is asked for, not given by default.
+    total: Option<bool>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct ContactPage {
     pub data: Vec<Contact>,
     pub next_cursor: Option<String>,
+    /// With `total=true`: how many contacts the query selects, all pages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+}
+
+impl From<Page<Contact>> for ContactPage {
+    fn from(p: Page<Contact>) -> Self {
+        ContactPage {
+            data: p.data,
+            next_cursor: p.next_cursor,
+            total: None,
+        }
+    }
 }
 
 /// Live contacts newest first, or an exact lookup by email, phone or eid.
@@ -115,7 +132,7 @@ pub async fn list_contacts(
     State(state): State<AppState>,
     ProjectKey(project): ProjectKey,
     QueryParams(q): QueryParams<ListQuery>,
-) -> ApiResult<Json<Page<Contact>>> {
+) -> ApiResult<Json<ContactPage>> {
     let lookups = [
         (IdentityKind::Email, &q.email),
         (IdentityKind::Phone, &q.phone),
@@ -130,23 +147,13 @@ pub async fn list_contacts(
             ));
         }
         let found = contacts::find(&state.store, &project, kind, value, q.include_deleted.unwrap_or(false)).await?;
-        return Ok(Json(Page {
+        return Ok(Json(ContactPage {
+            total: (q.total == Some(true)).then_some(found.is_some() as u64),
             data: found.into_iter().collect(),
             next_cursor: None,
         }));
     }
     let limit = usecases::limit(q.limit)?;
-    if let Some(text) = q.q.as_deref() {
-        if q.sort.is_some() || q.order.is_some() {
-            return Err(ApiError::invalid(
-                "sort",
-                "search results come in match order (the matched prefix A to Z): leave out sort and order with q",
-            ));
-        }
-        return Ok(Json(
-            contacts::search(&state.store, &project.id, text, limit, q.cursor.as_deref()).await?,
-        ));
-    }
     let filter = ContactFilter {
         source: q.source,
         contact_type: q.contact_type,
@@ -162,15 +169,32 @@ pub async fn list_contacts(
         has_email: q.has_email,
         has_phone: q.has_phone,
     };
-    let order = contacts::SortOrder::new(q.sort, q.order);
-    if !filter.is_empty() {
-        return Ok(Json(
-            filter::list(&state.store, &project.id, &filter, order, limit, q.cursor.as_deref()).await?,
-        ));
+    let pid = project.id.as_str();
+    let cursor = q.cursor.as_deref();
+    let page = if let Some(text) = q.q.as_deref() {
+        if q.sort.is_some() || q.order.is_some() {
+            return Err(ApiError::invalid(
+                "sort",
+                "search results come in match order (the matched prefix A to Z): leave out sort and order with q",
+            ));
+        }
+        if !filter.is_empty() {
+            return Err(ApiError::invalid("q", "q is not combined with filters: use one or the other"));
+        }
+        contacts::search(&state.store, pid, text, limit, cursor).await?
+    } else {
+        let order = contacts::SortOrder::new(q.sort, q.order);
+        if filter.is_empty() {
+            contacts::list(&state.store, pid, order, limit, cursor).await?
+        } else {
+            filter::list(&state.store, pid, &filter, order, limit, cursor).await?
+        }
+    };
+    let mut page = ContactPage::from(page);
+    if q.total == Some(true) {
+        page.total = Some(contacts::count(&state.store, pid, q.q.as_deref(), &filter).await?);
     }
-    Ok(Json(
-        contacts::list(&state.store, &project.id, order, limit, q.cursor.as_deref()).await?,
-    ))
+    Ok(Json(page))
 }
 
 #[utoipa::path(get, path = "/v1/projects/{pid}/contacts/{cid}", tag = "contacts",

@@ -15,7 +15,23 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 counts = collections.Counter()
+# Items the emulator handed back (Query/Scan Count, BatchGetItem responses, GetItem hits).
+items_read = collections.Counter()
 lock = threading.Lock()
+
+
+def items_in(op, data):
+    try:
+        body = json.loads(data)
+    except ValueError:
+        return 0
+    if op in ("Query", "Scan"):
+        return body.get("Count", 0)
+    if op == "BatchGetItem":
+        return sum(len(v) for v in body.get("Responses", {}).values())
+    if op == "GetItem":
+        return 1 if "Item" in body else 0
+    return 0
 
 
 def make_proxy(upstream):
@@ -36,6 +52,10 @@ def make_proxy(upstream):
                 status, data, rh = resp.status, resp.read(), resp.headers
             except urllib.error.HTTPError as e:
                 status, data, rh = e.code, e.read(), e.headers
+            if target.startswith("DynamoDB_") and status == 200:
+                n = items_in(target.split(".")[-1], data)
+                with lock:
+                    items_read["items"] += n
             self.send_response(status)
             for k, v in rh.items():
                 if k.lower() not in ("content-length", "transfer-encoding", "connection", "server", "date"):

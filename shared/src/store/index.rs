@@ -98,11 +98,13 @@ pub fn contact_sort_attrs(c: &Contact) -> Vec<(String, AttributeValue)> {
 }
 
 /// FNV-1a: stable across releases, unlike `std`'s hasher.
+pub fn hash_of(id: &str) -> u32 {
+    id.bytes()
+        .fold(0x811c9dc5u32, |h, b| (h ^ b as u32).wrapping_mul(0x01000193))
+}
+
 pub fn shard_of(id: &str) -> u32 {
-    let hash = id
-        .bytes()
-        .fold(0x811c9dc5u32, |h, b| (h ^ b as u32).wrapping_mul(0x01000193));
-    hash % SHARDS
+    hash_of(id) % SHARDS
 }
 
 pub fn shard_pk(list: &str, shard: u32) -> String {
@@ -115,6 +117,79 @@ pub fn index_attrs(list: &str, id: &str) -> [(String, aws_sdk_dynamodb::types::A
         ("GSI1PK".into(), s(shard_pk(list, shard_of(id)))),
         ("GSI1SK".into(), s(id)),
     ]
+}
+
+/// Entries read from each shard beyond its even share of a page: a shard
+/// whose share of the page is larger than that is read again.
+const SLACK: usize = 4;
+
+/// One page of `limit` entries from `shards` sorted streams, merged on the
+/// string attribute `key`. Each shard is first read for its even share plus
+/// [`SLACK`]; only a shard whose last entry read still falls inside the page
+/// (its share is larger) is read again, from there. So a page reads one
+/// index page per shard, rarely two, and about `shards × (limit / shards +
+/// SLACK)` entries whatever the size of the list. `fetch(shard, n, after)`
+/// reads up to `n` entries of a shard after the position `after`, in order,
+/// and says whether more may follow.
+pub(crate) async fn merge_shards<F, Fut>(
+    shards: u32,
+    limit: usize,
+    key: &str,
+    ascending: bool,
+    after: Option<&str>,
+    fetch: F,
+) -> Result<(Vec<Item>, bool)>
+where
+    F: Fn(u32, usize, Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<Item>, bool)>>,
+{
+    let cmp = |a: &Item, b: &Item| {
+        let (a, b) = (get_s(a, key), get_s(b, key));
+        if ascending {
+            a.cmp(&b)
+        } else {
+            b.cmp(&a)
+        }
+    };
+    let share = limit.div_ceil(shards as usize) + SLACK;
+    let first = (0..shards).map(|shard| fetch(shard, share, after.map(str::to_string)));
+    // Per shard: entries read so far, and whether more may follow.
+    let mut read: Vec<(Vec<Item>, bool)> = try_join_all(first).await?;
+    loop {
+        let mut all: Vec<&Item> = read.iter().flat_map(|(items, _)| items.iter()).collect();
+        all.sort_unstable_by(|a, b| cmp(a, b));
+        let cutoff = all.get(limit.saturating_sub(1)).copied().filter(|_| all.len() >= limit).cloned();
+        let again: Vec<(u32, String)> = read
+            .iter()
+            .enumerate()
+            .filter(|(_, (items, more))| *more && !items.is_empty())
+            .filter(|(_, (items, _))| {
+                let last = items.last().expect("not empty");
+                cutoff.as_ref().is_none_or(|c| cmp(last, c) != std::cmp::Ordering::Greater)
+            })
+            .map(|(shard, (items, _))| {
+                let last = items.last().and_then(|l| get_s(l, key)).unwrap_or_default();
+                (shard as u32, last.to_string())
+            })
+            .collect();
+        if again.is_empty() {
+            break;
+        }
+        let next = again.iter().map(|(shard, last)| fetch(*shard, share * 2, Some(last.clone())));
+        for ((shard, _), (items, more)) in again.iter().zip(try_join_all(next).await?) {
+            let entry = &mut read[*shard as usize];
+            entry.0.extend(items);
+            entry.1 = more;
+        }
+    }
+    let mut more = read.iter().any(|(_, more)| *more);
+    let mut all: Vec<Item> = read.into_iter().flat_map(|(items, _)| items).collect();
+    all.sort_unstable_by(&cmp);
+    if all.len() > limit {
+        all.truncate(limit);
+        more = true;
+    }
+    Ok((all, more))
 }
 
 impl Store {
@@ -140,25 +215,10 @@ impl Store {
         limit: usize,
         before: Option<&str>,
     ) -> Result<(Vec<(Item, String)>, bool)> {
-        let queries = (0..SHARDS).map(|shard| self.query_shard(order, shard_pk(list, shard), limit, before));
-        let mut more = false;
-        let mut entries: Vec<Item> = Vec::new();
-        for (items, shard_more) in try_join_all(queries).await? {
-            more |= shard_more;
-            entries.extend(items);
-        }
-        entries.sort_unstable_by(|a, b| {
-            let (a, b) = (get_s(a, order.sort_key), get_s(b, order.sort_key));
-            if order.ascending {
-                a.cmp(&b)
-            } else {
-                b.cmp(&a)
-            }
-        });
-        if entries.len() > limit {
-            entries.truncate(limit);
-            more = true;
-        }
+        let (entries, more) = merge_shards(SHARDS, limit, order.sort_key, order.ascending, before, |shard, n, after| {
+            self.query_shard(order, shard_pk(list, shard), n, after)
+        })
+        .await?;
         let keys = entries
             .into_iter()
             .map(|mut e| {
@@ -175,7 +235,7 @@ impl Store {
         order: Order,
         partition: String,
         limit: usize,
-        before: Option<&str>,
+        before: Option<String>,
     ) -> Result<(Vec<Item>, bool)> {
         let mut req = self
             .client
@@ -304,6 +364,62 @@ fn key_pair(item: &Item) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Shards of sorted values; the merged page must equal a full sort, page
+    /// after page, however the values fall into shards.
+    #[tokio::test]
+    async fn merged_pages_equal_one_sorted_list() {
+        use rand::Rng;
+        let mut rng = rand::rng();
+        for round in 0..200 {
+            let shards = rng.random_range(1..6u32);
+            let total = rng.random_range(0..60usize);
+            // Skewed: some rounds put most values in one shard.
+            let skew = round % 2 == 0;
+            let mut data: Vec<Vec<String>> = vec![Vec::new(); shards as usize];
+            for i in 0..total {
+                let shard = if skew && rng.random_bool(0.8) { 0 } else { rng.random_range(0..shards) };
+                data[shard as usize].push(format!("{:04}", i * 7 % 1000));
+            }
+            let ascending = rng.random_bool(0.5);
+            for d in data.iter_mut() {
+                d.sort();
+                if !ascending {
+                    d.reverse();
+                }
+            }
+            let mut expected: Vec<String> = data.concat();
+            expected.sort();
+            if !ascending {
+                expected.reverse();
+            }
+            let limit = rng.random_range(1..12usize);
+            let fetch = |shard: u32, n: usize, after: Option<String>| {
+                let rows: Vec<Item> = data[shard as usize]
+                    .iter()
+                    .filter(|v| after.as_ref().is_none_or(|a| if ascending { *v > a } else { *v < a }))
+                    .take(n + 1)
+                    .map(|v| HashMap::from([("k".to_string(), s(v.clone()))]))
+                    .collect();
+                let more = rows.len() > n;
+                async move { Ok((rows.into_iter().take(n).collect::<Vec<_>>(), more)) }
+            };
+            let mut got = Vec::new();
+            let mut after: Option<String> = None;
+            loop {
+                let (page, more) = merge_shards(shards, limit, "k", ascending, after.as_deref(), fetch)
+                    .await
+                    .unwrap();
+                assert!(page.len() <= limit);
+                got.extend(page.iter().map(|i| get_s(i, "k").unwrap().to_string()));
+                if !more {
+                    break;
+                }
+                after = got.last().cloned();
+            }
+            assert_eq!(got, expected, "shards {shards}, limit {limit}, ascending {ascending}");
+        }
+    }
 
     #[test]
     fn sort_strings_order_like_their_values() {

@@ -28,6 +28,7 @@ def main():
     parse = json.loads(sys.argv[3])
     rss = [json.loads(line) for line in sys.argv[4].splitlines() if line.strip()]
     imports = json.loads(sys.argv[5])
+    audience = json.loads(sys.argv[6]) if len(sys.argv) > 6 else []
     by_name = {c["binary"]: c for c in cold}
     hello, sdk = by_name["floor-hello"], by_name["floor-sdk"]
     out = []
@@ -72,7 +73,30 @@ def main():
         w(f"| {r['call']} | {r['requests_per_call']:g} | {ops} |")
     w("")
     render_imports(w, parse, rss, imports)
+    render_audience(w, audience)
     print("\n".join(out))
+
+
+def render_audience(w, rows):
+    if not rows:
+        return
+    sizes = sorted({r["contacts"] for r in rows})
+    w("## Audience list: first page cost by project size
+")
+    w("The first page (`limit=50`) of every sort in both directions, of `q` by email prefix (`person12`) and of a "
+      "tag filter matching 1% of contacts (`tags=Rare`), in projects loaded through the import pipeline. Requests "
+      "and items read (index entries and items the emulator returned) counted by the proxy; each call includes "
+      "one `GetItem` of the project (the tag filter one more, of the tag). Contact lists are 32 index shards, "
+      "search 128; each shard is read for its share of the page plus 4, again only when its share is larger.\n")
+    w("| query | " + " | ".join(f"{n:,} contacts: requests / items read" for n in sizes) + " |")
+    w("|---|" + "---:|" * len(sizes))
+    for q in dict.fromkeys(r["query"] for r in rows):
+        cells = []
+        for n in sizes:
+            r = next((r for r in rows if r["contacts"] == n and r["query"] == q), None)
+            cells.append(f"{r['requests']} / {r['items_read']:,}" if r else "—")
+        w(f"| `{q}` | " + " | ".join(cells) + " |")
+    w("")
 
 
 # What a worker would reach against real DynamoDB: rows of a batch that need

@@ -40,6 +40,9 @@ rss=$(target/release/import-rss 100 1)$'\n'$(target/release/import-rss "${RSS_MI
 echo "bench: imports end to end (requests per 1,000 rows, ${ROWS_E2E:-100000}-row wall time, kill and restart)…" >&2
 imports=$($PY bench/import_bench.py "http://127.0.0.1:$moto_port" target/debug/roster-local)
 
-$PY bench/render.py "$cold" "$counts" "$parse" "$rss" "$imports" > bench/README.md
+echo "bench: audience list first pages at ${AUDIENCE_SIZES:-1000,10000,100000} contacts…" >&2
+audience=$($PY bench/audience_bench.py "http://127.0.0.1:$moto_port" target/debug/roster-local)
+
+$PY bench/render.py "$cold" "$counts" "$parse" "$rss" "$imports" "$audience" > bench/README.md
 echo "bench: wrote bench/README.md" >&2
 cat bench/README.md

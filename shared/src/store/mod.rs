@@ -1,11 +1,14 @@
 //! Everything Roster keeps in DynamoDB goes through this module.
 //!
-//! One table, string keys `PK`/`SK`, two sparse KEYS_ONLY GSIs:
+//! One table, string keys `PK`/`SK`, seven sparse KEYS_ONLY GSIs, all
+//! partitioned by `GSI1PK`: GSI1 sorts by `GSI1SK`, GSI2 by `ref_sort`, and
+//! GSI3–7 order the contact lists by `upd_sort`, `act_sort`, `name_sort`,
+//! `email_sort` and `type_sort` (value + `#{cid}`, see `index::contact_sort_attrs`):
 //!
 //! | item                   | PK                          | SK                  | index keys                                   |
 //! |------------------------|-----------------------------|---------------------|----------------------------------------------|
 //! | project                | `P#{pid}`                   | `PROJECT`           |                                              |
-//! | contact                | `P#{pid}#C#{cid}`           | `CONTACT`           | GSI1PK `P#{pid}#CONTACTS#{shard}`, GSI1SK `{cid}`, `ref_sort` |
+//! | contact                | `P#{pid}#C#{cid}`           | `CONTACT`           | GSI1PK `P#{pid}#CONTACTS#{shard}`, GSI1SK `{cid}`, `ref_sort`, the five sort attributes |
 //! | activity (timeline)    | `P#{pid}#C#{cid}`           | `A#{ulid}`          |                                              |
 //! | waitlist signup, form  | `P#{pid}#C#{cid}`           | `R#{kind}#{id}`     |                                              |
 //! | message, chat          | `P#{pid}#C#{cid}`           | `R#{kind}#{id}`     | GSI1PK `P#{pid}#MESSAGES#{shard}` (or `CHATS`), GSI1SK `{id}` |
@@ -15,7 +18,7 @@
 //! | consent record         | `P#{pid}#C#{cid}`           | `CONSENT#{ulid}`    |                                              |
 //! | tag, tag name claim    | `P#{pid}#TAGS`, `P#{pid}#TAGNAME#{name}` | `T#{id}`, `TN` |                                   |
 //! | sending list           | `P#{pid}#LISTS`             | `L#{id}`            |                                              |
-//! | search token           | `P#{pid}#Q#{shard}`         | `{token}#{cid}`     |                                              |
+//! | search token           | `P#{pid}#Q#{shard of 128}`  | `{token}#{cid}`     |                                              |
 //! | import job             | `P#{pid}#IMPORT#{id}`       | `IMPORT`            | GSI1PK `P#{pid}#IMPORTS`, GSI1SK `{id}`      |
 //! | import chunk ledger    | `P#{pid}#IMPORT#{id}`       | `CHUNK#{n}`         |                                              |
 //! | identity claim         | `P#{pid}#ID#{kind}#{value}` | `ID`                |                                              |

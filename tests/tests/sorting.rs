@@ -31,7 +31,11 @@ fn label(c: &Value) -> String {
 /// The same order whether read two at a time or all at once.
 async fn sorted(app: &TestApp, p: &TestProject, query: &str) -> Vec<String> {
     let whole = walk(app, p, query, 100).await;
-    assert_eq!(walk(app, p, query, 2).await, whole, "{query}: pages differ from one read");
+    assert_eq!(
+        walk(app, p, query, 2).await,
+        whole,
+        "{query}: pages differ from one read"
+    );
     whole
 }
 
@@ -134,7 +138,13 @@ async fn every_sort_in_both_directions_pages_exactly() {
 
     // A soft-deleted contact leaves every order.
     assert_eq!(app.delete(&p.contact(&ids[1]), &p.key).await.status, StatusCode::OK);
-    for q in ["sort=name", "sort=email", "sort=type", "sort=updated_at", "sort=last_activity_at"] {
+    for q in [
+        "sort=name",
+        "sort=email",
+        "sort=type",
+        "sort=updated_at",
+        "sort=last_activity_at",
+    ] {
         assert!(!sorted(&app, &p, q).await.contains(&"alice".to_string()), "{q}");
     }
 }
@@ -144,8 +154,12 @@ async fn sorts_refuse_what_they_cannot_do() {
     let app = TestApp::spawn().await;
     let p = app.project().await;
     for i in 0..3 {
-        app.post(&p.contacts(), &p.key, json!({"email": format!("s{i}@example.com"), "tags": ["T"]}))
-            .await;
+        app.post(
+            &p.contacts(),
+            &p.key,
+            json!({"email": format!("s{i}@example.com"), "tags": ["T"]}),
+        )
+        .await;
     }
     let r = app.get(&format!("{}?sort=name&limit=1", p.contacts()), &p.key).await;
     let cursor = r.body["next_cursor"].as_str().unwrap().to_string();
@@ -154,7 +168,11 @@ async fn sorts_refuse_what_they_cannot_do() {
         let r = app
             .get(&format!("{}?{other}&cursor={cursor}", p.contacts()), &p.key)
             .await;
-        assert_eq!((r.status, r.field()), (StatusCode::UNPROCESSABLE_ENTITY, Some("cursor")), "{other}");
+        assert_eq!(
+            (r.status, r.field()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("cursor")),
+            "{other}"
+        );
     }
     let cases = [
         "sort=shoe_size",
@@ -189,12 +207,16 @@ async fn total_counts_what_the_query_selects() {
         )
         .await;
     }
-    let gone = app.post(&p.contacts(), &p.key, json!({"email": "gone@example.com"})).await;
+    let gone = app
+        .post(&p.contacts(), &p.key, json!({"email": "gone@example.com"}))
+        .await;
     app.delete(&p.contact(gone.body["id"].as_str().unwrap()), &p.key).await;
     let total = |query: &'static str| {
         let (app, p) = (&app, &p);
         async move {
-            let r = app.get(&format!("{}?limit=1&total=true&{query}", p.contacts()), &p.key).await;
+            let r = app
+                .get(&format!("{}?limit=1&total=true&{query}", p.contacts()), &p.key)
+                .await;
             assert_eq!(r.status, StatusCode::OK, "{query}: {:?}", r.body);
             r.body["total"].as_u64()
         }

@@ -384,7 +384,13 @@ impl Store {
     /// Sort attributes that depend on more than one write's fields (a full
     /// name from a first name written now and a last name written before)
     /// are brought in line after the write, unless a later write has come.
-    async fn sync_sort_attrs(&self, pid: &str, contact: &Contact, item: &Item, written_at: AttributeValue) -> Result<()> {
+    async fn sync_sort_attrs(
+        &self,
+        pid: &str,
+        contact: &Contact,
+        item: &Item,
+        written_at: AttributeValue,
+    ) -> Result<()> {
         let stale: Vec<(String, AttributeValue)> = contact_sort_attrs(contact)
             .into_iter()
             .filter(|(k, v)| item.get(k) != Some(v))
@@ -547,7 +553,10 @@ impl Store {
             .collect();
         let mut contacts = Vec::with_capacity(entries.len());
         for item in self.batch_get(entries.into_iter().map(|(k, _)| k).collect()).await? {
-            let position = get_s(&item, "PK").and_then(|pk| positions.get(pk)).cloned().unwrap_or_default();
+            let position = get_s(&item, "PK")
+                .and_then(|pk| positions.get(pk))
+                .cloned()
+                .unwrap_or_default();
             if let StoredContact::Live(c) = contact_from(item)? {
                 if c.status != ContactStatus::Deleted {
                     contacts.push((c, position));
@@ -560,7 +569,11 @@ impl Store {
 
 /// The sort attributes of the contact an upsert would create, if the write
 /// holds enough to read as one (the creation defaults).
-fn new_contact_sorts(cid: &str, defaults: &[(String, AttributeValue)], set: &[(String, AttributeValue)]) -> Vec<(String, AttributeValue)> {
+fn new_contact_sorts(
+    cid: &str,
+    defaults: &[(String, AttributeValue)],
+    set: &[(String, AttributeValue)],
+) -> Vec<(String, AttributeValue)> {
     let mut item: Item = defaults.iter().chain(set).cloned().collect();
     item.insert("id".into(), s(cid));
     match from_item::<Contact>(item) {

@@ -80,7 +80,10 @@ pub fn time_sort(at: &DateTime<Utc>, cid: &str) -> String {
 /// A text value's sort string: lowercased, cut, then the id (ties by id).
 pub fn text_sort(value: Option<&str>, cid: &str) -> String {
     match value.map(str::trim).filter(|v| !v.is_empty()) {
-        Some(v) => format!("{}#{cid}", v.to_lowercase().chars().take(MAX_SORT_CHARS).collect::<String>()),
+        Some(v) => format!(
+            "{}#{cid}",
+            v.to_lowercase().chars().take(MAX_SORT_CHARS).collect::<String>()
+        ),
         None => format!("{NO_VALUE}#{cid}"),
     }
 }
@@ -158,14 +161,20 @@ where
     loop {
         let mut all: Vec<&Item> = read.iter().flat_map(|(items, _)| items.iter()).collect();
         all.sort_unstable_by(|a, b| cmp(a, b));
-        let cutoff = all.get(limit.saturating_sub(1)).copied().filter(|_| all.len() >= limit).cloned();
+        let cutoff = all
+            .get(limit.saturating_sub(1))
+            .copied()
+            .filter(|_| all.len() >= limit)
+            .cloned();
         let again: Vec<(u32, String)> = read
             .iter()
             .enumerate()
             .filter(|(_, (items, more))| *more && !items.is_empty())
             .filter(|(_, (items, _))| {
                 let last = items.last().expect("not empty");
-                cutoff.as_ref().is_none_or(|c| cmp(last, c) != std::cmp::Ordering::Greater)
+                cutoff
+                    .as_ref()
+                    .is_none_or(|c| cmp(last, c) != std::cmp::Ordering::Greater)
             })
             .map(|(shard, (items, _))| {
                 let last = items.last().and_then(|l| get_s(l, key)).unwrap_or_default();
@@ -175,7 +184,9 @@ where
         if again.is_empty() {
             break;
         }
-        let next = again.iter().map(|(shard, last)| fetch(*shard, share * 2, Some(last.clone())));
+        let next = again
+            .iter()
+            .map(|(shard, last)| fetch(*shard, share * 2, Some(last.clone())));
         for ((shard, _), (items, more)) in again.iter().zip(try_join_all(next).await?) {
             let entry = &mut read[*shard as usize];
             entry.0.extend(items);
@@ -215,9 +226,14 @@ impl Store {
         limit: usize,
         before: Option<&str>,
     ) -> Result<(Vec<(Item, String)>, bool)> {
-        let (entries, more) = merge_shards(SHARDS, limit, order.sort_key, order.ascending, before, |shard, n, after| {
-            self.query_shard(order, shard_pk(list, shard), n, after)
-        })
+        let (entries, more) = merge_shards(
+            SHARDS,
+            limit,
+            order.sort_key,
+            order.ascending,
+            before,
+            |shard, n, after| self.query_shard(order, shard_pk(list, shard), n, after),
+        )
         .await?;
         let keys = entries
             .into_iter()
@@ -378,7 +394,11 @@ mod tests {
             let skew = round % 2 == 0;
             let mut data: Vec<Vec<String>> = vec![Vec::new(); shards as usize];
             for i in 0..total {
-                let shard = if skew && rng.random_bool(0.8) { 0 } else { rng.random_range(0..shards) };
+                let shard = if skew && rng.random_bool(0.8) {
+                    0
+                } else {
+                    rng.random_range(0..shards)
+                };
                 data[shard as usize].push(format!("{:04}", i * 7 % 1000));
             }
             let ascending = rng.random_bool(0.5);

@@ -380,9 +380,17 @@ impl SortOrder {
 }
 
 /// Live contacts in the given order.
-pub async fn list(store: &Store, pid: &str, order: SortOrder, limit: usize, cursor: Option<&str>) -> Result<Page<Contact>> {
+pub async fn list(
+    store: &Store,
+    pid: &str,
+    order: SortOrder,
+    limit: usize,
+    cursor: Option<&str>,
+) -> Result<Page<Contact>> {
     let before = order.position(cursor)?;
-    let (data, more, last) = store.list_contacts(pid, order.order(), limit, before.as_deref()).await?;
+    let (data, more, last) = store
+        .list_contacts(pid, order.order(), limit, before.as_deref())
+        .await?;
     let data = data.into_iter().map(|(c, _)| c).collect();
     let next_cursor = last.filter(|_| more).map(|p| order.cursor(&p));
     Ok(Page { data, next_cursor })

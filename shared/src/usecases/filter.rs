@@ -132,7 +132,8 @@ pub async fn list(
     let mut data = Vec::new();
     for _ in 0..MAX_PAGES {
         // Each candidate with its position in the stream, and where the next read starts.
-        let (candidates, more, next): (Vec<(String, String)>, bool, Option<String>) = if let Some(list_id) = &f.list_id {
+        let (candidates, more, next): (Vec<(String, String)>, bool, Option<String>) = if let Some(list_id) = &f.list_id
+        {
             let (subs, more) = store.list_subscriptions(pid, list_id, PAGE, before.as_deref()).await?;
             let next = subs.last().map(|s| s.contact_id.clone());
             let ids = subs

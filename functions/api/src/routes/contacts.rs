@@ -179,7 +179,10 @@ pub async fn list_contacts(
             ));
         }
         if !filter.is_empty() {
-            return Err(ApiError::invalid("q", "q is not combined with filters: use one or the other"));
+            return Err(ApiError::invalid(
+                "q",
+                "q is not combined with filters: use one or the other",
+            ));
         }
         contacts::search(&state.store, pid, text, limit, cursor).await?
     } else {

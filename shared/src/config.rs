@@ -16,6 +16,10 @@ pub struct Config {
     pub chunk_queue_url: Option<String>,
     /// Rows per import chunk.
     pub import_chunk_rows: u64,
+    /// Where bulk jobs are planned and their chunks worked.
+    pub bulk_queue_url: Option<String>,
+    /// Contact ids per bulk job chunk.
+    pub bulk_chunk_ids: usize,
 }
 
 pub const DEFAULT_ADMIN_TOKEN: &str = "dev-admin-token";
@@ -46,6 +50,16 @@ impl Config {
         })
     }
 
+    /// Bulk jobs' adapters; `None` where no bulk queue is configured.
+    pub fn jobs(&self, store: crate::store::Store, sdk: &aws_config::SdkConfig) -> Option<crate::usecases::bulk::Jobs> {
+        let url = self.bulk_queue_url.clone()?;
+        Some(crate::usecases::bulk::Jobs {
+            store,
+            queue: crate::queue::Queue::new(crate::aws::sqs(sdk), url),
+            chunk_ids: self.bulk_chunk_ids,
+        })
+    }
+
     /// From any source of variables (the local runner resolves them from `template.yaml`).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let table_name = var("TABLE_NAME").ok_or_else(|| Error::internal("TABLE_NAME is not set"))?;
@@ -59,14 +73,25 @@ impl Config {
             imports_bucket: var("IMPORTS_BUCKET"),
             plan_queue_url: var("PLAN_QUEUE_URL"),
             chunk_queue_url: var("CHUNK_QUEUE_URL"),
-            import_chunk_rows: match var("IMPORT_CHUNK_ROWS") {
-                None => crate::domain::import::CHUNK_ROWS,
-                Some(v) => v
-                    .parse()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| Error::internal("IMPORT_CHUNK_ROWS must be a positive number"))?,
-            },
+            import_chunk_rows: positive(&var, "IMPORT_CHUNK_ROWS", crate::domain::import::CHUNK_ROWS)?,
+            bulk_queue_url: var("BULK_QUEUE_URL"),
+            bulk_chunk_ids: positive(&var, "BULK_CHUNK_IDS", 1000)?,
         })
+    }
+}
+
+/// A positive number from `name`, or `default` when it is not set.
+fn positive<T: std::str::FromStr + PartialOrd + Default>(
+    var: impl Fn(&str) -> Option<String>,
+    name: &str,
+    default: T,
+) -> Result<T> {
+    match var(name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse()
+            .ok()
+            .filter(|n| *n > T::default())
+            .ok_or_else(|| Error::internal(format!("{name} must be a positive number"))),
     }
 }

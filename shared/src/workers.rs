@@ -8,6 +8,7 @@ use std::future::Future;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use tracing::error;
 
+use crate::usecases::bulk::{self, Jobs};
 use crate::usecases::imports::{self, ChunkMessage, Importer};
 use crate::Error;
 
@@ -44,6 +45,14 @@ pub async fn chunk_batch(ctx: &Importer, event: SqsEvent) -> SqsBatchResponse {
         let msg: ChunkMessage =
             serde_json::from_str(&body).map_err(|e| Error::internal(format!("not a chunk message: {e}")))?;
         Box::pin(imports::run_chunk(ctx, &msg)).await
+    })
+    .await
+}
+
+/// The bulk worker: plans a bulk job or works one chunk of it, per message.
+pub async fn bulk_batch(jobs: &Jobs, event: SqsEvent) -> SqsBatchResponse {
+    each_message(event, |body| async move {
+        Box::pin(bulk::handle_message(jobs, &body)).await
     })
     .await
 }

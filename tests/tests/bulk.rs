@@ -124,7 +124,15 @@ async fn bulk_actions_by_ids_and_by_filter() {
         ),
         (
             json!({"selection": {"filter": {"tag": "x", "all": true}}, "action": "set_type", "type": "lead"}),
-            "selection.filter",
+            "selection.filter.all",
+        ),
+        (
+            json!({"selection": {"filter": {"tags": ["x"], "status": "active", "q": "a"}}, "action": "untag", "tags": ["x"]}),
+            "selection.filter.q",
+        ),
+        (
+            json!({"selection": {"filter": {"tagz": "x"}}, "action": "untag", "tags": ["x"]}),
+            "selection.filter.tagz",
         ),
         (json!({"selection": {"ids": [ids[0]]}, "action": "explode"}), "action"),
     ] {

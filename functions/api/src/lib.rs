@@ -11,7 +11,8 @@ mod routes;
 use std::sync::Arc;
 
 use axum::{extract::DefaultBodyLimit, middleware, Router};
-use roster::{store::Store, usecases::imports::Importer, Config};
+use roster::usecases::{bulk::Jobs, imports::Importer};
+use roster::{store::Store, Config};
 
 pub use openapi::ApiDoc;
 
@@ -25,6 +26,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Absent where no imports bucket is configured (imports answer 503).
     pub importer: Option<Importer>,
+    /// Absent where no bulk queue is configured (larger selections are refused).
+    pub jobs: Option<Jobs>,
 }
 
 impl AppState {
@@ -35,6 +38,7 @@ impl AppState {
             None => None,
         };
         Ok(AppState {
+            jobs: config.jobs(store.clone(), sdk),
             store,
             config: Arc::new(config),
             importer,

@@ -332,12 +332,15 @@ async fn create_table(dynamodb: &DynamoClient, name: &str, props: &Value) -> Res
     Ok(())
 }
 
-/// Parameter values for a local stack: `ADMIN_TOKEN` and `IMPORT_CHUNK_ROWS` from the environment.
+/// Parameter values for a local stack: `ADMIN_TOKEN`, `IMPORT_CHUNK_ROWS` and `BULK_CHUNK_IDS` from the environment.
 pub fn local_parameters() -> HashMap<String, String> {
     let token = std::env::var("ADMIN_TOKEN").unwrap_or_else(|_| roster::config::DEFAULT_ADMIN_TOKEN.to_string());
     let mut params = HashMap::from([("AdminToken".to_string(), token)]);
     if let Ok(rows) = std::env::var("IMPORT_CHUNK_ROWS") {
         params.insert("ImportChunkRows".to_string(), rows);
+    }
+    if let Ok(ids) = std::env::var("BULK_CHUNK_IDS") {
+        params.insert("BulkChunkIds".to_string(), ids);
     }
     params
 }
@@ -389,8 +392,7 @@ impl LocalStack {
             let env = template.function_env(&f.function, &self.stack, parameters)?;
             let config = roster::Config::from_vars(|k| env.get(k).cloned())?;
             let store = roster::store::Store::new(self.clients.dynamodb.clone(), config.table_name.clone());
-            let importer = config.importer(store, &self.clients.sdk)?;
-            let handler = poller::handler_for(&f.binary, importer)
+            let handler = poller::handler_for(&f.binary, &config, store, &self.clients.sdk)?
                 .ok_or_else(|| bad(format!("no local handler for binary {}", f.binary)))?;
             let url = self
                 .stack
@@ -436,6 +438,7 @@ mod tests {
                 ("Table".into(), "x-Table".into()),
                 ("ImportsBucket".into(), "x-importsbucket".into()),
                 ("PlanQueue".into(), "http://q/x-PlanQueue".into()),
+                ("BulkQueue".into(), "http://q/x-BulkQueue".into()),
             ]),
             ..Stack::default()
         };
@@ -444,10 +447,12 @@ mod tests {
         assert_eq!(env["TABLE_NAME"], "x-Table");
         assert_eq!(env["ADMIN_TOKEN"], "secret-token");
         assert_eq!(env["PLAN_QUEUE_URL"], "http://q/x-PlanQueue");
+        assert_eq!(env["BULK_QUEUE_URL"], "http://q/x-BulkQueue");
+        assert_eq!(env["BULK_CHUNK_IDS"], "1000");
     }
 
     #[test]
-    fn the_import_functions_are_fed_by_their_queues() {
+    fn the_queue_functions_are_fed_by_their_queues() {
         let f = template().sqs_functions();
         let find = |b: &str| f.iter().find(|x| x.binary == b).cloned().unwrap();
         assert_eq!(find("import-planner").queue, "PlanQueue");
@@ -456,6 +461,8 @@ mod tests {
             (worker.queue.as_str(), worker.batch_size, worker.max_concurrency),
             ("ChunkQueue", 1, 20)
         );
+        let bulk = find("bulk-worker");
+        assert_eq!((bulk.queue.as_str(), bulk.batch_size), ("BulkQueue", 1));
     }
 
     #[test]

@@ -9,7 +9,6 @@ use std::time::Duration;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
 use futures::future::BoxFuture;
-use roster::usecases::imports::Importer;
 use tracing::warn;
 
 /// Pollers per function locally (Lambda would run up to the template's MaximumConcurrency).
@@ -20,20 +19,39 @@ const VISIBILITY_SECS: i32 = 20;
 
 pub type Handler = Arc<dyn Fn(SqsEvent) -> BoxFuture<'static, SqsBatchResponse> + Send + Sync>;
 
-/// The handler a function's binary runs, over that function's own clients.
-pub fn handler_for(binary: &str, importer: Importer) -> Option<Handler> {
-    let importer = Arc::new(importer);
-    match binary {
-        "import-planner" => Some(Arc::new(move |event| {
-            let ctx = importer.clone();
-            Box::pin(async move { roster::workers::plan_batch(&ctx, event).await })
-        })),
-        "import-worker" => Some(Arc::new(move |event| {
-            let ctx = importer.clone();
-            Box::pin(async move { roster::workers::chunk_batch(&ctx, event).await })
-        })),
+/// The handler a function's binary runs, over that function's own clients
+/// (built from its environment as its Lambda would).
+pub fn handler_for(
+    binary: &str,
+    config: &roster::Config,
+    store: roster::store::Store,
+    sdk: &aws_config::SdkConfig,
+) -> roster::Result<Option<Handler>> {
+    let missing = |what: &str| roster::Error::internal(format!("{binary}: {what} is not set"));
+    Ok(match binary {
+        "import-planner" => {
+            let ctx = Arc::new(config.importer(store, sdk)?);
+            Some(Arc::new(move |event| {
+                let ctx = ctx.clone();
+                Box::pin(async move { roster::workers::plan_batch(&ctx, event).await })
+            }))
+        }
+        "import-worker" => {
+            let ctx = Arc::new(config.importer(store, sdk)?);
+            Some(Arc::new(move |event| {
+                let ctx = ctx.clone();
+                Box::pin(async move { roster::workers::chunk_batch(&ctx, event).await })
+            }))
+        }
+        "bulk-worker" => {
+            let ctx = Arc::new(config.jobs(store, sdk).ok_or_else(|| missing("BULK_QUEUE_URL"))?);
+            Some(Arc::new(move |event| {
+                let ctx = ctx.clone();
+                Box::pin(async move { roster::workers::bulk_batch(&ctx, event).await })
+            }))
+        }
         _ => None,
-    }
+    })
 }
 
 pub async fn poll(sqs: aws_sdk_sqs::Client, url: String, batch_size: i32, handler: Handler) {

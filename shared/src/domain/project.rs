@@ -42,7 +42,7 @@ impl Project {
     /// Whether a browser page at `origin` may call the public endpoints.
     pub fn allows_origin(&self, origin: &str) -> bool {
         let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
-        self.allowed_origins.iter().any(|o| *o == origin)
+        self.allowed_origins.contains(&origin)
     }
 }
 

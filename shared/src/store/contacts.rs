@@ -492,7 +492,7 @@ impl Store {
             .send()
             .await;
         match conditional(out)? {
-            Some(out) => out.attributes.map(|a| from_item::<Contact>(a)).transpose(),
+            Some(out) => out.attributes.map(from_item::<Contact>).transpose(),
             None => Ok(None),
         }
     }
@@ -532,6 +532,11 @@ impl Store {
     /// Live contacts of the project (deleted ones have left the index).
     pub async fn count_contacts(&self, pid: &str) -> Result<u64> {
         self.count_list(&contacts_list(pid)).await
+    }
+
+    /// The ids of every live contact, in no particular order.
+    pub async fn all_contact_ids(&self, pid: &str) -> Result<Vec<String>> {
+        self.all_list_ids(&contacts_list(pid)).await
     }
 
     /// Live contacts in `order`, after the position `before` if given, each

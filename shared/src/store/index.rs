@@ -305,6 +305,40 @@ impl Store {
         Ok(try_join_all(counts).await?.into_iter().sum())
     }
 
+    /// Every id (`GSI1SK`) on `list`, in no particular order: each shard
+    /// read to its end at once (index pages only, ~1 MB each), so a whole
+    /// selection costs a query per shard rather than one per shard per page.
+    pub(crate) async fn all_list_ids(&self, list: &str) -> Result<Vec<String>> {
+        let shards = (0..SHARDS).map(|shard| async move {
+            let mut ids = Vec::new();
+            let mut start: Option<Item> = None;
+            loop {
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(INDEX)
+                    .key_condition_expression("GSI1PK = :pk")
+                    .expression_attribute_values(":pk", s(shard_pk(list, shard)))
+                    .projection_expression("GSI1SK")
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+                ids.extend(
+                    out.items()
+                        .iter()
+                        .filter_map(|i| get_s(i, "GSI1SK").map(str::to_string)),
+                );
+                start = out.last_evaluated_key;
+                if start.is_none() {
+                    return Ok::<_, Error>(ids);
+                }
+            }
+        });
+        Ok(try_join_all(shards).await?.concat())
+    }
+
     /// The one GSI1 entry of `id` on `list`, as base-table keys.
     pub(crate) async fn index_lookup(&self, list: &str, id: &str) -> Result<Option<Item>> {
         let out = self

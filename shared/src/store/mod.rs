@@ -21,6 +21,8 @@
 //! | search token           | `P#{pid}#Q#{shard of 128}`  | `{token}#{cid}`     |                                              |
 //! | import job             | `P#{pid}#IMPORT#{id}`       | `IMPORT`            | GSI1PK `P#{pid}#IMPORTS`, GSI1SK `{id}`      |
 //! | import chunk ledger    | `P#{pid}#IMPORT#{id}`       | `CHUNK#{n}`         |                                              |
+//! | bulk job, its ledger   | `P#{pid}#BULK#{id}`         | `BULK`, `CHUNK#{n}` |                                              |
+//! | bulk job's ids         | `P#{pid}#BULK#{id}`         | `IDS#{n}`           | (expire after 30 days)                       |
 //! | identity claim         | `P#{pid}#ID#{kind}#{value}` | `ID`                |                                              |
 //! | idempotency record     | `IDEM#{scope hash}`         | `IDEM`              |                                              |
 //! | rate-limit window      | `RL#{subject}#{window}`     | `RL`                |                                              |
@@ -43,6 +45,7 @@
 
 pub mod activities;
 pub mod batch;
+pub mod bulk;
 pub mod contacts;
 pub mod idempotency;
 pub mod imports;
@@ -137,6 +140,11 @@ impl Store {
     /// Every item of partition `pk` (with a sort-key prefix, if given),
     /// following `LastEvaluatedKey` to the end.
     pub(crate) async fn query_all(&self, pk: String, prefix: Option<&str>) -> Result<Vec<Item>, Error> {
+        self.query_range(pk, prefix.map_or(SkRange::Any, SkRange::Prefix)).await
+    }
+
+    /// Every item of partition `pk` whose sort key is in `range`, to the end.
+    pub(crate) async fn query_range(&self, pk: String, range: SkRange<'_>) -> Result<Vec<Item>, Error> {
         let mut items = Vec::new();
         let mut start: Option<Item> = None;
         loop {
@@ -147,11 +155,14 @@ impl Store {
                 .expression_attribute_values(":pk", s(pk.clone()))
                 .consistent_read(true)
                 .set_exclusive_start_key(start.take());
-            req = match prefix {
-                Some(p) => req
-                    .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-                    .expression_attribute_values(":prefix", s(p)),
-                None => req.key_condition_expression("PK = :pk"),
+            req = match range {
+                SkRange::Prefix(p) => req
+                    .key_condition_expression("PK = :pk AND begins_with(SK, :sk)")
+                    .expression_attribute_values(":sk", s(p)),
+                SkRange::Below(b) => req
+                    .key_condition_expression("PK = :pk AND SK < :sk")
+                    .expression_attribute_values(":sk", s(b)),
+                SkRange::Any => req.key_condition_expression("PK = :pk"),
             };
             let out = req.send().await.map_err(sdk_error)?;
             items.extend(out.items.unwrap_or_default());
@@ -161,6 +172,14 @@ impl Store {
             }
         }
     }
+}
+
+/// Which sort keys of a partition a query reads.
+#[derive(Clone, Copy)]
+pub(crate) enum SkRange<'a> {
+    Any,
+    Prefix(&'a str),
+    Below(&'a str),
 }
 
 pub(crate) fn from_item<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, Error> {

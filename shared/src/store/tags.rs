@@ -9,7 +9,7 @@ use chrono::Utc;
 use super::contacts::{conditional, contact_from, contact_pk, StoredContact, CONTACT_SK};
 use super::index::{index_attrs, time_sort};
 use super::{from_item, get_s, key, n, s, sdk_error, to_attr, Item, Store};
-use crate::domain::contact::Contact;
+use crate::domain::contact::{Contact, ContactStatus};
 use crate::domain::tag::{name_key, Tag};
 use crate::{Error, Result};
 
@@ -194,6 +194,11 @@ impl Store {
     }
 
     /// Ids of contacts carrying the tag, newest first, after `before`.
+    /// The ids of every contact carrying the tag (deleted ones included), in no particular order.
+    pub async fn all_tag_member_ids(&self, pid: &str, tag_id: &str) -> Result<Vec<String>> {
+        self.all_list_ids(&members_list(pid, tag_id)).await
+    }
+
     pub async fn tag_members(
         &self,
         pid: &str,
@@ -211,17 +216,22 @@ impl Store {
     }
 
     /// Changes a contact's tag names without losing a concurrent change
-    /// (compare-and-set on `updated_at`, retried). Returns (before, after).
+    /// (compare-and-set on `updated_at`, retried). Returns (before, after);
+    /// `None` if there is no such contact (or, with `skip_deleted`, it is deleted).
     pub async fn edit_contact_tags(
         &self,
         pid: &str,
         cid: &str,
+        skip_deleted: bool,
         edit: impl Fn(&mut Vec<String>),
     ) -> Result<Option<(Contact, Contact)>> {
         for _ in 0..5 {
             let Some(StoredContact::Live(current)) = self.get_contact(pid, cid).await? else {
                 return Ok(None);
             };
+            if skip_deleted && current.status == ContactStatus::Deleted {
+                return Ok(None);
+            }
             let mut tags = current.tags.clone();
             edit(&mut tags);
             if tags == current.tags {

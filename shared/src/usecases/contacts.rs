@@ -403,17 +403,40 @@ pub async fn count(store: &Store, pid: &str, q: Option<&str>, f: &ContactFilter)
     if q.is_none() && f.is_empty() {
         return store.count_contacts(pid).await;
     }
+    Ok(select_ids(store, pid, q, f, usize::MAX).await?.len() as u64)
+}
+
+/// The ids of the contacts a query selects (a search, filters, or everyone),
+/// each once, reading its pages until the end or until more than `cap` are found.
+pub async fn select_ids(
+    store: &Store,
+    pid: &str,
+    q: Option<&str>,
+    f: &ContactFilter,
+    cap: usize,
+) -> Result<Vec<String>> {
+    if q.is_none() {
+        if let Some(ids) = filter::select_all(store, pid, f, cap).await? {
+            return Ok(ids);
+        }
+    }
     let mut seen = std::collections::HashSet::new();
+    let mut ids = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
         let page = match q {
             Some(q) => search(store, pid, q, COUNT_PAGE, cursor.as_deref()).await?,
+            None if f.is_empty() => list(store, pid, SortOrder::default(), COUNT_PAGE, cursor.as_deref()).await?,
             None => filter::list(store, pid, f, SortOrder::default(), COUNT_PAGE, cursor.as_deref()).await?,
         };
-        seen.extend(page.data.into_iter().map(|c| c.id));
+        for c in page.data {
+            if seen.insert(c.id.clone()) {
+                ids.push(c.id);
+            }
+        }
         match page.next_cursor {
-            Some(c) => cursor = Some(c),
-            None => return Ok(seen.len() as u64),
+            Some(c) if ids.len() <= cap => cursor = Some(c),
+            _ => return Ok(ids),
         }
     }
 }

@@ -6,8 +6,6 @@
 //! its cost is bounded even when few contacts match.
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use utoipa::IntoParams;
 
 use crate::domain::contact::{Contact, ContactStatus, ContactType, Intent, Source};
 use crate::domain::list::SubscriptionStatus;
@@ -20,19 +18,19 @@ use crate::{Error, Result};
 const MAX_PAGES: usize = 10;
 const PAGE: usize = 200;
 
-#[derive(Debug, Default, Deserialize, IntoParams)]
+/// The audience filters (combined with AND); built by the entry points.
+#[derive(Debug, Default)]
 pub struct ContactFilter {
     pub source: Option<Source>,
-    #[serde(rename = "type")]
     pub contact_type: Option<ContactType>,
     pub status: Option<ContactStatus>,
     pub intent: Option<Intent>,
-    /// Comma-separated tag names the contact must all carry.
-    pub tags: Option<String>,
-    /// Comma-separated tag names, at least one of which it carries.
-    pub any_tags: Option<String>,
-    /// Comma-separated tag names it must not carry.
-    pub exclude_tags: Option<String>,
+    /// Tag names the contact must all carry.
+    pub tags: Option<TagNames>,
+    /// Tag names, at least one of which it carries.
+    pub any_tags: Option<TagNames>,
+    /// Tag names it must not carry.
+    pub exclude_tags: Option<TagNames>,
     /// On this sending list (with `list_status`, in that status).
     pub list_id: Option<String>,
     pub list_status: Option<SubscriptionStatus>,
@@ -42,16 +40,29 @@ pub struct ContactFilter {
     pub has_phone: Option<bool>,
 }
 
-fn names(v: &Option<String>) -> Vec<String> {
-    v.as_deref()
-        .map(|s| {
-            s.split(',')
-                .map(name_key)
-                .map(|t| t.trim().to_string())
+/// Tag names, compared case-insensitively.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct TagNames(Vec<String>);
+
+impl TagNames {
+    pub fn new<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> Self {
+        TagNames(
+            names
+                .into_iter()
+                .map(|t| name_key(t.as_ref()).trim().to_string())
                 .filter(|t| !t.is_empty())
-                .collect()
-        })
-        .unwrap_or_default()
+                .collect(),
+        )
+    }
+
+    /// From a query string's comma-separated list.
+    pub fn split(joined: &str) -> Self {
+        Self::new(joined.split(','))
+    }
+}
+
+fn names(v: &Option<TagNames>) -> Vec<String> {
+    v.as_ref().map(|t| t.0.clone()).unwrap_or_default()
 }
 
 impl ContactFilter {
@@ -87,6 +98,38 @@ impl ContactFilter {
             && self.has_email.is_none_or(|h| c.email.is_some() == h)
             && self.has_phone.is_none_or(|h| c.phone.is_some() == h)
     }
+}
+
+/// The ids of every live contact matching the filter, in no particular
+/// order, stopping once more than `cap` are found; `None` when the filter
+/// names a list (its members are read in pages with their status instead).
+/// Candidates are a tag's members or everyone, read whole from the index
+/// (one query per shard), then checked 100 contacts a read.
+pub async fn select_all(store: &Store, pid: &str, f: &ContactFilter, cap: usize) -> Result<Option<Vec<String>>> {
+    if f.list_id.is_some() {
+        return Ok(None);
+    }
+    let candidates = match names(&f.tags).first() {
+        Some(tag) => match store.tag_id_by_name(pid, tag).await? {
+            Some(tag_id) => store.all_tag_member_ids(pid, &tag_id).await?,
+            None => return Ok(Some(Vec::new())),
+        },
+        // The index holds live contacts only: with no filter, that is the selection.
+        None if f.is_empty() => return Ok(Some(store.all_contact_ids(pid).await?)),
+        None => store.all_contact_ids(pid).await?,
+    };
+    let mut ids = Vec::new();
+    for chunk in candidates.chunks(100) {
+        for c in store.get_contacts(pid, chunk).await? {
+            if c.status != ContactStatus::Deleted && f.matches(&c) {
+                ids.push(c.id);
+            }
+        }
+        if ids.len() > cap {
+            break;
+        }
+    }
+    Ok(Some(ids))
 }
 
 /// Live contacts matching the filter, in `order` (newest first only when a

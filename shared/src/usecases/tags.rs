@@ -136,7 +136,7 @@ pub async fn update(store: &Store, pid: &str, id: &str, input: TagInput) -> Resu
         let old_key = name_key(&tag.name);
         for cid in members {
             store
-                .edit_contact_tags(pid, &cid, |tags| {
+                .edit_contact_tags(pid, &cid, false, |tags| {
                     for t in tags.iter_mut() {
                         if name_key(t) == old_key {
                             *t = new_name.clone();
@@ -155,7 +155,7 @@ pub async fn delete(store: &Store, pid: &str, id: &str) -> Result<()> {
     let key = name_key(&tag.name);
     for cid in all_members(store, pid, id).await? {
         store
-            .edit_contact_tags(pid, &cid, |tags| tags.retain(|t| name_key(t) != key))
+            .edit_contact_tags(pid, &cid, false, |tags| tags.retain(|t| name_key(t) != key))
             .await?;
         store.remove_membership(pid, id, &cid).await?;
     }
@@ -218,7 +218,7 @@ pub async fn assign(store: &Store, pid: &str, cid: &str, add: &[String], remove:
     let add = resolve(store, pid, add).await?;
     let remove: Vec<String> = remove.iter().map(|t| name_key(t)).collect();
     let (before, after) = store
-        .edit_contact_tags(pid, cid, |tags| {
+        .edit_contact_tags(pid, cid, true, |tags| {
             tags.retain(|t| !remove.contains(&name_key(t)));
             for t in &add {
                 if !tags.iter().any(|x| name_key(x) == name_key(t)) {
@@ -230,6 +230,59 @@ pub async fn assign(store: &Store, pid: &str, cid: &str, add: &[String], remove:
         .ok_or(Error::NotFound("contact"))?;
     sync(store, pid, cid, &before.tags, &after.tags).await?;
     Ok(after)
+}
+
+/// A tag looked up once for many contacts.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub id: String,
+    pub name: String,
+}
+
+/// The tags of these names (created when `create`; otherwise unknown names are left out).
+pub async fn resolve_ids(store: &Store, pid: &str, names: &[String], create: bool) -> Result<Vec<Resolved>> {
+    let names = if create {
+        resolve(store, pid, names).await?
+    } else {
+        names.to_vec()
+    };
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        if let Some(id) = store.tag_id_by_name(pid, &name).await? {
+            out.push(Resolved { id, name });
+        }
+    }
+    Ok(out)
+}
+
+/// Adds and removes tags looked up beforehand on one live contact (a bulk
+/// action: no per-contact look-ups). Membership items are made to agree
+/// with every tag named, not only those that changed, so doing it again
+/// after a crash between the two writes heals the membership and its count.
+pub async fn apply(store: &Store, pid: &str, cid: &str, add: &[Resolved], remove: &[Resolved]) -> Result<()> {
+    let removed: Vec<String> = remove.iter().map(|t| name_key(&t.name)).collect();
+    store
+        .edit_contact_tags(pid, cid, true, |tags| {
+            tags.retain(|t| !removed.contains(&name_key(t)));
+            for t in add {
+                if !tags.iter().any(|x| name_key(x) == name_key(&t.name)) {
+                    tags.push(t.name.clone());
+                }
+            }
+        })
+        .await?
+        .ok_or(Error::NotFound("contact"))?;
+    for t in add {
+        if store.add_membership(pid, &t.id, cid).await? {
+            store.add_tag_count(pid, &t.id, 1).await?;
+        }
+    }
+    for t in remove {
+        if store.remove_membership(pid, &t.id, cid).await? {
+            store.add_tag_count(pid, &t.id, -1).await?;
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -1,11 +1,12 @@
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use roster::domain::contact::{Contact, ContactInput, ContactStatus, ContactType, IdentityKind, Intent, Source};
 use roster::domain::list::SubscriptionStatus;
-use roster::usecases::bulk::{self, Action, BulkOutcome, BulkRequest};
-use roster::usecases::filter::{self, ContactFilter};
+use roster::usecases::bulk::{self, Action, BulkJobStatus, BulkOutcome, BulkRequest, Started};
+use roster::usecases::filter::{self, ContactFilter, TagNames};
 use roster::usecases::merge::{self, MergeResult};
 use roster::usecases::{self, contacts, Page};
 use serde::{Deserialize, Serialize};
@@ -159,9 +160,9 @@ pub async fn list_contacts(
         contact_type: q.contact_type,
         status: q.status,
         intent: q.intent,
-        tags: q.tags,
-        any_tags: q.any_tags,
-        exclude_tags: q.exclude_tags,
+        tags: q.tags.as_deref().map(TagNames::split),
+        any_tags: q.any_tags.as_deref().map(TagNames::split),
+        exclude_tags: q.exclude_tags.as_deref().map(TagNames::split),
         list_id: q.list_id,
         list_status: q.list_status,
         created_after: q.created_after,
@@ -290,17 +291,22 @@ pub async fn merge_contacts(
 
 /// Acts on a selection of contacts (ids, or a filter covering later pages
 /// too): delete (with `"confirm": "DELETE"`), tag, untag, add to or remove
-/// from a list, set type. Up to 1,000 contacts per call.
+/// from a list, set type. Up to 1,000 contacts are acted on within the call
+/// (200); a larger selection starts a bulk job (202, `Location` names it):
+/// its selection is read once when it starts, and `GET …/bulk-jobs/{id}`
+/// shows its progress and final counts.
 #[utoipa::path(post, path = "/v1/projects/{pid}/contacts/bulk", tag = "contacts", request_body = BulkRequest,
     params(("pid" = String, Path, description = "Project id")),
     security(("secret_key" = [])),
-    responses((status = 200, body = BulkOutcome), (status = 400, body = ErrorBody, description = "Deleting without the typed confirmation"),
+    responses((status = 200, body = BulkOutcome, description = "Done within the call"),
+              (status = 202, body = BulkJobStatus, description = "More than 1,000 contacts: a bulk job was started"),
+              (status = 400, body = ErrorBody, description = "Deleting without the typed confirmation"),
               (status = 422, body = ErrorBody)))]
 pub async fn bulk(
     State(state): State<AppState>,
     ProjectKey(project): ProjectKey,
     JsonBody(body): JsonBody<BulkRequest>,
-) -> ApiResult<Json<BulkOutcome>> {
+) -> ApiResult<Response> {
     if body.action == Action::Delete && body.confirm.as_deref() != Some("DELETE") {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -309,5 +315,28 @@ pub async fn bulk(
         )
         .with_field("confirm"));
     }
-    Ok(Json(bulk::run(&state.store, &project, body).await?))
+    Ok(
+        match bulk::run(&state.store, state.jobs.as_ref(), &project, body).await? {
+            Started::Done(outcome) => Json(outcome).into_response(),
+            Started::Job(job) => {
+                let location = format!("/v1/projects/{}/bulk-jobs/{}", project.id, job.id);
+                (StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(job)).into_response()
+            }
+        },
+    )
+}
+
+/// A bulk job's progress: contacts matched when it started, processed,
+/// updated and failed (with the first failures), percent; final once
+/// `state` is `completed` or `failed`.
+#[utoipa::path(get, path = "/v1/projects/{pid}/bulk-jobs/{id}", tag = "contacts",
+    params(("pid" = String, Path, description = "Project id"), ("id" = String, Path, description = "Bulk job id")),
+    security(("secret_key" = [])),
+    responses((status = 200, body = BulkJobStatus), (status = 404, body = ErrorBody)))]
+pub async fn bulk_job(
+    State(state): State<AppState>,
+    ProjectKey(project): ProjectKey,
+    Path((_, id)): Path<(String, String)>,
+) -> ApiResult<Json<BulkJobStatus>> {
+    Ok(Json(bulk::status(&state.store, &project.id, &id).await?))
 }

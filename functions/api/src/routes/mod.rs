@@ -20,7 +20,7 @@ use crate::AppState;
 pub(crate) use audience::{
     __path_get_profile, __path_get_referrals, __path_list_messages, __path_post_event, __path_update_message,
 };
-pub(crate) use contacts::{__path_bulk, __path_create_contact, __path_merge_contacts};
+pub(crate) use contacts::{__path_bulk, __path_bulk_job, __path_create_contact, __path_merge_contacts};
 pub(crate) use contacts::{__path_delete_contact, __path_get_contact, __path_list_contacts, __path_update_contact};
 pub(crate) use health::__path_health;
 pub(crate) use imports::{
@@ -104,6 +104,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/v1/projects/{pid}/contacts/{cid}/tags", post(tags::tag_contact))
         .route("/v1/projects/{pid}/contacts/bulk", post(contacts::bulk))
+        .route("/v1/projects/{pid}/bulk-jobs/{id}", get(contacts::bulk_job))
         .route(
             "/v1/projects/{pid}/contacts/{cid}/merge",
             post(contacts::merge_contacts),

@@ -63,6 +63,7 @@ def main():
         TABLE_NAME="bench-table",
         IMPORTS_BUCKET="bench-imports",
         CHUNK_QUEUE_URL="http://127.0.0.1:1/queue/bench-chunks",
+        BULK_QUEUE_URL="http://127.0.0.1:1/queue/bench-bulk",
         ADMIN_TOKEN="bench-admin-token",
         RUST_LOG="warn",
     )

@@ -81,8 +81,7 @@ def render_audience(w, rows):
     if not rows:
         return
     sizes = sorted({r["contacts"] for r in rows})
-    w("## Audience list: first page cost by project size
-")
+    w("## Audience list: first page cost by project size\n")
     w("The first page (`limit=50`) of every sort in both directions, of `q` by email prefix (`person12`) and of a "
       "tag filter matching 1% of contacts (`tags=Rare`), in projects loaded through the import pipeline. Requests "
       "and items read (index entries and items the emulator returned) counted by the proxy; each call includes "

@@ -156,6 +156,18 @@ impl TestApp {
 }
 
 impl TestApp {
+    /// The project's tag of this name (`null` if there is none).
+    pub async fn tag_named(&self, p: &TestProject, name: &str) -> Value {
+        let all = self.get(&format!("/v1/projects/{}/tags", p.id), &p.key).await;
+        all.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name)
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+
     /// A public submission with the publishable key (and a client address).
     pub async fn public(&self, p: &TestProject, path: &str, ip: &str, body: Value) -> Reply {
         let req = self

@@ -67,15 +67,7 @@ async fn bulk_actions_by_ids_and_by_filter() {
         (r.body["updated"].as_u64(), r.body["failed"].as_array().unwrap().len()),
         (Some(2), 1)
     );
-    let tags = app.get(&format!("/v1/projects/{}/tags", p.id), &p.key).await;
-    let trial = tags.body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["name"] == "Trial")
-        .unwrap()
-        .clone();
-    assert_eq!(trial["contact_count"], 5);
+    assert_eq!(app.tag_named(&p, "Trial").await["contact_count"], 5);
 
     // Deleting needs the typed confirmation; without it nothing is deleted.
     for confirm in [json!(null), json!("delete"), json!("yes")] {

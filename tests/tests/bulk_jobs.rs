@@ -48,17 +48,6 @@ async fn poll_job(app: &TestApp, p: &TestProject, location: &str, until: impl Fn
     }
 }
 
-async fn tag_count(app: &TestApp, p: &TestProject, name: &str) -> Value {
-    let tags = app.get(&format!("/v1/projects/{}/tags", p.id), &p.key).await;
-    tags.body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["name"] == name)
-        .map(|t| t["contact_count"].clone())
-        .unwrap_or(Value::Null)
-}
-
 #[tokio::test]
 async fn a_selection_over_1000_contacts_runs_as_a_job_on_the_selection_it_started_with() {
     let mut app = TestApp::spawn_with(&[("BulkChunkIds", "400")]).await;
@@ -117,7 +106,7 @@ async fn a_selection_over_1000_contacts_runs_as_a_job_on_the_selection_it_starte
         "{done:?}"
     );
     assert!(done["started_at"].is_string() && done["finished_at"].is_string());
-    assert_eq!(tag_count(&app, &p, "Wave").await, 1050);
+    assert_eq!(app.tag_named(&p, "Wave").await["contact_count"], 1050);
     let tagged = app
         .get(&format!("{}?tags=wave&total=true&limit=1", p.contacts()), &p.key)
         .await;
@@ -195,7 +184,7 @@ async fn a_selection_over_1000_contacts_runs_as_a_job_on_the_selection_it_starte
         .map(|f| f["id"].as_str().unwrap())
         .collect();
     assert_eq!(failed, ["01ARZ3NDEKTSV4RRFFQ69G5FAV", "01ARZ3NDEKTSV4RRFFQ69G5FAW"]);
-    assert_eq!(tag_count(&app, &p, "Wave").await, 1050 - 1001);
+    assert_eq!(app.tag_named(&p, "Wave").await["contact_count"], 1050 - 1001);
 
     // Unknown jobs are 404; bad selections are refused before any job exists.
     let r = app.get(&format!("/v1/projects/{}/bulk-jobs/nope", p.id), &p.key).await;

@@ -91,6 +91,9 @@ async fn a_messy_file_imports_with_exact_counts_and_an_error_report() {
         (Some("Zoë Saldaña"), Some("Café Crème"))
     );
     assert_eq!(app.all_contacts(&p).await.len(), 3, "one contact per person");
+    // Tags are looked up once a batch; each contact counts once (ada's two rows too).
+    assert_eq!(app.tag_named(&p, "Imported").await["contact_count"], 3);
+    assert_eq!(app.tag_named(&p, "vip").await["contact_count"], 1);
     let subs = app
         .get(&format!("{}/lists", p.contact(ada["id"].as_str().unwrap())), &p.key)
         .await;

@@ -3,19 +3,8 @@
 
 use futures::future::join_all;
 use reqwest::StatusCode;
-use roster_e2e::{TestApp, TestProject};
-use serde_json::{json, Value};
-
-async fn tag_named(app: &TestApp, p: &TestProject, name: &str) -> Value {
-    let all = app.get(&format!("/v1/projects/{}/tags", p.id), &p.key).await;
-    all.body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["name"] == name)
-        .cloned()
-        .unwrap_or(Value::Null)
-}
+use roster_e2e::TestApp;
+use serde_json::json;
 
 #[tokio::test]
 async fn tags_are_unique_and_counted_exactly() {
@@ -66,7 +55,7 @@ async fn tags_are_unique_and_counted_exactly() {
         .await;
     assert_eq!(a.body["tags"], json!(["VIP", "Newcomer"]));
     let a_id = a.body["id"].as_str().unwrap().to_string();
-    assert_eq!(tag_named(&app, &p, "Newcomer").await["contact_count"], 1);
+    assert_eq!(app.tag_named(&p, "Newcomer").await["contact_count"], 1);
 
     // Twenty contacts tagged at once, one of them twice: exact counts.
     let mut ids = Vec::new();
@@ -82,7 +71,7 @@ async fn tags_are_unique_and_counted_exactly() {
         .iter()
         .map(|url| app.post(url, &p.key, json!({"add": ["Early Bird"]})));
     assert!(join_all(calls).await.iter().all(|r| r.status == StatusCode::OK));
-    assert_eq!(tag_named(&app, &p, "Early bird").await["contact_count"], 20);
+    assert_eq!(app.tag_named(&p, "Early bird").await["contact_count"], 20);
 
     // Bulk: remove from ten, unknown ids reported.
     let mut some: Vec<String> = ids[..10].to_vec();
@@ -102,8 +91,8 @@ async fn tags_are_unique_and_counted_exactly() {
         ),
         (Some(10), 1)
     );
-    assert_eq!(tag_named(&app, &p, "Early bird").await["contact_count"], 10);
-    assert_eq!(tag_named(&app, &p, "VIP").await["contact_count"], 11);
+    assert_eq!(app.tag_named(&p, "Early bird").await["contact_count"], 10);
+    assert_eq!(app.tag_named(&p, "VIP").await["contact_count"], 11);
     let r = app
         .post(
             &format!("{tags}/assign"),
@@ -118,8 +107,8 @@ async fn tags_are_unique_and_counted_exactly() {
 
     // Erasing a contact takes it off its tags' counts.
     app.delete(&format!("{}?erase=true", p.contact(&a_id)), &p.key).await;
-    assert_eq!(tag_named(&app, &p, "Newcomer").await["contact_count"], 0);
-    assert_eq!(tag_named(&app, &p, "VIP").await["contact_count"], 10);
+    assert_eq!(app.tag_named(&p, "Newcomer").await["contact_count"], 0);
+    assert_eq!(app.tag_named(&p, "VIP").await["contact_count"], 10);
 }
 
 #[tokio::test]
@@ -137,7 +126,7 @@ async fn renaming_or_deleting_a_tag_reaches_every_contact() {
             .await;
         ids.push(c.body["id"].as_str().unwrap().to_string());
     }
-    let beta = tag_named(&app, &p, "Beta").await;
+    let beta = app.tag_named(&p, "Beta").await;
     let url = format!("/v1/projects/{}/tags/{}", p.id, beta["id"].as_str().unwrap());
     let r = app
         .patch(&url, &p.key, json!({"name": "Beta testers", "color": "#00ff00"}))
@@ -172,7 +161,7 @@ async fn renaming_or_deleting_a_tag_reaches_every_contact() {
         assert_eq!(app.get(&p.contact(id), &p.key).await.body["tags"], json!(["Keep"]));
     }
     assert_eq!(app.get(&url, &p.key).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(tag_named(&app, &p, "Keep").await["contact_count"], 5);
+    assert_eq!(app.tag_named(&p, "Keep").await["contact_count"], 5);
     // Re-tagging with the deleted name makes a fresh tag.
     app.post(
         &format!("{}/tags", p.contact(&ids[0])),
@@ -180,5 +169,5 @@ async fn renaming_or_deleting_a_tag_reaches_every_contact() {
         json!({"add": ["Beta testers"]}),
     )
     .await;
-    assert_eq!(tag_named(&app, &p, "Beta testers").await["contact_count"], 1);
+    assert_eq!(app.tag_named(&p, "Beta testers").await["contact_count"], 1);
 }

@@ -37,15 +37,7 @@ impl Store {
     pub async fn create_bulk_job(&self, pid: &str, job: &BulkJob) -> Result<bool> {
         let mut item: Item = serde_dynamo::to_item(job).map_err(Error::internal)?;
         item.extend(key(job_pk(pid, &job.id), JOB_SK));
-        let out = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        Ok(conditional(out)?.is_some())
+        self.put_if_absent(item).await
     }
 
     pub async fn get_bulk_job(&self, pid: &str, id: &str) -> Result<Option<BulkJob>> {

@@ -77,15 +77,7 @@ impl Store {
         item.extend(key(job_pk(pid, &import.id), JOB_SK));
         item.insert("GSI1PK".into(), s(imports_list(pid)));
         item.insert("GSI1SK".into(), s(import.id.as_str()));
-        let out = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        Ok(conditional(out)?.is_some())
+        self.put_if_absent(item).await
     }
 
     pub async fn get_import(&self, pid: &str, id: &str) -> Result<Option<Import>> {
@@ -224,15 +216,7 @@ impl Store {
         };
         let mut item: Item = serde_dynamo::to_item(&state).map_err(Error::internal)?;
         item.extend(key(job_pk(pid, id), &chunk_sk(plan.chunk)));
-        let out = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        conditional(out)?;
+        self.put_if_absent(item).await?;
         Ok(())
     }
 

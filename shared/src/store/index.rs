@@ -279,52 +279,38 @@ impl Store {
     /// How many items `list` holds: a COUNT query per shard, paged to the end
     /// (index pages only, no items read; grows with the list, ~1 MB a page).
     pub(crate) async fn count_list(&self, list: &str) -> Result<u64> {
-        let counts = (0..SHARDS).map(|shard| async move {
-            let mut total = 0u64;
-            let mut start: Option<Item> = None;
-            loop {
-                let out = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(INDEX)
-                    .key_condition_expression("GSI1PK = :pk")
-                    .expression_attribute_values(":pk", s(shard_pk(list, shard)))
-                    .select(aws_sdk_dynamodb::types::Select::Count)
-                    .set_exclusive_start_key(start)
-                    .send()
-                    .await
-                    .map_err(sdk_error)?;
-                total += out.count.max(0) as u64;
-                start = out.last_evaluated_key;
-                if start.is_none() {
-                    return Ok::<_, Error>(total);
-                }
-            }
-        });
-        Ok(try_join_all(counts).await?.into_iter().sum())
+        Ok(self.read_shards(list, true).await?.0)
     }
 
     /// Every id (`GSI1SK`) on `list`, in no particular order: each shard
     /// read to its end at once (index pages only, ~1 MB each), so a whole
     /// selection costs a query per shard rather than one per shard per page.
     pub(crate) async fn all_list_ids(&self, list: &str) -> Result<Vec<String>> {
+        Ok(self.read_shards(list, false).await?.1)
+    }
+
+    /// Every shard of `list` read to its end, all at once: how many entries,
+    /// and (unless `count_only`) their ids.
+    async fn read_shards(&self, list: &str, count_only: bool) -> Result<(u64, Vec<String>)> {
         let shards = (0..SHARDS).map(|shard| async move {
-            let mut ids = Vec::new();
+            let (mut count, mut ids) = (0u64, Vec::new());
             let mut start: Option<Item> = None;
             loop {
-                let out = self
+                let req = self
                     .client
                     .query()
                     .table_name(&self.table)
                     .index_name(INDEX)
                     .key_condition_expression("GSI1PK = :pk")
                     .expression_attribute_values(":pk", s(shard_pk(list, shard)))
-                    .projection_expression("GSI1SK")
-                    .set_exclusive_start_key(start)
-                    .send()
-                    .await
-                    .map_err(sdk_error)?;
+                    .set_exclusive_start_key(start);
+                let req = if count_only {
+                    req.select(aws_sdk_dynamodb::types::Select::Count)
+                } else {
+                    req.projection_expression("GSI1SK")
+                };
+                let out = req.send().await.map_err(sdk_error)?;
+                count += out.count.max(0) as u64;
                 ids.extend(
                     out.items()
                         .iter()
@@ -332,11 +318,15 @@ impl Store {
                 );
                 start = out.last_evaluated_key;
                 if start.is_none() {
-                    return Ok::<_, Error>(ids);
+                    return Ok::<_, Error>((count, ids));
                 }
             }
         });
-        Ok(try_join_all(shards).await?.concat())
+        let read = try_join_all(shards).await?;
+        Ok((
+            read.iter().map(|r| r.0).sum(),
+            read.into_iter().flat_map(|r| r.1).collect(),
+        ))
     }
 
     /// The one GSI1 entry of `id` on `list`, as base-table keys.

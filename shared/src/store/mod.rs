@@ -17,6 +17,7 @@
 //! | subscription           | `P#{pid}#C#{cid}`           | `SUB#{list id}`     | GSI1PK `P#{pid}#LIST#{list id}#{shard}`, GSI1SK `{cid}` |
 //! | consent record         | `P#{pid}#C#{cid}`           | `CONSENT#{ulid}`    |                                              |
 //! | tag, tag name claim    | `P#{pid}#TAGS`, `P#{pid}#TAGNAME#{name}` | `T#{id}`, `TN` |                                   |
+//! | tag counter shard      | `P#{pid}#TAGN#{tag id}#{shard}` | `N`             |                                              |
 //! | sending list           | `P#{pid}#LISTS`             | `L#{id}`            |                                              |
 //! | search token           | `P#{pid}#Q#{shard of 128}`  | `{token}#{cid}`     |                                              |
 //! | import job             | `P#{pid}#IMPORT#{id}`       | `IMPORT`            | GSI1PK `P#{pid}#IMPORTS`, GSI1SK `{id}`      |
@@ -40,7 +41,9 @@
 //!   unique per project without transactions: a conditional put claims the
 //!   value, then the contact is written with an UpdateItem merge, so racing
 //!   writers and a writer that crashed between the two converge on one contact.
-//! - Counters (referrals, messages, revenue, rate limits) are atomic `ADD`s.
+//! - Counters (referrals, messages, revenue, rate limits) are atomic `ADD`s;
+//!   a tag's `contact_count` is spread over 32 counter shards (by contact)
+//!   so that an import tagging every row has no hot item.
 //! - `expires_at` is the table's TTL attribute (idempotency, rate limits).
 
 pub mod activities;
@@ -135,6 +138,19 @@ impl Store {
             .await
             .map_err(sdk_error)?;
         Ok(())
+    }
+
+    /// Writes an item unless one with its key exists; `false` if one did.
+    pub(crate) async fn put_if_absent(&self, item: Item) -> Result<bool, Error> {
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        Ok(contacts::conditional(out)?.is_some())
     }
 
     /// Every item of partition `pk` (with a sort-key prefix, if given),

@@ -2,12 +2,14 @@
 //! a name claim (`P#{pid}#TAGNAME#{lower name}`) keeps names unique ignoring
 //! case. Who carries a tag is one membership item per contact, in the
 //! contact's partition (`TAG#{tag id}`) and on the sharded GSI1 list
-//! `P#{pid}#TAG#{tag id}`; `contact_count` moves with each membership change.
+//! `P#{pid}#TAG#{tag id}`; `contact_count` moves with each membership change,
+//! on one of the tag's 32 counter shards (`P#{pid}#TAGN#{tag id}#{shard}`,
+//! by contact), summed when the tag is read.
 
 use chrono::Utc;
 
-use super::contacts::{conditional, contact_from, contact_pk, StoredContact, CONTACT_SK};
-use super::index::{index_attrs, time_sort};
+use super::contacts::{conditional, contact_from, contact_pk, delete_request, StoredContact, CONTACT_SK};
+use super::index::{index_attrs, shard_of, time_sort, SHARDS};
 use super::{from_item, get_s, key, n, s, sdk_error, to_attr, Item, Store};
 use crate::domain::contact::{Contact, ContactStatus};
 use crate::domain::tag::{name_key, Tag};
@@ -22,6 +24,12 @@ fn name_pk(pid: &str, name: &str) -> String {
 }
 
 const NAME_SK: &str = "TN";
+const COUNT_SK: &str = "N";
+
+/// One of a tag's counter shards (partition keys apart, so none is hot).
+fn count_pk(pid: &str, tag_id: &str, shard: u32) -> String {
+    format!("P#{pid}#TAGN#{tag_id}#{shard:02}")
+}
 
 pub fn members_list(pid: &str, tag_id: &str) -> String {
     format!("P#{pid}#TAG#{tag_id}")
@@ -79,18 +87,40 @@ impl Store {
     }
 
     pub async fn get_tag(&self, pid: &str, id: &str) -> Result<Option<Tag>> {
-        self.get_one(key(tags_pk(pid), &format!("T#{id}")))
-            .await?
-            .map(from_item)
-            .transpose()
+        let Some(tag) = self.get_one(key(tags_pk(pid), &format!("T#{id}"))).await? else {
+            return Ok(None);
+        };
+        Ok(self.with_counts(pid, vec![from_item(tag)?]).await?.pop())
     }
 
     pub async fn list_tags(&self, pid: &str) -> Result<Vec<Tag>> {
-        self.query_all(tags_pk(pid), None)
+        let tags = self
+            .query_all(tags_pk(pid), None)
             .await?
             .into_iter()
             .map(from_item)
-            .collect()
+            .collect::<Result<Vec<Tag>>>()?;
+        self.with_counts(pid, tags).await
+    }
+
+    /// Adds each tag's counter shards to the count kept on its item.
+    async fn with_counts(&self, pid: &str, mut tags: Vec<Tag>) -> Result<Vec<Tag>> {
+        let keys = tags
+            .iter()
+            .flat_map(|t| (0..SHARDS).map(|shard| key(count_pk(pid, &t.id, shard), COUNT_SK)))
+            .collect();
+        for item in self.batch_get(keys).await? {
+            let tag_id = get_s(&item, "tag_id").unwrap_or_default();
+            let count: i64 = item
+                .get("n")
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            if let Some(t) = tags.iter_mut().find(|t| t.id == tag_id) {
+                t.contact_count += count;
+            }
+        }
+        Ok(tags)
     }
 
     /// Renames (claiming the new name first) and/or changes color and
@@ -146,21 +176,29 @@ impl Store {
             .send()
             .await
             .map_err(sdk_error)?;
+        let shards = (0..SHARDS)
+            .map(|shard| delete_request(key(count_pk(pid, &tag.id, shard), COUNT_SK)))
+            .collect::<Result<Vec<_>>>()?;
+        self.batch_write(shards).await?;
         self.release_tag_name(pid, &tag.name, &tag.id).await
     }
 
-    pub async fn add_tag_count(&self, pid: &str, tag_id: &str, delta: i64) -> Result<()> {
-        let out = self
-            .client
+    /// Moves the tag's count for a membership of `cid` made or removed. The
+    /// count is spread over counter shards (by contact, as the member lists
+    /// are), so that a large import tagging every row never writes one item
+    /// per row: 20,000 rows/s put 625 writes/s on each shard.
+    pub async fn add_tag_count(&self, pid: &str, tag_id: &str, cid: &str, delta: i64) -> Result<()> {
+        self.client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(tags_pk(pid), &format!("T#{tag_id}"))))
-            .update_expression("ADD contact_count :d")
-            .condition_expression("attribute_exists(PK)")
+            .set_key(Some(key(count_pk(pid, tag_id, shard_of(cid)), COUNT_SK)))
+            .update_expression("ADD n :d SET tag_id = :tag")
             .expression_attribute_values(":d", n(delta))
+            .expression_attribute_values(":tag", s(tag_id))
             .send()
-            .await;
-        conditional(out).map(|_| ())
+            .await
+            .map_err(sdk_error)?;
+        Ok(())
     }
 
     /// True if the contact did not carry the tag before.
@@ -169,15 +207,7 @@ impl Store {
         item.insert("tag_id".into(), s(tag_id));
         item.insert("contact_id".into(), s(cid));
         item.extend(index_attrs(&members_list(pid, tag_id), cid));
-        let out = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        conditional(out).map(|o| o.is_some())
+        self.put_if_absent(item).await
     }
 
     /// True if the contact carried the tag.
@@ -193,12 +223,12 @@ impl Store {
         conditional(out).map(|o| o.is_some())
     }
 
-    /// Ids of contacts carrying the tag, newest first, after `before`.
     /// The ids of every contact carrying the tag (deleted ones included), in no particular order.
     pub async fn all_tag_member_ids(&self, pid: &str, tag_id: &str) -> Result<Vec<String>> {
         self.all_list_ids(&members_list(pid, tag_id)).await
     }
 
+    /// Ids of contacts carrying the tag, newest first, after `before`.
     pub async fn tag_members(
         &self,
         pid: &str,

@@ -198,14 +198,14 @@ pub async fn sync(store: &Store, pid: &str, cid: &str, before: &[String], after:
     for added in after.iter().filter(|t| !before.contains(t)) {
         if let Some(tag_id) = store.tag_id_by_name(pid, added).await? {
             if store.add_membership(pid, &tag_id, cid).await? {
-                store.add_tag_count(pid, &tag_id, 1).await?;
+                store.add_tag_count(pid, &tag_id, cid, 1).await?;
             }
         }
     }
     for removed in before.iter().filter(|t| !after.contains(t)) {
         if let Some(tag_id) = store.tag_id_by_name(pid, removed).await? {
             if store.remove_membership(pid, &tag_id, cid).await? {
-                store.add_tag_count(pid, &tag_id, -1).await?;
+                store.add_tag_count(pid, &tag_id, cid, -1).await?;
             }
         }
     }
@@ -274,12 +274,12 @@ pub async fn apply(store: &Store, pid: &str, cid: &str, add: &[Resolved], remove
         .ok_or(Error::NotFound("contact"))?;
     for t in add {
         if store.add_membership(pid, &t.id, cid).await? {
-            store.add_tag_count(pid, &t.id, 1).await?;
+            store.add_tag_count(pid, &t.id, cid, 1).await?;
         }
     }
     for t in remove {
         if store.remove_membership(pid, &t.id, cid).await? {
-            store.add_tag_count(pid, &t.id, -1).await?;
+            store.add_tag_count(pid, &t.id, cid, -1).await?;
         }
     }
     Ok(())

@@ -12,6 +12,10 @@
 //! - anything else (a value held by another contact, a stale claim, the same
 //!   person twice in the batch): the general upsert, one row at a time.
 //!
+//! Tags named by the rows (a tags column, the `tag` option) are looked up
+//! (or created) once per batch; each row's memberships are then written with
+//! a conditional put and counted only when new.
+//!
 //! A row retried after a crash finds its own derived id on the claims and
 //! counts as created again, so a chunk replayed from its last commit gives
 //! the same counts.
@@ -33,6 +37,7 @@ use crate::domain::import::{Import, Mode, Outcome};
 use crate::domain::list::Via;
 use crate::domain::project::Project;
 use crate::domain::search;
+use crate::domain::tag::{name_key, tag_name};
 use crate::store::activities::activity_id;
 use crate::store::contacts::{Claim, ContactWrite, Merge, WriteMode};
 use crate::store::to_attr;
@@ -99,6 +104,10 @@ pub(super) async fn import_batch(
         }
     }
 
+    let names: Vec<String> = candidates.iter().chain(&slow).flat_map(|p| p.tags.clone()).collect();
+    let batch_tags = tags::resolve_ids(&ctx.store, pid, &names, true).await?;
+    let batch_tags = batch_tags.as_slice();
+
     let wanted: Vec<(IdentityKind, String)> = candidates.iter().flat_map(|p| p.identities()).collect();
     let owners = ctx.store.identity_owners(pid, &wanted).await?;
     let mode = job.options.mode;
@@ -137,7 +146,8 @@ pub(super) async fn import_batch(
     let finished: Vec<Result<(usize, Outcome)>> = futures::stream::iter(done)
         .map(|(p, contact, outcome)| async move {
             let index = p.index;
-            let result = finish_row(ctx, pid, job, &contact, p.tags, p.labels, outcome, true).await;
+            let row_tags = pick(batch_tags, &p.tags);
+            let result = finish_row(ctx, pid, job, &contact, &row_tags, p.labels, outcome, true).await;
             result.map(|o| (index, o))
         })
         .buffer_unordered(IN_FLIGHT)
@@ -150,7 +160,7 @@ pub(super) async fn import_batch(
     slow.sort_by_key(|p| p.index);
     for p in slow {
         let index = p.index;
-        outcomes[index] = Some(upsert_one(ctx, project, job, p).await?);
+        outcomes[index] = Some(upsert_one(ctx, project, job, p, batch_tags).await?);
     }
     Ok(outcomes
         .into_iter()
@@ -179,6 +189,12 @@ fn prepare(
     };
     if change.match_identity().is_none() {
         return Ok(Err(Outcome::Skipped(row::NO_IDENTITY.into())));
+    }
+    // Tags are looked up once for the batch: a bad name fails its row here, before anything is written.
+    for t in &row.tags {
+        if let Err(e) = tag_name(t) {
+            return Ok(Err(Outcome::Failed(format!("tag \"{t}\": {e}"))));
+        }
     }
     change.add_to_lists = job.options.list_id.iter().cloned().collect();
     let id = derived_id(
@@ -411,14 +427,14 @@ async fn finish_row(
     pid: &str,
     job: &Import,
     contact: &Contact,
-    row_tags: Vec<String>,
+    row_tags: &[tags::Resolved],
     row_labels: BTreeMap<String, String>,
     outcome: Outcome,
     add_to_list: bool,
 ) -> Result<Outcome> {
     let cid = contact.id.as_str();
     if !row_tags.is_empty() {
-        tags::assign(&ctx.store, pid, cid, &row_tags, &[]).await?;
+        tags::apply(&ctx.store, pid, cid, row_tags, &[]).await?;
     }
     if row_labels.iter().any(|(k, v)| contact.labels.get(k) != Some(v)) {
         let mut labels = contact.labels.clone();
@@ -442,7 +458,13 @@ async fn finish_row(
 }
 
 /// The general upsert, for rows the batch could not take.
-async fn upsert_one(ctx: &Importer, project: &Project, job: &Import, p: Prepared) -> Result<Outcome> {
+async fn upsert_one(
+    ctx: &Importer,
+    project: &Project,
+    job: &Import,
+    p: Prepared,
+    batch_tags: &[tags::Resolved],
+) -> Result<Outcome> {
     let opts = &job.options;
     let (kind, _) = p.matched();
     let upsert = UpsertOptions {
@@ -485,10 +507,20 @@ async fn upsert_one(ctx: &Importer, project: &Project, job: &Import, p: Prepared
         &project.id,
         job,
         &upserted.contact,
-        p.tags,
+        &pick(batch_tags, &p.tags),
         p.labels,
         outcome,
         false,
     )
     .await
+}
+
+/// The batch's tags that a row names.
+fn pick(batch_tags: &[tags::Resolved], names: &[String]) -> Vec<tags::Resolved> {
+    let keys: Vec<String> = names.iter().map(|n| name_key(n)).collect();
+    batch_tags
+        .iter()
+        .filter(|t| keys.contains(&name_key(&t.name)))
+        .cloned()
+        .collect()
 }

@@ -1,4 +1,5 @@
-//! Sending lists (`P#{pid}#LISTS`, `L#{id}`, with a counter per status),
+//! Sending lists (`P#{pid}#LISTS`, `L#{id}`; a counter per status, spread
+//! over 32 counter shards `P#{pid}#LISTN#{id}#{shard}` and summed on read),
 //! subscriptions (in the contact's partition, `SUB#{list id}`, and on the
 //! sharded GSI1 list `P#{pid}#LIST#{list id}`) and consent records (in the
 //! contact's partition, `CONSENT#{ulid}`, oldest first).
@@ -6,14 +7,21 @@
 use aws_sdk_dynamodb::types::ReturnValue;
 use chrono::Utc;
 
-use super::contacts::{conditional, contact_pk};
-use super::index::index_attrs;
-use super::{from_item, key, n, s, sdk_error, to_attr, Item, Store};
+use super::contacts::{conditional, contact_pk, delete_request};
+use super::index::{index_attrs, shard_of, SHARDS};
+use super::{from_item, get_s, key, n, s, sdk_error, to_attr, Item, Store};
 use crate::domain::list::{ConsentRecord, SendingList, Subscription, SubscriptionStatus, ValidList};
 use crate::{Error, Result};
 
 fn lists_pk(pid: &str) -> String {
     format!("P#{pid}#LISTS")
+}
+
+const COUNT_SK: &str = "N";
+
+/// One of a list's counter shards (partition keys apart, so none is hot).
+fn count_pk(pid: &str, list_id: &str, shard: u32) -> String {
+    format!("P#{pid}#LISTN#{list_id}#{shard:02}")
 }
 
 fn sub_sk(list_id: &str) -> String {
@@ -29,18 +37,46 @@ impl Store {
     }
 
     pub async fn get_list(&self, pid: &str, id: &str) -> Result<Option<SendingList>> {
-        self.get_one(key(lists_pk(pid), &format!("L#{id}")))
-            .await?
-            .map(from_item)
-            .transpose()
+        let Some(item) = self.get_one(key(lists_pk(pid), &format!("L#{id}"))).await? else {
+            return Ok(None);
+        };
+        Ok(self.with_list_counts(pid, vec![from_item(item)?]).await?.pop())
     }
 
     pub async fn all_lists(&self, pid: &str) -> Result<Vec<SendingList>> {
-        self.query_all(lists_pk(pid), None)
+        let lists = self
+            .query_all(lists_pk(pid), None)
             .await?
             .into_iter()
             .map(from_item)
-            .collect()
+            .collect::<Result<Vec<SendingList>>>()?;
+        self.with_list_counts(pid, lists).await
+    }
+
+    /// Adds each list's counter shards to the counts kept on its item.
+    async fn with_list_counts(&self, pid: &str, mut lists: Vec<SendingList>) -> Result<Vec<SendingList>> {
+        let keys = lists
+            .iter()
+            .flat_map(|l| (0..SHARDS).map(|shard| key(count_pk(pid, &l.id, shard), COUNT_SK)))
+            .collect();
+        for item in self.batch_get(keys).await? {
+            let list_id = get_s(&item, "list_id").unwrap_or_default();
+            let Some(list) = lists.iter_mut().find(|l| l.id == list_id) else {
+                continue;
+            };
+            let count = |status: SubscriptionStatus| -> i64 {
+                item.get(&status.counter())
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0)
+            };
+            list.count_active += count(SubscriptionStatus::Active);
+            list.count_opted_out += count(SubscriptionStatus::OptedOut);
+            list.count_suppressed += count(SubscriptionStatus::Suppressed);
+            list.count_invalid += count(SubscriptionStatus::Invalid);
+            list.count_unsubscribed += count(SubscriptionStatus::Unsubscribed);
+        }
+        Ok(lists)
     }
 
     pub async fn update_list(&self, pid: &str, id: &str, v: &ValidList) -> Result<Option<SendingList>> {
@@ -67,7 +103,10 @@ impl Store {
         }
         let out = req.update_expression(format!("SET {}", sets.join(", "))).send().await;
         match conditional(out)? {
-            Some(out) => out.attributes.map(from_item).transpose(),
+            Some(out) => match out.attributes {
+                Some(item) => Ok(self.with_list_counts(pid, vec![from_item(item)?]).await?.pop()),
+                None => Ok(None),
+            },
             None => Ok(None),
         }
     }
@@ -80,11 +119,25 @@ impl Store {
             .send()
             .await
             .map_err(sdk_error)?;
+        let shards = (0..SHARDS)
+            .map(|shard| delete_request(key(count_pk(pid, id, shard), COUNT_SK)))
+            .collect::<Result<Vec<_>>>()?;
+        self.batch_write(shards).await?;
         Ok(())
     }
 
-    /// Moves the list's per-status counters (atomic `ADD`s, one request).
-    pub async fn add_list_counts(&self, pid: &str, id: &str, deltas: &[(SubscriptionStatus, i64)]) -> Result<()> {
+    /// Moves the list's per-status counts for a change of `cid`'s
+    /// subscription (atomic `ADD`s, one request), on one of the list's
+    /// counter shards: an import adding every row to a list writes each
+    /// shard at 1/32 of its row rate. Counts are the sum of the shards, so
+    /// which shard takes a change does not matter for them.
+    pub async fn add_list_counts(
+        &self,
+        pid: &str,
+        id: &str,
+        cid: &str,
+        deltas: &[(SubscriptionStatus, i64)],
+    ) -> Result<()> {
         if deltas.is_empty() {
             return Ok(());
         }
@@ -92,8 +145,8 @@ impl Store {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(lists_pk(pid), &format!("L#{id}"))))
-            .condition_expression("attribute_exists(PK)");
+            .set_key(Some(key(count_pk(pid, id, shard_of(cid)), COUNT_SK)))
+            .expression_attribute_values(":list", s(id));
         let mut adds = Vec::new();
         for (i, (status, delta)) in deltas.iter().enumerate() {
             adds.push(format!("#c{i} :c{i}"));
@@ -101,8 +154,11 @@ impl Store {
                 .expression_attribute_names(format!("#c{i}"), status.counter())
                 .expression_attribute_values(format!(":c{i}"), n(delta));
         }
-        let out = req.update_expression(format!("ADD {}", adds.join(", "))).send().await;
-        conditional(out).map(|_| ())
+        req.update_expression(format!("ADD {} SET list_id = :list", adds.join(", ")))
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(())
     }
 
     pub async fn get_subscription(&self, pid: &str, list_id: &str, cid: &str) -> Result<Option<Subscription>> {

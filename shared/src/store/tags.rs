@@ -90,7 +90,7 @@ impl Store {
         let Some(tag) = self.get_one(key(tags_pk(pid), &format!("T#{id}"))).await? else {
             return Ok(None);
         };
-        Ok(self.with_counts(pid, vec![from_item(tag)?]).await?.pop())
+        Ok(self.with_tag_counts(pid, vec![from_item(tag)?]).await?.pop())
     }
 
     pub async fn list_tags(&self, pid: &str) -> Result<Vec<Tag>> {
@@ -100,11 +100,11 @@ impl Store {
             .into_iter()
             .map(from_item)
             .collect::<Result<Vec<Tag>>>()?;
-        self.with_counts(pid, tags).await
+        self.with_tag_counts(pid, tags).await
     }
 
     /// Adds each tag's counter shards to the count kept on its item.
-    async fn with_counts(&self, pid: &str, mut tags: Vec<Tag>) -> Result<Vec<Tag>> {
+    async fn with_tag_counts(&self, pid: &str, mut tags: Vec<Tag>) -> Result<Vec<Tag>> {
         let keys = tags
             .iter()
             .flat_map(|t| (0..SHARDS).map(|shard| key(count_pk(pid, &t.id, shard), COUNT_SK)))

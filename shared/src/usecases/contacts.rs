@@ -247,7 +247,9 @@ pub async fn delete(store: &Store, pid: &str, cid: &str, erase: bool) -> Result<
     tags::sync(store, pid, cid, &old.tags, &[]).await?;
     reindex(store, pid, Some(&old.clone().with_derived()), None).await?;
     for sub in store.contact_subscriptions(pid, cid).await? {
-        store.add_list_counts(pid, &sub.list_id, &[(sub.status, -1)]).await?;
+        store
+            .add_list_counts(pid, &sub.list_id, cid, &[(sub.status, -1)])
+            .await?;
     }
     store.purge_contact_partition(pid, cid).await?;
     if let Some(referrer) = &old.referred_by {

@@ -117,7 +117,7 @@ pub async fn set_status(
         if let Some(from) = from {
             deltas.push((from, -1));
         }
-        store.add_list_counts(pid, list_id, &deltas).await?;
+        store.add_list_counts(pid, list_id, cid, &deltas).await?;
         record_consent(store, pid, &sub, from, via, note).await?;
         return Ok((sub, true));
     }
@@ -141,7 +141,7 @@ pub async fn add_if_absent(store: &Store, pid: &str, list_id: &str, cid: &str, v
         return Ok(false);
     }
     store
-        .add_list_counts(pid, list_id, &[(SubscriptionStatus::Active, 1)])
+        .add_list_counts(pid, list_id, cid, &[(SubscriptionStatus::Active, 1)])
         .await?;
     record_consent(store, pid, &sub, None, via, None).await?;
     Ok(true)
@@ -162,7 +162,7 @@ pub async fn remove(store: &Store, pid: &str, list_id: &str, cid: &str) -> Resul
         });
     }
     if store.delete_subscription(pid, list_id, cid, sub.status).await? {
-        store.add_list_counts(pid, list_id, &[(sub.status, -1)]).await?;
+        store.add_list_counts(pid, list_id, cid, &[(sub.status, -1)]).await?;
         let data = json!({"list_id": list_id, "removed": true, "status": sub.status});
         activities::record(
             store,

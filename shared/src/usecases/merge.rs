@@ -217,13 +217,15 @@ async fn move_subscription(store: &Store, pid: &str, survivor_id: &str, sub: Sub
         if let Some(m) = &mine {
             deltas.push((m.status, -1));
         }
-        store.add_list_counts(pid, &list, &deltas).await?;
+        store.add_list_counts(pid, &list, &sub.contact_id, &deltas).await?;
     }
     if store
         .delete_subscription(pid, &list, &sub.contact_id, sub.status)
         .await?
     {
-        store.add_list_counts(pid, &list, &[(sub.status, -1)]).await?;
+        store
+            .add_list_counts(pid, &list, &sub.contact_id, &[(sub.status, -1)])
+            .await?;
     }
     Ok(())
 }

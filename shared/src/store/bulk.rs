@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
 use super::contacts::{conditional, put_request};
-use super::{from_item, get_s, key, n, s, to_attr, Item, SkRange, Store};
+use super::{from_item, get_s, key, n, to_attr, Item, SkRange, Store};
 use crate::domain::bulk::{BatchOutcome, BulkJob, ChunkProgress, JobState};
 use crate::{Error, Result};
 
@@ -117,25 +117,8 @@ impl Store {
 
     /// Moves a job to a final state unless it is in one already.
     pub async fn finish_bulk_job(&self, pid: &str, id: &str, state: JobState, error: Option<&str>) -> Result<bool> {
-        let mut req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(job_pk(pid, id), JOB_SK)))
-            .condition_expression("attribute_exists(PK) AND #state IN (:pending, :running)")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":state", to_attr(&state)?)
-            .expression_attribute_values(":pending", to_attr(&JobState::Pending)?)
-            .expression_attribute_values(":running", to_attr(&JobState::Running)?)
-            .expression_attribute_values(":now", to_attr(&Utc::now())?);
-        let mut expr = "SET #state = :state, finished_at = :now".to_string();
-        if let Some(e) = error {
-            expr.push_str(", #error = :error");
-            req = req
-                .expression_attribute_names("#error", "error")
-                .expression_attribute_values(":error", s(e));
-        }
-        Ok(conditional(req.update_expression(expr).send().await)?.is_some())
+        self.finish_job(key(job_pk(pid, id), JOB_SK), to_attr(&state)?, error, &[])
+            .await
     }
 
     pub async fn bulk_chunk(&self, pid: &str, id: &str, chunk: u32) -> Result<Option<(ChunkProgress, Vec<String>)>> {

@@ -173,29 +173,9 @@ impl Store {
         error: Option<&str>,
         report_key: Option<&str>,
     ) -> Result<bool> {
-        let mut req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(job_pk(pid, id), JOB_SK)))
-            .condition_expression("attribute_exists(PK) AND #state IN (:pending, :running)")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":state", to_attr(&state)?)
-            .expression_attribute_values(":pending", to_attr(&ImportState::Pending)?)
-            .expression_attribute_values(":running", to_attr(&ImportState::Running)?)
-            .expression_attribute_values(":now", to_attr(&Utc::now())?);
-        let mut expr = "SET #state = :state, finished_at = :now".to_string();
-        if let Some(e) = error {
-            expr.push_str(", #error = :error");
-            req = req
-                .expression_attribute_names("#error", "error")
-                .expression_attribute_values(":error", s(e));
-        }
-        if let Some(k) = report_key {
-            expr.push_str(", report_key = :report");
-            req = req.expression_attribute_values(":report", s(k));
-        }
-        Ok(conditional(req.update_expression(expr).send().await)?.is_some())
+        let report: Vec<(&str, AttributeValue)> = report_key.map(|k| ("report_key", s(k))).into_iter().collect();
+        self.finish_job(key(job_pk(pid, id), JOB_SK), to_attr(&state)?, error, &report)
+            .await
     }
 
     /// Writes a chunk's ledger entry unless it exists (a replanned job keeps

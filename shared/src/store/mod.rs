@@ -153,6 +153,38 @@ impl Store {
         Ok(contacts::conditional(out)?.is_some())
     }
 
+    /// Moves a job item (an import's, a bulk job's) to its final `state`
+    /// unless it is in one already: `state` is `pending` or `running` until
+    /// then. Sets `finished_at`, and `error` and the `extra` attributes given.
+    pub(crate) async fn finish_job(
+        &self,
+        key: Item,
+        state: AttributeValue,
+        error: Option<&str>,
+        extra: &[(&str, AttributeValue)],
+    ) -> Result<bool, Error> {
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .condition_expression("attribute_exists(PK) AND #state IN (:pending, :running)")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":state", state)
+            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(":running", s("running"))
+            .expression_attribute_values(":now", to_attr(&chrono::Utc::now())?);
+        let mut expr = "SET #state = :state, finished_at = :now".to_string();
+        let error = error.map(|e| ("error", s(e)));
+        for (i, (name, value)) in error.iter().chain(extra).enumerate() {
+            expr.push_str(&format!(", #x{i} = :x{i}"));
+            req = req
+                .expression_attribute_names(format!("#x{i}"), *name)
+                .expression_attribute_values(format!(":x{i}"), value.clone());
+        }
+        Ok(contacts::conditional(req.update_expression(expr).send().await)?.is_some())
+    }
+
     /// Every item of partition `pk` (with a sort-key prefix, if given),
     /// following `LastEvaluatedKey` to the end.
     pub(crate) async fn query_all(&self, pk: String, prefix: Option<&str>) -> Result<Vec<Item>, Error> {

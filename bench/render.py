@@ -149,18 +149,22 @@ def render_imports(w, parse, rss, imports):
       f"merges) go {IN_FLIGHT} at a time, as the worker sends them; the batched ones (reads of the claims, "
       f"BatchWriteItem, the ledger commit) one after another; every request takes {LATENCY_MS} ms. "
       f"rows/s = 1000 ÷ ((batched + per-row ÷ {IN_FLIGHT}) × {LATENCY_MS} ms).\n")
-    wall = imports["wall"]
     w("### End to end and faults\n")
     w("| run | rows | result |")
     w("|---|---:|---|")
-    w(f"| upload → completed, against the emulator (4 local chunk workers, chunks of 10,000) | {wall['rows']:,} | "
-      f"{wall['seconds']} s ({wall['rows_per_second']:,.0f} rows/s), {wall['state']}, {wall['created']:,} created, {wall['chunks']} chunks |")
-    f = imports["fault"]
-    w(f"| runner killed (SIGKILL) at {f['processed_at_kill']:,} rows processed, started again | {f['rows']:,} | "
-      f"{f['state']}: {f['created']:,} created, {f['updated']} updated, {f['failed']} failed, {f['processed']:,} processed; "
-      f"{f['contacts']:,} contacts in the project; exact: {'yes' if f['exact'] else 'NO'} |")
+    wall = imports.get("wall")
+    if wall:
+        created = f", {wall['created']:,} created" if wall.get("created") is not None else ""
+        w(f"| {wall.get('label', 'upload → completed')}, against the emulator (4 local chunk workers, chunks of 10,000) | {wall['rows']:,} | "
+          f"{wall['seconds']} s ({wall['rows_per_second']:,.1f} rows/s), {wall['state']}{created}, {wall['chunks']} chunks |")
+    f = imports.get("fault")
+    if f:
+        w(f"| runner killed (SIGKILL) at {f['processed_at_kill']:,} rows processed, started again | {f['rows']:,} | "
+          f"{f['state']}: {f['created']:,} created, {f['updated']} updated, {f['failed']} failed, {f['processed']:,} processed; "
+          f"{f['contacts']:,} contacts in the project; exact: {'yes' if f['exact'] else 'NO'} |")
+    for line in imports.get("notes", []):
+        w(f"\n{line}")
     w("")
-
 
 if __name__ == "__main__":
     main()

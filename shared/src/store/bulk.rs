@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
 use super::contacts::{conditional, put_request};
-use super::{from_item, get_s, key, n, to_attr, Item, SkRange, Store};
+use super::{from_item, key, n, to_attr, Item, SkRange, Store};
 use crate::domain::bulk::{BatchOutcome, BulkJob, ChunkProgress, JobState};
 use crate::{Error, Result};
 
@@ -49,16 +49,8 @@ impl Store {
 
     /// The job and its chunk ledger (not the ids), in one query.
     pub async fn bulk_job_with_progress(&self, pid: &str, id: &str) -> Result<Option<(BulkJob, Vec<ChunkProgress>)>> {
-        let mut job = None;
-        let mut chunks = Vec::new();
-        for item in self.query_range(job_pk(pid, id), SkRange::Below(IDS_PREFIX)).await? {
-            match get_s(&item, "SK") {
-                Some(JOB_SK) => job = Some(from_item::<BulkJob>(item)?),
-                Some(sk) if sk.starts_with("CHUNK#") => chunks.push(from_item::<ChunkProgress>(item)?),
-                _ => {}
-            }
-        }
-        Ok(job.map(|j| (j, chunks)))
+        self.job_with_ledger(job_pk(pid, id), JOB_SK, SkRange::Below(IDS_PREFIX))
+            .await
     }
 
     /// Writes the selection as chunks of ids with a fresh ledger entry each.

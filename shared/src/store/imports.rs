@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::contacts::conditional;
-use super::{from_item, get_s, key, n, s, sdk_error, to_attr, Item, Store};
+use super::{from_item, get_s, key, n, s, sdk_error, to_attr, Item, SkRange, Store};
 use crate::domain::import::{ChunkPlan, Counts, Import, ImportState};
 use crate::{Error, Result};
 
@@ -89,16 +89,7 @@ impl Store {
 
     /// The job and its chunk ledger, in one query.
     pub async fn import_with_chunks(&self, pid: &str, id: &str) -> Result<Option<(Import, Vec<ChunkState>)>> {
-        let mut job = None;
-        let mut chunks = Vec::new();
-        for item in self.query_all(job_pk(pid, id), None).await? {
-            match get_s(&item, "SK") {
-                Some(JOB_SK) => job = Some(from_item::<Import>(item)?),
-                Some(sk) if sk.starts_with("CHUNK#") => chunks.push(from_item::<ChunkState>(item)?),
-                _ => {}
-            }
-        }
-        Ok(job.map(|j| (j, chunks)))
+        self.job_with_ledger(job_pk(pid, id), JOB_SK, SkRange::Any).await
     }
 
     /// The project's jobs, newest first.

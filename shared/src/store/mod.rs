@@ -185,6 +185,30 @@ impl Store {
         Ok(contacts::conditional(req.update_expression(expr).send().await)?.is_some())
     }
 
+    /// A job item (sort key `job_sk`) and its ledger items (`CHUNK#…`), read
+    /// from the job's partition in one query over `range`.
+    pub(crate) async fn job_with_ledger<J, C>(
+        &self,
+        pk: String,
+        job_sk: &str,
+        range: SkRange<'_>,
+    ) -> Result<Option<(J, Vec<C>)>, Error>
+    where
+        J: serde::de::DeserializeOwned,
+        C: serde::de::DeserializeOwned,
+    {
+        let mut job = None;
+        let mut chunks = Vec::new();
+        for item in self.query_range(pk, range).await? {
+            match get_s(&item, "SK") {
+                Some(sk) if sk == job_sk => job = Some(from_item::<J>(item)?),
+                Some(sk) if sk.starts_with("CHUNK#") => chunks.push(from_item::<C>(item)?),
+                _ => {}
+            }
+        }
+        Ok(job.map(|j| (j, chunks)))
+    }
+
     /// Every item of partition `pk` (with a sort-key prefix, if given),
     /// following `LastEvaluatedKey` to the end.
     pub(crate) async fn query_all(&self, pk: String, prefix: Option<&str>) -> Result<Vec<Item>, Error> {

@@ -28,7 +28,8 @@ def main():
     parse = json.loads(sys.argv[3])
     rss = [json.loads(line) for line in sys.argv[4].splitlines() if line.strip()]
     imports = json.loads(sys.argv[5])
-    audience = json.loads(sys.argv[6]) if len(sys.argv) > 6 else []
+    imports.update(json.loads(sys.argv[6]))
+    audience = json.loads(sys.argv[7]) if len(sys.argv) > 7 else []
     by_name = {c["binary"]: c for c in cold}
     hello, sdk = by_name["floor-hello"], by_name["floor-sdk"]
     out = []

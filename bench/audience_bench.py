@@ -37,25 +37,27 @@ def audience(path, n):
             f.write(f"person{i}@example.com,First{i},Last{i},Company {i % 97},{'Rare' if i % 100 == 0 else ''}\n")
 
 
-def reuse_wall_import(ddb, moto, n):
-    """The project the wall-time step of this bench run imported (`person{i}`
-    rows, the same shape as `audience()`), when it holds `n` rows: importing
-    100,000 rows again costs the emulator most of an hour. Returns its stack
-    and project id, or None."""
+def reuse_import(ddb, moto, n):
+    """A project of `n` imported `person{i}` rows already in this emulator:
+    importing 100,000 rows again costs it most of an hour. Either the
+    wall-time step's (the same rows as `audience()`, untagged) or an earlier
+    audience import of this size (tagged in its file). Returns its stack,
+    project id and whether it still needs the 1% tagged, or None."""
     s3 = boto3.client("s3", endpoint_url=moto)
-    tables = sorted(t for t in ddb.list_tables()["TableNames"] if t.startswith("bwall") and t.endswith("-Table"))
+    tables = sorted(t for t in ddb.list_tables()["TableNames"]
+                    if t.startswith(("bwall", f"baud{n}x")) and t.endswith("-Table"))
     for table in reversed(tables):
         stack = table[: -len("-Table")]
         bucket = f"{stack}-importsbucket"
         try:
             keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="imports/").get("Contents", [])]
-        except Exception:  # noqa: BLE001 - no such bucket: not a wall stack
+        except Exception:  # noqa: BLE001 - no such bucket: not a bench stack
             continue
         for key in keys:
             _, pid, job_id, _ = key.split("/", 3)
             item = ddb.get_item(TableName=table, Key={"PK": {"S": f"P#{pid}#IMPORT#{job_id}"}, "SK": {"S": "IMPORT"}}).get("Item", {})
             if item.get("state", {}).get("S") == "completed" and int(item.get("rows_total", {}).get("N", "0")) == n:
-                return stack, pid
+                return stack, pid, stack.startswith("bwall")
     return None
 
 
@@ -81,7 +83,7 @@ def main():
     out = []
     try:
         for n in sizes:
-            reused = reuse_wall_import(ddb, moto, n) if n >= 50_000 else None
+            reused = reuse_import(ddb, moto, n) if n >= 50_000 else None
             stack = reused[0] if reused else f"baud{n}x{int(time.time())}"
             runner = Runner(binary, f"http://127.0.0.1:{proxy_port}", stack)
             runner.start()
@@ -90,8 +92,9 @@ def main():
                 if reused:
                     _, key = call("POST", f"{runner.base}/v1/projects/{reused[1]}/keys/rotate", ADMIN, {"kind": "secret"})
                     p = {"id": reused[1], "api_key": key["key"]}
-                    tag_one_percent(runner, p, n)
-                    print(f"bench: audience {n}: the wall-time import of this run, 1% tagged, in {time.time() - t0:.0f} s", file=sys.stderr)
+                    if reused[2]:
+                        tag_one_percent(runner, p, n)
+                    print(f"bench: audience {n}: reusing the import of {stack} in {time.time() - t0:.0f} s", file=sys.stderr)
                 else:
                     p = runner.project()
                     path = os.path.join(tmp, f"aud{n}.csv")

@@ -87,7 +87,9 @@ def render_audience(w, rows):
       "tag filter matching 1% of contacts (`tags=Rare`), in projects loaded through the import pipeline. Requests "
       "and items read (index entries and items the emulator returned) counted by the proxy; each call includes "
       "one `GetItem` of the project (the tag filter one more, of the tag). Contact lists are 32 index shards, "
-      "search 128; each shard is read for its share of the page plus 4, again only when its share is larger.\n")
+      "search 128. Each shard is first read for the fewest entries that leave a second read of any shard "
+      "under a 1% chance (ids are hashed to shards; at `limit=50`: 8 entries of each of 32 shards, 5 of each of 128), "
+      "and read again only when it holds more of the page than that.\n")
     w("| query | " + " | ".join(f"{n:,} contacts: requests / items read" for n in sizes) + " |")
     w("|---|" + "---:|" * len(sizes))
     for q in dict.fromkeys(r["query"] for r in rows):

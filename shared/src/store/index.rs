@@ -122,18 +122,36 @@ pub fn index_attrs(list: &str, id: &str) -> [(String, aws_sdk_dynamodb::types::A
     ]
 }
 
-/// Entries read from each shard beyond its even share of a page: a shard
-/// whose share of the page is larger than that is read again.
-const SLACK: usize = 4;
+/// How rarely a page may need a second read of some shard.
+const SECOND_READ_CHANCE: f64 = 0.01;
+
+/// Entries read from each shard at first: the fewest for which, a page's
+/// entries falling into shards at random (ids are hashed to shards, so they
+/// do), the chance that some shard holds more of the page than that (and is
+/// read again) stays under [`SECOND_READ_CHANCE`]. The number of a shard's
+/// entries in a page is close to Poisson with mean `limit / shards`; the
+/// bound is a union over the shards. Never more than `limit`. A KEYS_ONLY
+/// entry is ~150 bytes, so a shard's first read stays in one 4 KB read unit.
+fn first_read(limit: usize, shards: u32) -> usize {
+    let mean = limit as f64 / shards as f64;
+    // P(X = k) and P(X < k), built up term by term.
+    let (mut term, mut below, mut k) = ((-mean).exp(), 0.0, 0usize);
+    while k < limit && shards as f64 * (1.0 - below) > SECOND_READ_CHANCE {
+        below += term;
+        k += 1;
+        term *= mean / k as f64;
+    }
+    k.max(1)
+}
 
 /// One page of `limit` entries from `shards` sorted streams, merged on the
-/// string attribute `key`. Each shard is first read for its even share plus
-/// [`SLACK`]; only a shard whose last entry read still falls inside the page
-/// (its share is larger) is read again, from there. So a page reads one
-/// index page per shard, rarely two, and about `shards × (limit / shards +
-/// SLACK)` entries whatever the size of the list. `fetch(shard, n, after)`
-/// reads up to `n` entries of a shard after the position `after`, in order,
-/// and says whether more may follow.
+/// string attribute `key`. Each shard is first read for [`first_read`]
+/// entries; only a shard whose last entry read still falls inside the page
+/// (it holds more of the page than that) is read again, from there. So a
+/// page reads one index page per shard (a second one of some shard in under
+/// 1% of pages) and at most `shards × first_read` entries, whatever the size
+/// of the list. `fetch(shard, n, after)` reads up to `n` entries of a shard
+/// after the position `after`, in order, and says whether more may follow.
 pub(crate) async fn merge_shards<F, Fut>(
     shards: u32,
     limit: usize,
@@ -154,7 +172,7 @@ where
             b.cmp(&a)
         }
     };
-    let share = limit.div_ceil(shards as usize) + SLACK;
+    let share = first_read(limit, shards);
     let first = (0..shards).map(|shard| fetch(shard, share, after.map(str::to_string)));
     // Per shard: entries read so far, and whether more may follow.
     let mut read: Vec<(Vec<Item>, bool)> = try_join_all(first).await?;
@@ -172,9 +190,8 @@ where
             .filter(|(_, (items, more))| *more && !items.is_empty())
             .filter(|(_, (items, _))| {
                 let last = items.last().expect("not empty");
-                cutoff
-                    .as_ref()
-                    .is_none_or(|c| cmp(last, c) != std::cmp::Ordering::Greater)
+                // A shard whose last entry is the page's last has nothing more for it.
+                cutoff.as_ref().is_none_or(|c| cmp(last, c) == std::cmp::Ordering::Less)
             })
             .map(|(shard, (items, _))| {
                 let last = items.last().and_then(|l| get_s(l, key)).unwrap_or_default();
@@ -463,6 +480,35 @@ mod tests {
             }
             assert_eq!(got, expected, "shards {shards}, limit {limit}, ascending {ascending}");
         }
+    }
+
+    #[test]
+    fn first_reads_cover_a_page_but_rarely_need_a_second() {
+        assert_eq!(first_read(50, 32), 8);
+        assert_eq!(first_read(50, 128), 5);
+        assert_eq!(first_read(1, 32), 1);
+        assert_eq!(first_read(3, 1), 3);
+        for limit in 1..=200 {
+            for shards in [1, 2, 32, 128] {
+                let n = first_read(limit, shards);
+                assert!(
+                    n <= limit && n >= limit.div_ceil(shards as usize).min(limit),
+                    "{limit} over {shards}: {n}"
+                );
+            }
+        }
+        // Pages of 50 hashed ids over 32 shards: how often does a shard hold more than its first read?
+        let (pages, first) = (10_000, first_read(50, SHARDS));
+        let over = (0..pages)
+            .filter(|_| {
+                let mut per_shard = [0usize; SHARDS as usize];
+                for _ in 0..50 {
+                    per_shard[shard_of(&crate::domain::ids::new_id()) as usize] += 1;
+                }
+                per_shard.iter().any(|n| *n >= first)
+            })
+            .count();
+        assert!(over * 100 < pages * 2, "{over} of {pages} pages need a second read");
     }
 
     #[test]

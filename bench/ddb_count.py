@@ -63,8 +63,11 @@ def make_proxy(upstream):
             # A HEAD reply has no body but the length of what a GET would return.
             length = rh.get("Content-Length", "0") if self.command == "HEAD" else str(len(data))
             self.send_header("Content-Length", length)
-            self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # a runner killed between two steps, mid-poll
 
         do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = forward
 

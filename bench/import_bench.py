@@ -65,7 +65,10 @@ class Runner:
             env["IMPORT_CHUNK_ROWS"] = str(self.chunk_rows)
         log = open(os.path.join(tempfile.gettempdir(), f"{self.stack}.log"), "a")
         self.proc = subprocess.Popen([self.binary], env=env, stdout=log, stderr=log)
-        for _ in range(300):
+        # Provisioning against an emulator holding a 100k-row project takes
+        # minutes: each of its queries walks the whole table.
+        deadline = time.time() + 900
+        while time.time() < deadline and self.proc.poll() is None:
             try:
                 urllib.request.urlopen(self.base + "/health")
                 return

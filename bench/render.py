@@ -78,7 +78,9 @@ def main():
     print("\n".join(out))
 
 
-def render_audience(w, rows):
+def render_audience(w, audience):
+    # A list of rows, or {"rows": […], "notes": […]} when a run needs explaining.
+    rows, notes = (audience, []) if isinstance(audience, list) else (audience["rows"], audience.get("notes", []))
     if not rows:
         return
     sizes = sorted({r["contacts"] for r in rows})
@@ -98,6 +100,8 @@ def render_audience(w, rows):
             r = next((r for r in rows if r["contacts"] == n and r["query"] == q), None)
             cells.append(f"{r['requests']} / {r['items_read']:,}" if r else "—")
         w(f"| `{q}` | " + " | ".join(cells) + " |")
+    for line in notes:
+        w(f"\n{line}")
     w("")
 
 

@@ -9,8 +9,9 @@ mkdir -p "$(dirname "$pidfile")" "$(dirname "$log")"
 if [ "$port" = 0 ]; then
   port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 fi
-# MOTO_SERVER: another command line for the server (the bench's, see bench/moto_server.py).
-${MOTO_SERVER:-.venv/bin/moto_server} -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+# moto with each DynamoDB request atomic (infra/emulator.py); MOTO_SERVER
+# gives another command line (the bench's, bench/moto_server.py).
+${MOTO_SERVER:-.venv/bin/python infra/emulator.py} -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
 echo $! >"$pidfile"
 for _ in $(seq 1 100); do
   if curl -fsS -o /dev/null "http://127.0.0.1:$port/moto-api/" 2>/dev/null; then

@@ -3,7 +3,7 @@
 //! report, cancel, and redelivery that never double counts.
 
 use reqwest::StatusCode;
-use roster_e2e::{fixture, TestApp, TestProject};
+use roster_e2e::{assert_counts_add_up, fixture, TestApp, TestProject};
 use serde_json::{json, Value};
 
 async fn by_email(app: &TestApp, p: &TestProject, email: &str) -> Value {
@@ -537,6 +537,103 @@ async fn killing_the_workers_mid_import_still_ends_with_exact_counts() {
         done.body
     );
     assert_eq!(app.all_contacts(&p).await.len(), 300, "no duplicates");
+}
+
+#[tokio::test]
+async fn identity_claims_made_together_are_all_or_none() {
+    use roster::domain::contact::IdentityKind::Email;
+    let app = TestApp::spawn().await;
+    let sdk = roster::aws::sdk_config().await;
+    let store = roster::store::Store::new(aws_sdk_dynamodb::Client::new(&sdk), app.table.clone());
+    let claim = |v: &str, cid: &str| (Email, v.to_string(), cid.to_string());
+    assert!(store
+        .claim_all("p1", &[claim("a@x.io", "c1"), claim("b@x.io", "c2")])
+        .await
+        .unwrap());
+    assert_eq!(
+        store.identity_owner("p1", Email, "b@x.io").await.unwrap().as_deref(),
+        Some("c2")
+    );
+    // One value already held: the transaction is refused and claims nothing.
+    assert!(!store
+        .claim_all(
+            "p1",
+            &[claim("c@x.io", "c3"), claim("a@x.io", "c3"), claim("d@x.io", "c4")]
+        )
+        .await
+        .unwrap());
+    assert_eq!(
+        store.identity_owner("p1", Email, "a@x.io").await.unwrap().as_deref(),
+        Some("c1")
+    );
+    for free in ["c@x.io", "d@x.io"] {
+        assert_eq!(store.identity_owner("p1", Email, free).await.unwrap(), None, "{free}");
+    }
+    let too_many: Vec<_> = (0..101).map(|i| claim(&format!("{i}@x.io"), "c5")).collect();
+    assert!(store.claim_all("p1", &too_many).await.is_err());
+
+    // Rows whose transaction is refused are claimed one by one: the row that
+    // meets a held value gets nothing and gives back what it took.
+    let row = |cid: &str, values: &[&str]| {
+        let values = values.iter().map(|v| (Email, v.to_string())).collect();
+        (cid.to_string(), values)
+    };
+    let held = store
+        .claim_rows(
+            "p1",
+            &[
+                row("c6", &["e@x.io"]),
+                row("c7", &["f@x.io", "a@x.io"]),
+                row("c8", &["g@x.io", "h@x.io"]),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(held, [true, false, true]);
+    for (value, owner) in [
+        ("e@x.io", Some("c6")),
+        ("f@x.io", None),
+        ("a@x.io", Some("c1")),
+        ("h@x.io", Some("c8")),
+    ] {
+        assert_eq!(
+            store.identity_owner("p1", Email, value).await.unwrap().as_deref(),
+            owner,
+            "{value}"
+        );
+    }
+    // 150 rows of one value each: two transactions, every row claimed.
+    let many: Vec<_> = (0..150)
+        .map(|i| row(&format!("m{i}"), &[&format!("m{i}@x.io")]))
+        .collect();
+    assert!(store.claim_rows("p1", &many).await.unwrap().iter().all(|ok| *ok));
+    assert_eq!(
+        store.identity_owner("p1", Email, "m149@x.io").await.unwrap().as_deref(),
+        Some("m149")
+    );
+}
+
+#[tokio::test]
+async fn the_same_people_imported_twice_at_once_are_each_one_contact() {
+    let app = TestApp::spawn_with(&[("ImportChunkRows", "40")]).await;
+    let p = app.project().await;
+    // The two jobs race for the same emails; a claim transaction that loses
+    // one is redone row by row, so every person is created exactly once.
+    let (a, b) = tokio::join!(
+        app.import_file(&p, "a.csv", people(200, 0), json!({})),
+        app.import_file(&p, "b.csv", people(200, 0), json!({}))
+    );
+    for r in [&a, &b] {
+        assert_eq!(r.body["state"], "completed", "{:?}", r.body);
+        assert_eq!(r.body["failed"], 0, "{:?}", r.body);
+        assert_counts_add_up(&r.body);
+    }
+    let created = a.body["created"].as_u64().unwrap() + b.body["created"].as_u64().unwrap();
+    let updated = a.body["updated"].as_u64().unwrap() + b.body["updated"].as_u64().unwrap();
+    assert_eq!((created, updated), (200, 200), "{:?} {:?}", a.body, b.body);
+    let all = app.all_contacts(&p).await;
+    let emails: std::collections::HashSet<_> = all.iter().map(|c| c["email"].as_str().unwrap().to_string()).collect();
+    assert_eq!((all.len(), emails.len()), (200, 200));
 }
 
 #[tokio::test]

@@ -4,9 +4,11 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, DeleteRequest, PutRequest, ReturnValue, ReturnValuesOnConditionCheckFailure, WriteRequest,
+    AttributeValue, DeleteRequest, Put, PutRequest, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, WriteRequest,
 };
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 
 use super::index::{contact_sort_attrs, index_attrs, ref_sort, text_sort, time_sort, Order, UPDATED_SORT};
 use super::{from_item, get_s, key, n, s, sdk_error, to_attr, Item, Store};
@@ -15,6 +17,10 @@ use crate::Result;
 
 pub(crate) const CONTACT_SK: &str = "CONTACT";
 const IDENTITY_SK: &str = "ID";
+/// DynamoDB's limit on the actions of one TransactWriteItems.
+pub const CLAIMS_PER_TRANSACTION: usize = 100;
+/// Rows claimed at once when each needs its own requests.
+const ROWS_IN_FLIGHT: usize = 8;
 
 pub(crate) fn contact_pk(pid: &str, cid: &str) -> String {
     format!("P#{pid}#C#{cid}")
@@ -167,6 +173,98 @@ impl Store {
             contact_id: owner,
             claimed_at,
         })
+    }
+
+    /// Claims up to [`CLAIMS_PER_TRANSACTION`] free values at once, all or
+    /// none, in one TransactWriteItems. `false`: the transaction was cancelled
+    /// (a value was taken meanwhile, or a racing write) and nothing was
+    /// claimed; the caller claims one by one to learn which values are held.
+    pub async fn claim_all(&self, pid: &str, claims: &[(IdentityKind, String, String)]) -> Result<bool> {
+        if claims.len() > CLAIMS_PER_TRANSACTION {
+            return Err(crate::Error::internal("too many claims for one transaction"));
+        }
+        let now = to_attr(&Utc::now())?;
+        let mut puts = Vec::with_capacity(claims.len());
+        for (kind, value, cid) in claims {
+            let mut item = key(identity_pk(pid, *kind, value), IDENTITY_SK);
+            item.insert("contact_id".into(), s(cid));
+            item.insert("claimed_at".into(), now.clone());
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(PK)")
+                .build()
+                .map_err(crate::Error::internal)?;
+            puts.push(TransactWriteItem::builder().put(put).build());
+        }
+        if puts.is_empty() {
+            return Ok(true);
+        }
+        let out = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(puts))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_transaction_canceled_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(sdk_error(e)),
+        }
+    }
+
+    /// Claims each row's values for its contact (`(contact id, values)`);
+    /// `true` for each row that now holds all of them. Rows go in
+    /// transactions of up to 100 claims, all or none; a cancelled one (a value
+    /// taken since the caller looked) is redone row by row, and a row that
+    /// finds a value held by someone else gives back the ones it took.
+    pub async fn claim_rows(&self, pid: &str, rows: &[(String, Vec<(IdentityKind, String)>)]) -> Result<Vec<bool>> {
+        let mut held = Vec::with_capacity(rows.len());
+        for group in claim_groups(rows, CLAIMS_PER_TRANSACTION, |(_, values)| values.len()) {
+            let claims: Vec<(IdentityKind, String, String)> = group
+                .iter()
+                .flat_map(|(cid, values)| values.iter().map(|(k, v)| (*k, v.clone(), cid.clone())))
+                .collect();
+            if claims.len() <= CLAIMS_PER_TRANSACTION && self.claim_all(pid, &claims).await? {
+                held.extend(group.iter().map(|_| true));
+                continue;
+            }
+            tracing::info!(rows = group.len(), "claim transaction cancelled; claiming row by row");
+            // Collected first: a lazy iterator of futures kept in the stream makes it not `Send`.
+            let one_by_one: Vec<_> = group
+                .iter()
+                .map(|(cid, values)| self.claim_row(pid, cid, values))
+                .collect();
+            for ok in futures::stream::iter(one_by_one)
+                .buffered(ROWS_IN_FLIGHT)
+                .collect::<Vec<_>>()
+                .await
+            {
+                held.push(ok?);
+            }
+        }
+        Ok(held)
+    }
+
+    async fn claim_row(&self, pid: &str, cid: &str, values: &[(IdentityKind, String)]) -> Result<bool> {
+        let mut taken: Vec<&(IdentityKind, String)> = Vec::new();
+        for value in values {
+            match self.claim_identity(pid, value.0, &value.1, cid).await? {
+                Claim::Claimed | Claim::Mine => taken.push(value),
+                Claim::OwnedBy { .. } => {
+                    for (k, v) in taken {
+                        self.release_identity(pid, *k, v, cid).await?;
+                    }
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
     }
 
     /// Owners of many identity values, in BatchGetItem calls of 100 keys;
@@ -710,6 +808,25 @@ impl Store {
     }
 }
 
+/// Rows in order, cut so that no group holds more than `max` claims
+/// (`claims` of a row); a row never spans two groups.
+fn claim_groups<T>(rows: &[T], max: usize, claims: impl Fn(&T) -> usize) -> Vec<&[T]> {
+    let mut groups = Vec::new();
+    let (mut start, mut in_group) = (0, 0);
+    for (i, row) in rows.iter().enumerate() {
+        let n = claims(row);
+        if i > start && in_group + n > max {
+            groups.push(&rows[start..i]);
+            (start, in_group) = (i, 0);
+        }
+        in_group += n;
+    }
+    if start < rows.len() {
+        groups.push(&rows[start..]);
+    }
+    groups
+}
+
 pub(crate) fn put_request(item: Item) -> Result<WriteRequest> {
     let put = PutRequest::builder()
         .set_item(Some(item))
@@ -730,5 +847,24 @@ impl Store {
     /// Deletes the item of a contact nobody can know yet (its claims failed).
     pub fn contact_delete(&self, pid: &str, cid: &str) -> Result<WriteRequest> {
         delete_request(key(contact_pk(pid, cid), CONTACT_SK))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::claim_groups;
+
+    #[test]
+    fn claim_groups_keep_rows_whole_and_under_the_limit() {
+        let rows = [1usize, 2, 3, 1, 1, 3, 2];
+        let groups = claim_groups(&rows, 4, |n| *n);
+        assert_eq!(groups, vec![&[1, 2][..], &[3, 1], &[1, 3], &[2]]);
+        assert_eq!(groups.concat(), rows);
+        assert!(claim_groups(&[] as &[usize], 4, |n| *n).is_empty());
+        // A row with more claims than a transaction takes stands alone (and its transaction is refused).
+        assert_eq!(claim_groups(&[1usize, 5, 1], 4, |n| *n), vec![&[1][..], &[5], &[1]]);
+        // 100 rows of one email each: one transaction; with a phone too: two.
+        assert_eq!(claim_groups(&[1usize; 100], 100, |n| *n).len(), 1);
+        assert_eq!(claim_groups(&[2usize; 100], 100, |n| *n).len(), 2);
     }
 }

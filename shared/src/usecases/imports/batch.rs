@@ -3,8 +3,9 @@
 //!
 //! - new (no identity of the row is held): the contact item is written
 //!   first, in a BatchWriteItem, under the row's derived id, which nobody
-//!   else can know yet; then each identity is claimed with a conditional put
-//!   (the one per-row request); then referral-code claims, search tokens and
+//!   else can know yet; then the identities are claimed with conditional
+//!   puts, up to 100 in one transaction (`Store::claim_rows`); then
+//!   referral-code claims, search tokens and
 //!   `contact_created` activities go out in BatchWriteItems. A row whose claim
 //!   is lost to a racing writer has its item deleted and takes the slow path.
 //! - existing (its identities are held by one contact): one UpdateItem merge
@@ -270,31 +271,15 @@ async fn create_new(ctx: &Importer, pid: &str, rows: Vec<Prepared>) -> Result<(W
     }
     ctx.store.batch_write(items).await?;
 
-    // Claim every identity of each row; a row that loses one gives back the rest.
-    let claimed: Vec<Result<(Prepared, Contact, bool)>> = futures::stream::iter(built)
-        .map(|(p, contact)| async move {
-            let mut held = Vec::new();
-            let identities: Vec<_> = p.identities().collect();
-            for (kind, value) in identities {
-                match ctx.store.claim_identity(pid, kind, &value, &p.id).await? {
-                    Claim::Claimed | Claim::Mine => held.push((kind, value)),
-                    Claim::OwnedBy { .. } => {
-                        for (k, v) in &held {
-                            ctx.store.release_identity(pid, *k, v, &p.id).await?;
-                        }
-                        return Ok((p, contact, false));
-                    }
-                }
-            }
-            Ok((p, contact, true))
-        })
-        .buffered(IN_FLIGHT)
-        .collect()
-        .await;
+    let wanted: Vec<(String, Vec<(IdentityKind, String)>)> = built
+        .iter()
+        .map(|(p, _)| (p.id.clone(), p.identities().collect()))
+        .collect();
+    let held = ctx.store.claim_rows(pid, &wanted).await?;
+    let claimed = built.into_iter().zip(held).map(|((p, contact), ok)| (p, contact, ok));
 
     let (mut written, mut lost, mut writes, mut undo) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for c in claimed {
-        let (p, contact, ok) = c?;
+    for (p, contact, ok) in claimed {
         if !ok {
             undo.push(ctx.store.contact_delete(pid, &p.id)?);
             lost.push(p);

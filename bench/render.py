@@ -157,8 +157,10 @@ def render_imports(w, parse, rss, imports):
       f"BatchWriteItem, the ledger commit) one after another; every request takes {LATENCY_MS} ms. "
       f"rows/s = 1000 ÷ ((batched + per-row ÷ {IN_FLIGHT}) × {LATENCY_MS} ms).\n")
     w("### End to end and faults\n")
-    w("Runs of `make bench` from 2026-11-25 on use `bench/moto_server.py`: moto with its sorted list of a table's items "
-      "kept between writes (the same answers; pages of a project nobody writes to no longer re-sort the whole table).\n")
+    w("`make bench` runs on `bench/moto_server.py`: the emulator of `make test` and `make dev` (`infra/emulator.py`, moto "
+      "with each DynamoDB request atomic), with its sorted list of a table's items kept between writes (the same "
+      "answers; pages of a project nobody writes to no longer re-sort the whole table). The runs below marked "
+      "earlier used plain moto.\n")
     w("| run | rows | result |")
     w("|---|---:|---|")
     wall = imports.get("wall")

@@ -16,7 +16,8 @@ use crate::usecases::{decode_cursor, encode_cursor, Page};
 use crate::{Error, Result};
 
 const MAX_PAGES: usize = 10;
-const PAGE: usize = 200;
+/// The most candidates one read of the stream takes.
+const MAX_READ: usize = 200;
 
 /// The audience filters (combined with AND); built by the entry points.
 #[derive(Debug, Default)]
@@ -173,11 +174,15 @@ pub async fn list(
     };
     let cursor_at = |position: &str| Some(encode_cursor(&format!("{tag}{position}")));
     let mut data = Vec::new();
+    // The first read is the page's size: a stream every candidate of which
+    // passes (a tag alone, a list) fills the page at once. Each further read
+    // doubles, for filters that pass few.
+    let mut want = limit.max(1);
     for _ in 0..MAX_PAGES {
         // Each candidate with its position in the stream, and where the next read starts.
         let (candidates, more, next): (Vec<(String, String)>, bool, Option<String>) = if let Some(list_id) = &f.list_id
         {
-            let (subs, more) = store.list_subscriptions(pid, list_id, PAGE, before.as_deref()).await?;
+            let (subs, more) = store.list_subscriptions(pid, list_id, want, before.as_deref()).await?;
             let next = subs.last().map(|s| s.contact_id.clone());
             let ids = subs
                 .into_iter()
@@ -186,11 +191,11 @@ pub async fn list(
                 .collect();
             (ids, more, next)
         } else if let Some(tag_id) = &tag_id {
-            let (ids, more) = store.tag_members(pid, tag_id, PAGE, before.as_deref()).await?;
+            let (ids, more) = store.tag_members(pid, tag_id, want, before.as_deref()).await?;
             let next = ids.last().cloned();
             (ids.into_iter().map(|id| (id.clone(), id)).collect(), more, next)
         } else {
-            let (cs, more, last) = store.list_contacts(pid, order.order(), PAGE, before.as_deref()).await?;
+            let (cs, more, last) = store.list_contacts(pid, order.order(), want, before.as_deref()).await?;
             (cs.into_iter().map(|(c, p)| (c.id, p)).collect(), more, last)
         };
         let ids: Vec<String> = candidates.iter().map(|(id, _)| id.clone()).collect();
@@ -219,6 +224,7 @@ pub async fn list(
             });
         }
         before = next;
+        want = (want * 2).min(MAX_READ.max(limit));
     }
     let next_cursor = before.and_then(|b| cursor_at(&b));
     Ok(Page { data, next_cursor })

@@ -91,7 +91,9 @@ def render_audience(w, audience):
       "one `GetItem` of the project (the tag filter one more, of the tag). Contact lists are 32 index shards, "
       "search 128. Each shard is first read for the fewest entries that leave a second read of any shard "
       "under a 1% chance (ids are hashed to shards; at `limit=50`: 8 entries of each of 32 shards, 5 of each of 128), "
-      "and read again only when it holds more of the page than that.\n")
+      "and read again only when it holds more of the page than that. A filtered page reads its narrowest stream "
+      "(the tag's member shards) for `limit` candidates first, then twice as many each further read, until the "
+      "page is full.\n")
     w("| query | " + " | ".join(f"{n:,} contacts: requests / items read" for n in sizes) + " |")
     w("|---|" + "---:|" * len(sizes))
     for q in dict.fromkeys(r["query"] for r in rows):
@@ -154,8 +156,11 @@ def render_imports(w, parse, rss, imports):
     w("")
     w(f"The last column models one chunk worker against real DynamoDB: the per-row requests (conditional claims, "
       f"merges) go {IN_FLIGHT} at a time, as the worker sends them; the batched ones (reads of the claims, "
-      f"BatchWriteItem, the ledger commit) one after another; every request takes {LATENCY_MS} ms. "
-      f"rows/s = 1000 ÷ ((batched + per-row ÷ {IN_FLIGHT}) × {LATENCY_MS} ms).\n")
+      f"BatchWriteItem, the claim transactions, the ledger commit) one after another; every request takes {LATENCY_MS} ms. "
+      f"rows/s = 1000 ÷ ((batched + per-row ÷ {IN_FLIGHT}) × {LATENCY_MS} ms). A new row's identities are "
+      f"claimed in `TransactWriteItems` of up to 100 conditional puts (all or none; a cancelled one, when a value "
+      f"was taken since the claims were read, is redone row by row): one request for up to 100 rows, at twice the "
+      f"write units of the same puts made one by one.\n")
     w("### End to end and faults\n")
     w("`make bench` runs on `bench/moto_server.py`: the emulator of `make test` and `make dev` (`infra/emulator.py`, moto "
       "with each DynamoDB request atomic), with its sorted list of a table's items kept between writes (the same "

@@ -234,7 +234,7 @@ impl Store {
                 held.extend(group.iter().map(|_| true));
                 continue;
             }
-            tracing::info!(rows = group.len(), "claim transaction cancelled; claiming row by row");
+            tracing::info!(rows = group.len(), "claims not taken together; claiming row by row");
             // Collected first: a lazy iterator of futures kept in the stream makes it not `Send`.
             let one_by_one: Vec<_> = group
                 .iter()

@@ -5,9 +5,9 @@
 //!   first, in a BatchWriteItem, under the row's derived id, which nobody
 //!   else can know yet; then the identities are claimed with conditional
 //!   puts, up to 100 in one transaction (`Store::claim_rows`); then
-//!   referral-code claims, search tokens and
-//!   `contact_created` activities go out in BatchWriteItems. A row whose claim
-//!   is lost to a racing writer has its item deleted and takes the slow path.
+//!   referral-code claims, search tokens and `contact_created` activities go
+//!   out in BatchWriteItems. A row whose claim is lost to a racing writer has
+//!   its item deleted and takes the slow path.
 //! - existing (its identities are held by one contact): one UpdateItem merge
 //!   per row; token changes and `contact_updated` activities are batched.
 //! - anything else (a value held by another contact, a stale claim, the same

@@ -602,6 +602,10 @@ async fn identity_claims_made_together_are_all_or_none() {
             "{value}"
         );
     }
+    // One value named by two rows: the first row gets it, the second does not.
+    let twice = [row("c9", &["i@x.io"]), row("c10", &["j@x.io", "i@x.io"])];
+    assert_eq!(store.claim_rows("p1", &twice).await.unwrap(), [true, false]);
+    assert_eq!(store.identity_owner("p1", Email, "j@x.io").await.unwrap(), None);
     // 150 rows of one value each: two transactions, every row claimed.
     let many: Vec<_> = (0..150)
         .map(|i| row(&format!("m{i}"), &[&format!("m{i}@x.io")]))

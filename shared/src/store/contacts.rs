@@ -1,6 +1,6 @@
 //! Contact items, identity claims and the newest-first contact index.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{
@@ -230,7 +230,10 @@ impl Store {
                 .iter()
                 .flat_map(|(cid, values)| values.iter().map(|(k, v)| (*k, v.clone(), cid.clone())))
                 .collect();
-            if claims.len() <= CLAIMS_PER_TRANSACTION && self.claim_all(pid, &claims).await? {
+            // A transaction may not name one item twice: a value repeated in the group goes one by one.
+            let distinct = claims.iter().map(|(k, v, _)| (k, v)).collect::<HashSet<_>>().len();
+            let together = claims.len() <= CLAIMS_PER_TRANSACTION && distinct == claims.len();
+            if together && self.claim_all(pid, &claims).await? {
                 held.extend(group.iter().map(|_| true));
                 continue;
             }

@@ -164,8 +164,7 @@ def render_imports(w, parse, rss, imports):
     w("### End to end and faults\n")
     w("`make bench` runs on `bench/moto_server.py`: the emulator of `make test` and `make dev` (`infra/emulator.py`, moto "
       "with each DynamoDB request atomic), with its sorted list of a table's items kept between writes (the same "
-      "answers; pages of a project nobody writes to no longer re-sort the whole table). The runs below marked "
-      "earlier used plain moto.\n")
+      "answers; pages of a project nobody writes to no longer re-sort the whole table).\n")
     w("| run | rows | result |")
     w("|---|---:|---|")
     wall = imports.get("wall")

@@ -19,7 +19,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
 import urllib.parse
 import urllib.request
 from http.server import ThreadingHTTPServer
@@ -139,24 +138,10 @@ def counted_import(runner, ddb, moto, table, p, path, label, rows):
     }
 
 
-def patient(read, tries=10):
-    """A read through the API, tried again on a 5xx: the emulator's Query
-    walks every item of the table without a lock, so one racing a write
-    fails now and then (and more often as the table grows)."""
-    for attempt in range(tries):
-        try:
-            return read()
-        except urllib.error.HTTPError as e:
-            if e.code < 500 or attempt == tries - 1:
-                raise
-            print(f"bench: read failed ({e.code}), trying again", file=sys.stderr)
-            time.sleep(0.5)
-
-
 def wait_api(runner, p, job_id, until=None, timeout=7200):
     deadline = time.time() + timeout
     while time.time() < deadline:
-        s = patient(lambda: runner.status(p, job_id))
+        s = runner.status(p, job_id)
         assert s["created"] + s["updated"] + s["skipped"] + s["failed"] == s["processed"], s
         if s["state"] in ("completed", "failed", "cancelled") or (until and until(s)):
             return s
@@ -168,7 +153,7 @@ def count_contacts(runner, p):
     """Live contacts, counted by the API's index count (`total=true`): one
     COUNT query per shard rather than every page (the emulator's index
     queries slow down with the table's size)."""
-    _, page = patient(lambda: call("GET", f"{runner.base}/v1/projects/{p['id']}/contacts?limit=1&total=true", p["api_key"]))
+    _, page = call("GET", f"{runner.base}/v1/projects/{p['id']}/contacts?limit=1&total=true", p["api_key"])
     return page["total"]
 
 

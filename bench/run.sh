@@ -48,7 +48,8 @@ dir=$(mktemp -d)
 motos=()
 trap 'for m in "${motos[@]}"; do kill "$(cat "$m")" 2>/dev/null || true; done; rm -rf "$dir"' EXIT
 # start_moto NAME: a fresh emulator, its port on stdout.
-# It is moto with one speed-up that changes no answer (bench/moto_server.py).
+# It is the emulator of `make test` (infra/emulator.py) with one speed-up that
+# changes no answer (bench/moto_server.py).
 start_moto() {
   MOTO_SERVER="$PY bench/moto_server.py" infra/moto.sh 0 "$dir/$1.pid" "$dir/$1.log"
 }

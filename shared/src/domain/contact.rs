@@ -353,9 +353,9 @@ const MAX_TEXT: usize = 500;
 const MAX_LABELS: usize = 100;
 const MAX_METADATA_BYTES: usize = 32 * 1024;
 
-fn bounded_text(field: &str, raw: &str, max: usize) -> Result<Option<String>> {
-    let value = normalize::text(raw);
-    if value.as_ref().is_some_and(|v| v.chars().count() > max) {
+fn bounded_text(field: &str, raw: String, max: usize) -> Result<Option<String>> {
+    let value = normalize::tidy(raw);
+    if value.as_ref().is_some_and(|v| v.len() > max && v.chars().count() > max) {
         return Err(Error::invalid(field, format!("{field} is at most {max} characters")));
     }
     Ok(value)
@@ -385,7 +385,7 @@ impl ContactInput {
             change.identities.push((IdentityKind::Phone, phone));
         }
         if let Some(v) = self.eid {
-            let eid = v.map(|raw| bounded_text("eid", &raw, 200)).transpose()?.flatten();
+            let eid = v.map(|raw| bounded_text("eid", raw, 200)).transpose()?.flatten();
             change.identities.push((IdentityKind::Eid, eid));
         }
 
@@ -398,7 +398,7 @@ impl ContactInput {
         let (mut first, mut last) = (self.first_name, self.last_name);
         if let Some(full) = full {
             let full = full
-                .map(|f| bounded_text(full_field, &f, MAX_TEXT))
+                .map(|f| bounded_text(full_field, f, MAX_TEXT))
                 .transpose()?
                 .flatten();
             let (split_first, split_last) = full.as_deref().map(normalize::split_full_name).unwrap_or((None, None));
@@ -407,7 +407,7 @@ impl ContactInput {
         }
         for (field, value) in [("first_name", first), ("last_name", last), ("company", self.company)] {
             if let Some(v) = value {
-                let v = v.map(|raw| bounded_text(field, &raw, MAX_TEXT)).transpose()?.flatten();
+                let v = v.map(|raw| bounded_text(field, raw, MAX_TEXT)).transpose()?.flatten();
                 change.put(field, v.map(Value::String));
             }
         }
@@ -471,7 +471,7 @@ impl ContactInput {
 
 fn normalize_address(a: Address) -> Result<Address> {
     let f = |field: &str, v: Option<String>| -> Result<Option<String>> {
-        v.map(|raw| bounded_text(field, &raw, 200))
+        v.map(|raw| bounded_text(field, raw, 200))
             .transpose()
             .map(Option::flatten)
     };

@@ -1,7 +1,9 @@
 //! Canonical forms for the values that identify a person, so that the same
 //! person typed two ways is one contact.
 
-use phonenumber::{country, Mode};
+use phonenumber::country;
+
+use super::phone_validity;
 
 pub const MAX_EMAIL_LEN: usize = 254;
 
@@ -55,16 +57,51 @@ pub fn phone(raw: &str, default_country: &str) -> Result<String, &'static str> {
     };
     let region = default_country.parse::<country::Id>().ok();
     let parsed = phonenumber::parse(region, &international).map_err(|_| "phone is not a phone number")?;
-    if !phonenumber::is_valid(&parsed) {
+    // E.164 is `+`, the calling code and the national number, as
+    // `format().mode(E164)` writes it (which also looks for a national format
+    // it then does not use).
+    let code = parsed.code().value();
+    let national = parsed.national().to_string();
+    if !phone_validity::is_valid(code, &national) {
         return Err("phone is not a valid number for its country");
     }
-    Ok(parsed.format().mode(Mode::E164).to_string())
+    Ok(format!("+{code}{national}"))
 }
 
 /// Collapses runs of white space and trims; `None` when nothing is left.
 pub fn text(raw: &str) -> Option<String> {
+    if is_tidy(raw) {
+        return Some(raw.to_owned());
+    }
     let joined = raw.split_whitespace().collect::<Vec<_>>().join(" ");
     (!joined.is_empty()).then_some(joined)
+}
+
+/// `text`, keeping `raw`'s buffer when there is nothing to collapse.
+pub fn tidy(raw: String) -> Option<String> {
+    if is_tidy(&raw) {
+        Some(raw)
+    } else {
+        text(&raw)
+    }
+}
+
+/// Not empty, and its only white space single spaces between words: what
+/// `text` would return unchanged. Most cells are; checking is cheaper than
+/// splitting and joining.
+fn is_tidy(raw: &str) -> bool {
+    let mut after_space = true;
+    for c in raw.chars() {
+        if c.is_whitespace() {
+            if c != ' ' || after_space {
+                return false;
+            }
+            after_space = true;
+        } else {
+            after_space = false;
+        }
+    }
+    !after_space
 }
 
 /// A full name splits at its first space: the first word is the first name,
@@ -203,11 +240,43 @@ mod tests {
         }
 
         #[test]
+        fn tidy_text_is_left_as_it_is(s in "[ a\u{a0}\t\n]{0,8}") {
+            let split = s.split_whitespace().collect::<Vec<_>>().join(" ");
+            let expected = (!split.is_empty()).then_some(split);
+            prop_assert_eq!(text(&s), expected.clone());
+            prop_assert_eq!(tidy(s), expected);
+        }
+
+        #[test]
         fn text_never_has_outer_or_double_spaces(s in "\\PC{0,40}") {
             if let Some(t) = text(&s) {
                 prop_assert_eq!(t.trim(), t.as_str());
                 prop_assert!(!t.contains("  "));
             }
+        }
+    }
+
+    proptest! {
+        // About one generated number in twenty is valid: enough cases to see both.
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        /// The whole of `phone` against the crate's own validity and E.164
+        /// formatting, on national and international numbers as people type them.
+        #[test]
+        fn phones_match_the_crates_own_validation_and_format(
+            region in prop::sample::select(vec!["US", "CA", "GB", "FI", "DE", "FR", "IT", "BR", "IN", "AU", "JP", "MX", "AR", "NG", "RU", "KZ"]),
+            plus in prop::sample::select(vec!["", "+", "00", "+1", "+44", "+39 0", "+7", "011"]),
+            digits in "[0-9]{4,14}",
+            sep in prop::sample::select(vec!["", " ", "-", ".", ") "]),
+        ) {
+            let split = digits.len() / 2;
+            let raw = format!("{plus}{}{sep}{}", &digits[..split], &digits[split..]);
+            let theirs = (|| {
+                let international = raw.strip_prefix("00").map_or(raw.clone(), |r| format!("+{r}"));
+                let parsed = phonenumber::parse(region.parse().ok(), &international).ok()?;
+                phonenumber::is_valid(&parsed).then(|| parsed.format().mode(phonenumber::Mode::E164).to_string())
+            })();
+            prop_assert_eq!(phone(&raw, region).ok(), theirs);
         }
     }
 }

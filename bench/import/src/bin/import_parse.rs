@@ -35,7 +35,7 @@ fn run(bytes: &[u8], fields: &[Option<Field>], plan: &Scan, stage: Stage) -> (f6
             if stage == Stage::Parse {
                 continue;
             }
-            let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
+            let cells: Vec<&str> = cells.iter().collect();
             let input = row::to_input(fields, &cells, &opts, "US");
             let ok = match (stage, input) {
                 (Stage::Map, r) => r.is_ok(),

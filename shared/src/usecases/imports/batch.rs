@@ -79,7 +79,7 @@ pub(super) async fn import_batch(
     project: &Project,
     job: &Import,
     fields: &[Option<Field>],
-    rows: &[(u64, Vec<String>)],
+    rows: &[(u64, csv::StringRecord)],
 ) -> Result<Vec<Outcome>> {
     let pid = project.id.as_str();
     let mut outcomes: Vec<Option<Outcome>> = vec![None; rows.len()];
@@ -87,7 +87,7 @@ pub(super) async fn import_batch(
     let mut slow = Vec::new();
     let mut seen = HashSet::new();
     for (index, (line, cells)) in rows.iter().enumerate() {
-        let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
+        let cells: Vec<&str> = cells.iter().collect();
         let p = match prepare(job, project, fields, index, *line, &cells)? {
             Ok(p) => p,
             Err(outcome) => {

@@ -87,7 +87,7 @@ async fn import_rows(ctx: &Importer, project: &Project, job: &Import, chunk: &Ch
         let mut report = Vec::new();
         for ((line, cells), outcome) in batch.iter().zip(&outcomes) {
             counts.count(outcome);
-            let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
+            let cells: Vec<&str> = cells.iter().collect();
             if let Some(l) = report_line(*line, outcome, &cells) {
                 report.extend(l);
             }

@@ -89,9 +89,7 @@ fn main() {
     let without_phone = mapping::resolve(&plan.headers, &no_phone, false)
         .expect("mapping")
         .fields();
-    let row = |name: &str, rate: f64, valid: Option<u64>| {
-        serde_json::json!({"stage": name, "rows_per_second": rate.round(), "ratio": (rate / bare_rate * 1000.0).round() / 1000.0, "valid_rows": valid})
-    };
+    let row = |name: &str, rate: f64, valid: Option<u64>| serde_json::json!({"stage": name, "rows_per_second": rate.round(), "ratio": (rate / bare_rate * 1000.0).round() / 1000.0, "valid_rows": valid});
     // Warm-up: the phone metadata loads on first use (once per process,
     // at a cold start in Lambda), not a cost of the rows.
     let t = Instant::now();
@@ -108,7 +106,11 @@ fn main() {
             &without_phone,
             Stage::Normalize,
         ),
-        ("+ normalize, phone to E.164 too (the worker's path)", &all, Stage::Normalize),
+        (
+            "+ normalize, phone to E.164 too (the worker's path)",
+            &all,
+            Stage::Normalize,
+        ),
     ] {
         let (rate, valid) = worker(&bytes, fields, &plan, stage);
         full = rate;

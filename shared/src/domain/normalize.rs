@@ -175,6 +175,8 @@ mod tests {
         assert_eq!(phone("050 123 4567", "FI").unwrap(), "+358501234567");
         assert_eq!(phone("0044 20 7946 0958", "US").unwrap(), "+442079460958");
         assert_eq!(phone("+358501234567", "US").unwrap(), "+358501234567");
+        // A non-geographic code (international freephone) shares its region id, 001, with others.
+        assert_eq!(phone("+800 1000 0000", "GB").unwrap(), "+80010000000");
     }
 
     #[test]

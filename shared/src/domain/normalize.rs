@@ -71,10 +71,10 @@ pub fn phone(raw: &str, default_country: &str) -> Result<String, &'static str> {
 /// Collapses runs of white space and trims; `None` when nothing is left.
 pub fn text(raw: &str) -> Option<String> {
     if is_tidy(raw) {
-        return Some(raw.to_owned());
+        Some(raw.to_owned())
+    } else {
+        collapse(raw)
     }
-    let joined = raw.split_whitespace().collect::<Vec<_>>().join(" ");
-    (!joined.is_empty()).then_some(joined)
 }
 
 /// `text`, keeping `raw`'s buffer when there is nothing to collapse.
@@ -82,8 +82,13 @@ pub fn tidy(raw: String) -> Option<String> {
     if is_tidy(&raw) {
         Some(raw)
     } else {
-        text(&raw)
+        collapse(&raw)
     }
+}
+
+fn collapse(raw: &str) -> Option<String> {
+    let joined = raw.split_whitespace().collect::<Vec<_>>().join(" ");
+    (!joined.is_empty()).then_some(joined)
 }
 
 /// Not empty, and its only white space single spaces between words: what

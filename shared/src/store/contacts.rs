@@ -132,9 +132,7 @@ impl Store {
     // ---- identity claims ----
 
     pub async fn claim_identity(&self, pid: &str, kind: IdentityKind, value: &str, cid: &str) -> Result<Claim> {
-        let mut item = key(identity_pk(pid, kind, value), IDENTITY_SK);
-        item.insert("contact_id".into(), s(cid));
-        item.insert("claimed_at".into(), to_attr(&Utc::now())?);
+        let item = claim_item(pid, kind, value, cid)?;
         let out = self
             .client
             .put_item()
@@ -183,15 +181,11 @@ impl Store {
         if claims.len() > CLAIMS_PER_TRANSACTION {
             return Err(crate::Error::internal("too many claims for one transaction"));
         }
-        let now = to_attr(&Utc::now())?;
         let mut puts = Vec::with_capacity(claims.len());
         for (kind, value, cid) in claims {
-            let mut item = key(identity_pk(pid, *kind, value), IDENTITY_SK);
-            item.insert("contact_id".into(), s(cid));
-            item.insert("claimed_at".into(), now.clone());
             let put = Put::builder()
                 .table_name(&self.table)
-                .set_item(Some(item))
+                .set_item(Some(claim_item(pid, *kind, value, cid)?))
                 .condition_expression("attribute_not_exists(PK)")
                 .build()
                 .map_err(crate::Error::internal)?;
@@ -300,10 +294,7 @@ impl Store {
     /// A claim written without a condition, for values that cannot collide
     /// (random referral codes checked free just before).
     pub fn claim_put(&self, pid: &str, kind: IdentityKind, value: &str, cid: &str) -> Result<WriteRequest> {
-        let mut item = key(identity_pk(pid, kind, value), IDENTITY_SK);
-        item.insert("contact_id".into(), s(cid));
-        item.insert("claimed_at".into(), to_attr(&Utc::now())?);
-        put_request(item)
+        put_request(claim_item(pid, kind, value, cid)?)
     }
 
     /// A new contact's item, exactly as `merge_contact` in upsert mode would
@@ -344,9 +335,7 @@ impl Store {
         from: &str,
         to: &str,
     ) -> Result<bool> {
-        let mut item = key(identity_pk(pid, kind, value), IDENTITY_SK);
-        item.insert("contact_id".into(), s(to));
-        item.insert("claimed_at".into(), to_attr(&Utc::now())?);
+        let item = claim_item(pid, kind, value, to)?;
         let out = self
             .client
             .put_item()
@@ -809,6 +798,14 @@ impl Store {
             .await;
         conditional(out).map(|_| ())
     }
+}
+
+/// The item that says `cid` holds an identity value, and since when.
+fn claim_item(pid: &str, kind: IdentityKind, value: &str, cid: &str) -> Result<Item> {
+    let mut item = key(identity_pk(pid, kind, value), IDENTITY_SK);
+    item.insert("contact_id".into(), s(cid));
+    item.insert("claimed_at".into(), to_attr(&Utc::now())?);
+    Ok(item)
 }
 
 /// Rows in order, cut so that no group holds more than `max` claims

@@ -1,6 +1,8 @@
 //! Canonical forms for the values that identify a person, so that the same
 //! person typed two ways is one contact.
 
+use std::sync::OnceLock;
+
 use phonenumber::country;
 
 use super::phone_validity;
@@ -55,7 +57,7 @@ pub fn phone(raw: &str, default_country: &str) -> Result<String, &'static str> {
         Some(rest) => format!("+{rest}"),
         None => trimmed.to_string(),
     };
-    let region = default_country.parse::<country::Id>().ok();
+    let region = region_id(default_country);
     let parsed = phonenumber::parse(region, &international).map_err(|_| "phone is not a phone number")?;
     // E.164 is `+`, the calling code and the national number, as
     // `format().mode(E164)` writes it (which also looks for a national format
@@ -66,6 +68,27 @@ pub fn phone(raw: &str, default_country: &str) -> Result<String, &'static str> {
         return Err("phone is not a valid number for its country");
     }
     Ok(format!("+{code}{national}"))
+}
+
+/// `country::Id::from_str`, from a table: the crate's own compares the code
+/// with every region's in turn, and each phone of an import asks.
+fn region_id(code: &str) -> Option<country::Id> {
+    static TABLE: OnceLock<Vec<Option<country::Id>>> = OnceLock::new();
+    let index = |a: u8, b: u8| usize::from(a - b'A') * 26 + usize::from(b - b'A');
+    let &[a, b] = code.as_bytes() else { return None };
+    if !a.is_ascii_uppercase() || !b.is_ascii_uppercase() {
+        return None;
+    }
+    let table = TABLE.get_or_init(|| {
+        let mut table = vec![None; 26 * 26];
+        for a in b'A'..=b'Z' {
+            for b in b'A'..=b'Z' {
+                table[index(a, b)] = std::str::from_utf8(&[a, b]).ok().and_then(|c| c.parse().ok());
+            }
+        }
+        table
+    });
+    table[index(a, b)]
 }
 
 /// Collapses runs of white space and trims; `None` when nothing is left.
@@ -95,6 +118,21 @@ fn collapse(raw: &str) -> Option<String> {
 /// `text` would return unchanged. Most cells are; checking is cheaper than
 /// splitting and joining.
 fn is_tidy(raw: &str) -> bool {
+    // Bytes while the text is ASCII (most cells are): no decoding.
+    let mut after_space = true;
+    for &b in raw.as_bytes() {
+        match b {
+            b' ' if after_space => return false,
+            b' ' => after_space = true,
+            b'\t' | b'\n' | 0x0B | 0x0C | b'\r' => return false,
+            0x80.. => return is_tidy_unicode(raw),
+            _ => after_space = false,
+        }
+    }
+    !after_space
+}
+
+fn is_tidy_unicode(raw: &str) -> bool {
     let mut after_space = true;
     for c in raw.chars() {
         if c.is_whitespace() {
@@ -192,6 +230,18 @@ mod tests {
     }
 
     #[test]
+    fn the_region_table_agrees_with_the_crate() {
+        for a in 0u8..=255 {
+            for b in [b'A', b'S', b'Z', b'a', b'0', a] {
+                let code = String::from_utf8_lossy(&[a, b]).into_owned();
+                assert_eq!(region_id(&code), code.parse::<country::Id>().ok(), "{code:?}");
+            }
+        }
+        assert_eq!(region_id("USA"), None);
+        assert_eq!(region_id(""), None);
+    }
+
+    #[test]
     fn countries_are_iso_codes() {
         assert_eq!(country(" fi ").unwrap(), "FI");
         assert!(country("Finland").is_err());
@@ -247,7 +297,7 @@ mod tests {
         }
 
         #[test]
-        fn tidy_text_is_left_as_it_is(s in "[ a\u{a0}\t\n]{0,8}") {
+        fn tidy_text_is_left_as_it_is(s in "[ a\u{a0}\u{85}\u{2003}\u{1c}\u{b}\u{c}\r\t\né]{0,8}") {
             let split = s.split_whitespace().collect::<Vec<_>>().join(" ");
             let expected = (!split.is_empty()).then_some(split);
             prop_assert_eq!(text(&s), expected.clone());

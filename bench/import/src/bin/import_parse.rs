@@ -10,12 +10,12 @@ use std::time::Instant;
 
 use roster::domain::import::mapping::{self, Field, MappingInput};
 use roster::domain::import::row;
-use roster::domain::import::scan::{chunk_rows, scan, Scan, LIMITS};
-use roster::domain::import::ImportOptions;
+use roster::domain::import::scan::{scan, ChunkRows, Scan, LIMITS};
+use roster::domain::import::{ImportOptions, BATCH_ROWS};
 
 #[derive(Clone, Copy, PartialEq)]
 enum Stage {
-    /// Scan, then parse each chunk's rows into cells.
+    /// Parse each chunk's rows into cells.
     Parse,
     /// … and map the cells to contact fields.
     Map,
@@ -49,20 +49,27 @@ fn worker(bytes: &[u8], fields: &[Option<Field>], plan: &Scan, stage: Stage) -> 
     let opts = ImportOptions::default();
     let t = Instant::now();
     let (mut rows, mut valid) = (0u64, 0u64);
+    // As the worker reads: one batch of records, refilled in place.
+    let mut batch = vec![(0u64, csv::StringRecord::new()); BATCH_ROWS];
     for c in &plan.chunks {
-        for (_, cells) in chunk_rows(&bytes[c.start as usize..c.end as usize], b',', c.first_line).expect("chunk") {
-            rows += 1;
-            if stage == Stage::Parse {
-                continue;
+        let mut reader = ChunkRows::new(&bytes[c.start as usize..c.end as usize], b',', c.first_line);
+        loop {
+            let n = reader.fill(&mut batch).expect("chunk");
+            rows += n as u64;
+            if stage != Stage::Parse {
+                for (_, cells) in &batch[..n] {
+                    let input = row::to_input(fields, cells, &opts, "US");
+                    let ok = match (stage, input) {
+                        (Stage::Map, r) => r.is_ok(),
+                        (_, Ok(r)) => r.input.into_change(&r.country).is_ok(),
+                        (_, Err(_)) => false,
+                    };
+                    valid += ok as u64;
+                }
             }
-            let cells: Vec<&str> = cells.iter().collect();
-            let input = row::to_input(fields, &cells, &opts, "US");
-            let ok = match (stage, input) {
-                (Stage::Map, r) => r.is_ok(),
-                (_, Ok(r)) => r.input.into_change(&r.country).is_ok(),
-                (_, Err(_)) => false,
-            };
-            valid += ok as u64;
+            if n < batch.len() {
+                break;
+            }
         }
     }
     (rows as f64 / t.elapsed().as_secs_f64(), valid)

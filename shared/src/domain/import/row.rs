@@ -36,7 +36,7 @@ pub const NO_IDENTITY: &str = "has no email, phone or external id";
 /// Cells in column order; `fields` is the mapping of each column.
 pub fn to_input(
     fields: &[Option<Field>],
-    cells: &[&str],
+    cells: &csv::StringRecord,
     opts: &ImportOptions,
     default_country: &str,
 ) -> Result<RowInput, RowError> {
@@ -168,6 +168,10 @@ mod tests {
         ImportOptions::default()
     }
 
+    fn record<const N: usize>(cells: [&str; N]) -> csv::StringRecord {
+        csv::StringRecord::from(cells.to_vec())
+    }
+
     #[test]
     fn a_row_becomes_an_input_with_its_tags_and_labels() {
         let fields = vec![
@@ -179,7 +183,13 @@ mod tests {
         ];
         let mut o = opts();
         o.tag = Some("Imported".into());
-        let row = to_input(&fields, &["A@B.io", "Ada  Lovelace", "vip; beta", "Pro", "x"], &o, "US").unwrap();
+        let row = to_input(
+            &fields,
+            &record(["A@B.io", "Ada  Lovelace", "vip; beta", "Pro", "x"]),
+            &o,
+            "US",
+        )
+        .unwrap();
         assert_eq!(row.input.email, Some(Some("A@B.io".into())));
         assert_eq!(row.input.full_name, Some(Some("Ada Lovelace".into())));
         assert_eq!(row.tags, vec!["vip", "beta", "Imported"]);
@@ -189,12 +199,12 @@ mod tests {
     #[test]
     fn blank_cells_leave_data_alone_unless_told() {
         let fields = vec![Some(F::Email), Some(F::Company), Some(F::City)];
-        let row = to_input(&fields, &["a@b.io", " ", ""], &opts(), "US").unwrap();
+        let row = to_input(&fields, &record(["a@b.io", " ", ""]), &opts(), "US").unwrap();
         assert_eq!(row.input.company, None);
         assert!(row.input.address.is_none());
         let mut o = opts();
         o.blank_overwrites = true;
-        let row = to_input(&fields, &["a@b.io", " ", ""], &o, "US").unwrap();
+        let row = to_input(&fields, &record(["a@b.io", " ", ""]), &o, "US").unwrap();
         assert_eq!(row.input.company, Some(None));
         assert_eq!(row.input.address, Some(Some(Address::default())));
     }
@@ -207,18 +217,18 @@ mod tests {
         assert_eq!(phone_country("de").as_deref(), Some("DE"));
         assert_eq!(phone_country("999"), None);
         let fields = vec![Some(F::Phone), Some(F::CountryCode)];
-        let row = to_input(&fields, &["07911 123456", "44"], &opts(), "US").unwrap();
+        let row = to_input(&fields, &record(["07911 123456", "44"]), &opts(), "US").unwrap();
         assert_eq!(row.country, "GB");
     }
 
     #[test]
     fn bad_rows_say_why() {
         let fields = vec![Some(F::Email), Some(F::Type)];
-        let ragged = to_input(&fields, &["a@b.io"], &opts(), "US").unwrap_err();
+        let ragged = to_input(&fields, &record(["a@b.io"]), &opts(), "US").unwrap_err();
         assert!(!ragged.skip && ragged.reason.contains("has 1 fields"));
-        let typed = to_input(&fields, &["a@b.io", "vendor"], &opts(), "US").unwrap_err();
+        let typed = to_input(&fields, &record(["a@b.io", "vendor"]), &opts(), "US").unwrap_err();
         assert!(typed.reason.contains("vendor"));
-        let none = to_input(&fields, &["", "lead"], &opts(), "US").unwrap_err();
+        let none = to_input(&fields, &record(["", "lead"]), &opts(), "US").unwrap_err();
         assert!(none.skip && none.reason.contains("no email"));
     }
 }

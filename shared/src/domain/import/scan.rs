@@ -105,36 +105,86 @@ pub fn scan<R: Read>(input: R, delimiter: u8, base: u64, limits: ChunkLimits) ->
     Ok(Scan { headers, rows, chunks })
 }
 
-/// A chunk's rows: (file line the row starts on, cells). `first_line` is
-/// the line of the chunk's first byte.
-pub fn chunk_rows(bytes: &[u8], delimiter: u8, first_line: u64) -> Result<Vec<(u64, csv::StringRecord)>, ScanError> {
-    let mut rdr = reader(bytes, delimiter);
-    let mut record = csv::ByteRecord::new();
-    let mut rows = Vec::new();
-    // A record's position is where the reader resumed, before any blank
-    // lines it skipped: count lines up to its first real byte.
-    let (mut line, mut counted) = (first_line, 0usize);
-    loop {
-        match rdr.read_byte_record(&mut record) {
-            Ok(true) => {}
-            Ok(false) => return Ok(rows),
-            Err(e) => return Err(ScanError::Read(e.to_string())),
+/// Reads a chunk's rows one at a time into records the caller keeps, so a
+/// worker holds one batch of rows, never the whole chunk.
+pub struct ChunkRows<'a> {
+    rdr: csv::Reader<&'a [u8]>,
+    bytes: &'a [u8],
+    /// The file line of the byte at `counted`.
+    line: u64,
+    counted: usize,
+}
+
+impl<'a> ChunkRows<'a> {
+    /// `first_line`: the file line of the chunk's first byte.
+    pub fn new(bytes: &'a [u8], delimiter: u8, first_line: u64) -> Self {
+        ChunkRows {
+            rdr: reader(bytes, delimiter),
+            bytes,
+            line: first_line,
+            counted: 0,
         }
-        if is_blank(&record) {
-            continue;
+    }
+
+    /// The next row into `record`, and the file line it starts on; `None`
+    /// at the end of the chunk.
+    pub fn read(&mut self, record: &mut csv::StringRecord) -> Result<Option<u64>, ScanError> {
+        loop {
+            match self.rdr.read_record(record) {
+                Ok(true) => {}
+                Ok(false) => return Ok(None),
+                Err(e) => {
+                    return Err(match e.kind() {
+                        csv::ErrorKind::Utf8 { pos: Some(pos), .. } => ScanError::NotUtf8(self.line_at(pos.byte())),
+                        _ => ScanError::Read(e.to_string()),
+                    })
+                }
+            }
+            if !is_blank(record.as_byte_record()) {
+                return Ok(Some(self.line_at(record.position().map_or(0, |p| p.byte()))));
+            }
         }
-        let from = record.position().map_or(0, |p| p.byte() as usize).min(bytes.len());
+    }
+
+    /// The file line of the record the reader resumed at `byte` for.
+    fn line_at(&mut self, byte: u64) -> u64 {
+        // A record's position is where the reader resumed, before any blank
+        // lines it skipped: count lines up to its first real byte.
+        let bytes = self.bytes;
+        let from = (byte as usize).min(bytes.len());
         let start = from
             + bytes[from..]
                 .iter()
                 .take_while(|b| **b == b'\n' || **b == b'\r')
                 .count();
-        line += bytes[counted..start].iter().filter(|b| **b == b'\n').count() as u64;
-        counted = start;
-        // One record keeps a row's cells in one buffer (the text is already
-        // UTF-8, so the conversion copies nothing).
-        rows.push((line, csv::StringRecord::from_byte_record_lossy(record.clone())));
+        self.line += bytes[self.counted..start].iter().filter(|b| **b == b'\n').count() as u64;
+        self.counted = start;
+        self.line
     }
+
+    /// Fills `batch` from the front; how many rows it now holds (fewer than
+    /// its length only at the end of the chunk). The records' buffers are
+    /// reused from one batch to the next.
+    pub fn fill(&mut self, batch: &mut [(u64, csv::StringRecord)]) -> Result<usize, ScanError> {
+        for (n, (line, record)) in batch.iter_mut().enumerate() {
+            match self.read(record)? {
+                Some(l) => *line = l,
+                None => return Ok(n),
+            }
+        }
+        Ok(batch.len())
+    }
+}
+
+/// All of a chunk's rows: (file line the row starts on, cells).
+pub fn chunk_rows(bytes: &[u8], delimiter: u8, first_line: u64) -> Result<Vec<(u64, csv::StringRecord)>, ScanError> {
+    let mut rows = ChunkRows::new(bytes, delimiter, first_line);
+    let mut all = Vec::new();
+    let mut record = csv::StringRecord::new();
+    while let Some(line) = rows.read(&mut record)? {
+        all.push((line, record.clone()));
+    }
+    Ok(all)
 }
 
 #[cfg(test)]
@@ -170,6 +220,28 @@ mod tests {
         assert_eq!(&all[0].1[1], "multi\nline, quoted");
         // Line numbers are the file's: the quoted newline counts.
         assert_eq!(all.iter().map(|(l, _)| *l).collect::<Vec<_>>(), vec![3, 6, 7, 9, 10]);
+    }
+
+    #[test]
+    fn batches_refilled_in_place_read_the_same_rows() {
+        let file = "h,n\n\na,\"1\n2\"\nb,22222222222\n,\nc,3\n\nd,4\ne,5\n";
+        let all = chunk_rows(file.as_bytes(), b',', 1).unwrap();
+        let mut reader = ChunkRows::new(file.as_bytes(), b',', 1);
+        let mut batch = vec![(0, csv::StringRecord::new()); 2];
+        let mut read = Vec::new();
+        loop {
+            let n = reader.fill(&mut batch).unwrap();
+            read.extend_from_slice(&batch[..n]);
+            if n < batch.len() {
+                break;
+            }
+        }
+        assert_eq!(read, all);
+        assert_eq!(all.len(), 6, "the header and five rows");
+        assert_eq!(reader.fill(&mut batch).unwrap(), 0, "the end stays the end");
+        let mut bad = ChunkRows::new(&b"a\n\n\xFF\n"[..], b',', 4);
+        assert_eq!(bad.read(&mut batch[0].1), Ok(Some(4)));
+        assert_eq!(bad.read(&mut batch[0].1), Err(ScanError::NotUtf8(6)));
     }
 
     #[test]

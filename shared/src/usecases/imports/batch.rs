@@ -87,8 +87,7 @@ pub(super) async fn import_batch(
     let mut slow = Vec::new();
     let mut seen = HashSet::new();
     for (index, (line, cells)) in rows.iter().enumerate() {
-        let cells: Vec<&str> = cells.iter().collect();
-        let p = match prepare(job, project, fields, index, *line, &cells)? {
+        let p = match prepare(job, project, fields, index, *line, cells)? {
             Ok(p) => p,
             Err(outcome) => {
                 outcomes[index] = Some(outcome);
@@ -176,7 +175,7 @@ fn prepare(
     fields: &[Option<Field>],
     index: usize,
     line: u64,
-    cells: &[&str],
+    cells: &csv::StringRecord,
 ) -> Result<std::result::Result<Prepared, Outcome>> {
     let row = match row::to_input(fields, cells, &job.options, &project.default_country) {
         Ok(r) => r,

@@ -7,7 +7,7 @@ use tracing::{info, warn};
 
 use super::{report_parts_prefix, ChunkMessage, Importer};
 use crate::domain::import::mapping::Mapping;
-use crate::domain::import::scan::chunk_rows;
+use crate::domain::import::scan::ChunkRows;
 use crate::domain::import::sniff::DELIMITERS;
 use crate::domain::import::{report_line, Counts, Import, ImportState, BATCH_ROWS, REPORT_HEADER};
 use crate::domain::project::Project;
@@ -64,19 +64,35 @@ async fn import_rows(ctx: &Importer, project: &Project, job: &Import, chunk: &Ch
         })
         .unwrap_or(b',');
     let bytes = ctx.files.read_range(data_key, chunk.start, chunk.end).await?;
-    let rows = chunk_rows(&bytes, delimiter, chunk.first_line).map_err(Error::internal)?;
-    drop(bytes);
-    if rows.len() as u64 != chunk.rows {
-        return Err(Error::internal(format!(
-            "chunk {} has {} rows, the plan says {}",
-            chunk.chunk,
-            rows.len(),
-            chunk.rows
-        )));
-    }
+    let mut reader = ChunkRows::new(&bytes, delimiter, chunk.first_line);
     let fields = Mapping(job.mapping.clone().unwrap_or_default()).fields();
-    let mut from = chunk.next_row;
-    for batch in rows[from as usize..].chunks(BATCH_ROWS) {
+    // One batch of records, refilled in place: a chunk's rows are never all in memory.
+    let mut batch = vec![(0u64, csv::StringRecord::new()); BATCH_ROWS];
+    let mut from = 0u64;
+    // Rows an earlier delivery committed are read past, not imported again.
+    while from < chunk.next_row {
+        let want = (chunk.next_row - from).min(BATCH_ROWS as u64) as usize;
+        if reader.fill(&mut batch[..want]).map_err(Error::internal)? < want {
+            return Err(mismatch(chunk, "fewer"));
+        }
+        from += want as u64;
+    }
+    while from < chunk.rows {
+        let want = (chunk.rows - from).min(BATCH_ROWS as u64) as usize;
+        if reader.fill(&mut batch[..want]).map_err(Error::internal)? < want {
+            return Err(mismatch(chunk, "fewer"));
+        }
+        // Checked before the last batch is written, as the shortfall is above.
+        let last = from + want as u64 == chunk.rows;
+        if last
+            && reader
+                .read(&mut csv::StringRecord::new())
+                .map_err(Error::internal)?
+                .is_some()
+        {
+            return Err(mismatch(chunk, "more"));
+        }
+        let batch = &batch[..want];
         let current = ctx.store.get_import(pid, &job.id).await?;
         if current.is_none_or(|j| j.state != ImportState::Running) {
             info!(import_id = %job.id, chunk = chunk.chunk, "import stopped; chunk left");
@@ -87,8 +103,7 @@ async fn import_rows(ctx: &Importer, project: &Project, job: &Import, chunk: &Ch
         let mut report = Vec::new();
         for ((line, cells), outcome) in batch.iter().zip(&outcomes) {
             counts.count(outcome);
-            let cells: Vec<&str> = cells.iter().collect();
-            if let Some(l) = report_line(*line, outcome, &cells) {
+            if let Some(l) = report_line(*line, outcome, cells) {
                 report.extend(l);
             }
         }
@@ -108,6 +123,15 @@ async fn import_rows(ctx: &Importer, project: &Project, job: &Import, chunk: &Ch
         from = to;
     }
     Ok(true)
+}
+
+/// The chunk's bytes do not hold the rows its plan counted (`fewer` or
+/// `more`); nothing of the batch that shows it is written.
+fn mismatch(chunk: &ChunkState, how: &str) -> Error {
+    Error::internal(format!(
+        "chunk {} holds {how} rows than the {} of its plan",
+        chunk.chunk, chunk.rows
+    ))
 }
 
 /// Joins the report parts into one CSV (streamed, part by part) and completes the job.

@@ -82,7 +82,6 @@ pub async fn preview(ctx: &Importer, project: &Project, id: &str, input: Preview
     let records = chunk_rows(text.as_bytes(), delimiter, 1).map_err(|e| Error::invalid("file", e.to_string()))?;
     let mut rows = Vec::new();
     for (line, cells) in records.into_iter().skip(1).take(PREVIEW_ROWS) {
-        let cells: Vec<&str> = cells.iter().collect();
         rows.push(preview_row(ctx, project, &fields, &opts, line, &cells).await?);
     }
     Ok(Preview {
@@ -100,7 +99,7 @@ async fn preview_row(
     fields: &[Option<mapping::Field>],
     opts: &ImportOptions,
     line: u64,
-    cells: &[&str],
+    cells: &csv::StringRecord,
 ) -> Result<PreviewRow> {
     let marked = |outcome: &str, reason: String| PreviewRow {
         row: line,

@@ -72,19 +72,14 @@ async fn import_rows(ctx: &Importer, project: &Project, job: &Import, chunk: &Ch
     // Rows an earlier delivery committed are read past, not imported again.
     while from < chunk.next_row {
         let want = (chunk.next_row - from).min(BATCH_ROWS as u64) as usize;
-        if reader.fill(&mut batch[..want]).map_err(Error::internal)? < want {
-            return Err(mismatch(chunk, "fewer"));
-        }
+        next_rows(&mut reader, &mut batch[..want], chunk)?;
         from += want as u64;
     }
     while from < chunk.rows {
         let want = (chunk.rows - from).min(BATCH_ROWS as u64) as usize;
-        if reader.fill(&mut batch[..want]).map_err(Error::internal)? < want {
-            return Err(mismatch(chunk, "fewer"));
-        }
-        // Checked before the last batch is written, as the shortfall is above.
-        let last = from + want as u64 == chunk.rows;
-        if last
+        let batch = next_rows(&mut reader, &mut batch[..want], chunk)?;
+        // Checked before the last batch is written, as a shortfall is.
+        if from + want as u64 == chunk.rows
             && reader
                 .read(&mut csv::StringRecord::new())
                 .map_err(Error::internal)?
@@ -92,7 +87,6 @@ async fn import_rows(ctx: &Importer, project: &Project, job: &Import, chunk: &Ch
         {
             return Err(mismatch(chunk, "more"));
         }
-        let batch = &batch[..want];
         let current = ctx.store.get_import(pid, &job.id).await?;
         if current.is_none_or(|j| j.state != ImportState::Running) {
             info!(import_id = %job.id, chunk = chunk.chunk, "import stopped; chunk left");
@@ -125,8 +119,21 @@ async fn import_rows(ctx: &Importer, project: &Project, job: &Import, chunk: &Ch
     Ok(true)
 }
 
+/// Fills the whole of `batch` with the chunk's next rows: the plan counted
+/// them, so running out is an error, raised before the batch is written.
+fn next_rows<'b>(
+    reader: &mut ChunkRows,
+    batch: &'b mut [(u64, csv::StringRecord)],
+    chunk: &ChunkState,
+) -> Result<&'b [(u64, csv::StringRecord)]> {
+    if reader.fill(batch).map_err(Error::internal)? < batch.len() {
+        return Err(mismatch(chunk, "fewer"));
+    }
+    Ok(batch)
+}
+
 /// The chunk's bytes do not hold the rows its plan counted (`fewer` or
-/// `more`); nothing of the batch that shows it is written.
+/// `more`).
 fn mismatch(chunk: &ChunkState, how: &str) -> Error {
     Error::internal(format!(
         "chunk {} holds {how} rows than the {} of its plan",

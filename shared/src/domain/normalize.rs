@@ -38,9 +38,9 @@ pub fn email(raw: &str) -> Result<String, &'static str> {
 /// A country as an ISO 3166-1 alpha-2 code, upper-cased.
 pub fn country(raw: &str) -> Result<String, &'static str> {
     let code = raw.trim().to_ascii_uppercase();
-    code.parse::<country::Id>()
+    region_id(&code)
         .map(|_| code)
-        .map_err(|_| "not an ISO 3166-1 alpha-2 country code")
+        .ok_or("not an ISO 3166-1 alpha-2 country code")
 }
 
 /// E.164 (`+14155551234`). Numbers without a `+` are read as national numbers
@@ -71,7 +71,8 @@ pub fn phone(raw: &str, default_country: &str) -> Result<String, &'static str> {
 }
 
 /// `country::Id::from_str`, from a table: the crate's own compares the code
-/// with every region's in turn, and each phone of an import asks.
+/// with every region's in turn, and each phone (and country-code cell) of an
+/// import asks.
 fn region_id(code: &str) -> Option<country::Id> {
     static TABLE: OnceLock<Vec<Option<country::Id>>> = OnceLock::new();
     let index = |a: u8, b: u8| usize::from(a - b'A') * 26 + usize::from(b - b'A');

@@ -395,6 +395,72 @@ async fn files_without_a_header_or_an_identity_column_fail_clearly() {
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 }
 
+#[tokio::test]
+async fn workbooks_and_quotes_never_closed_are_refused_before_anything_is_stored() {
+    let app = TestApp::spawn().await;
+    let p = app.project().await;
+    let failed = |r: &roster_e2e::Reply| {
+        assert_eq!(r.body["state"], "failed", "{:?}", r.body);
+        r.body["error"].as_str().unwrap_or_default().to_string()
+    };
+
+    // An Excel workbook saved under a .csv name (a ZIP archive inside).
+    let mut workbook = b"PK\x03\x04\x14\x00\x06\x00\x08\x00".to_vec();
+    workbook.extend(std::iter::repeat_n(0u8, 300));
+    let error = failed(&app.import_file(&p, "contacts.csv", workbook, json!({})).await);
+    assert!(
+        error.contains("Excel workbook (.xlsx)") && error.contains("save it as CSV"),
+        "{error}"
+    );
+
+    // A quote opened on line 4 and never closed swallows lines 5 and 6: the
+    // file is refused, rather than 3 contacts made and 2 silently lost.
+    let error = failed(
+        &app.import_file(&p, "quotes.csv", fixture("unclosed_quote.csv"), json!({}))
+            .await,
+    );
+    assert!(error.contains("line 4") && error.contains("never closed"), "{error}");
+
+    // The same, early in a file too big to read into one row: the scan stops
+    // at 1 MiB, memory stays flat, and the message names where it started.
+    let mut big = b"email,name\nann@example.com,Ann\n\nbob@example.com,\"Bob\n".to_vec();
+    big.extend(std::iter::repeat_n(&b"someone@example.com,Some One\n"[..], 60_000).flatten());
+    let error = failed(&app.import_file(&p, "big.csv", big, json!({})).await);
+    assert!(error.contains("line 3") && error.contains("1 MiB"), "{error}");
+    assert!(app.all_contacts(&p).await.is_empty(), "nothing stored");
+
+    // Excel's `sep=;` first line names the delimiter; the header is line 2.
+    let created = app
+        .post(
+            &p.imports(),
+            &p.key,
+            json!({"filename": "excel.csv", "start": "manual"}),
+        )
+        .await;
+    let id = created.body["id"].as_str().unwrap().to_string();
+    app.upload(created.body["upload_url"].as_str().unwrap(), fixture("excel_sep.csv"))
+        .await;
+    let preview = app
+        .post(&format!("{}/{id}/preview", p.imports()), &p.key, json!({}))
+        .await;
+    assert_eq!(preview.body["delimiter"], "semicolon", "{:?}", preview.body);
+    assert_eq!(preview.body["headers"], json!(["E-mail", "Name", "Company"]));
+    assert_eq!(preview.body["rows"][0]["row"], 3);
+    assert_eq!(preview.body["rows"][0]["values"]["company"], "Semi, Colon & Co");
+    let started = app
+        .post(&format!("{}/{id}/start", p.imports()), &p.key, json!({}))
+        .await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{:?}", started.body);
+    let done = app.wait_import(&p, &id).await;
+    assert_eq!(
+        (done.body["state"].as_str(), done.body["created"].as_u64()),
+        (Some("completed"), Some(2)),
+        "{:?}",
+        done.body
+    );
+    assert_eq!(by_email(&app, &p, "sep2@example.com").await["last_name"], "Sep");
+}
+
 fn people(n: usize, dup_every: usize) -> Vec<u8> {
     let mut s = String::from("email,first_name,last_name,company\n");
     for i in 0..n {

@@ -18,11 +18,18 @@ pub const LIMITS: ChunkLimits = ChunkLimits {
     bytes: 8 * 1024 * 1024,
 };
 
+/// Past this, a row is no row someone meant: a quote never closed reads the
+/// rest of the file into one cell. Reading stops there, so memory stays flat.
+pub const MAX_ROW_BYTES: u64 = 1024 * 1024;
+
 #[derive(Debug, PartialEq)]
 pub struct Scan {
     pub headers: Vec<String>,
     pub rows: u64,
     pub chunks: Vec<ChunkPlan>,
+    /// Where the last row starts (object offset) and its file line: a quote
+    /// left open there would have read the rest of the file into it.
+    pub last_row: Option<(u64, u64)>,
 }
 
 #[derive(Debug, PartialEq, thiserror::Error)]
@@ -32,8 +39,62 @@ pub enum ScanError {
     /// Found bytes that are not UTF-8: read it again as another encoding.
     #[error("the file is not UTF-8 (line {0})")]
     NotUtf8(u64),
+    #[error("the row from line {0} on is longer than 1 MiB: most likely a quote (\") there is never closed; close it or remove it")]
+    RowTooLong(u64),
     #[error("could not read the file: {0}")]
     Read(String),
+}
+
+/// A first line such as `sep=;`, Excel's note of the delimiter: not the header.
+pub fn is_excel_separator(record: &csv::ByteRecord) -> bool {
+    let sep = |f: &[u8]| f.len() == 4 && f[..3].eq_ignore_ascii_case(b"sep") && f[3] == b'=';
+    match record.len() {
+        1 => record[0].len() == 5 && sep(&record[0][..4]),
+        2 => sep(&record[0]) && record[1].is_empty(),
+        _ => false,
+    }
+}
+
+/// Whether `raw`, a file's last row as written, ends inside a quoted cell
+/// (read as the CSV reader reads: `""` is a quote inside quotes, a quote
+/// after other text in a cell is just a character).
+pub fn ends_in_open_quote(raw: &[u8], delimiter: u8) -> bool {
+    #[derive(Clone, Copy, PartialEq)]
+    enum At {
+        CellStart,
+        Unquoted,
+        Quoted,
+        QuoteInQuoted,
+    }
+    let end = raw.iter().fold(At::CellStart, |at, &b| match (at, b) {
+        (At::Quoted, b'"') => At::QuoteInQuoted,
+        (At::Quoted, _) => At::Quoted,
+        (At::QuoteInQuoted | At::CellStart, b'"') => At::Quoted,
+        (_, b'\n' | b'\r') => At::CellStart,
+        (_, b) if b == delimiter => At::CellStart,
+        _ => At::Unquoted,
+    });
+    end == At::Quoted
+}
+
+/// Fails a read once the row being read passes `MAX_ROW_BYTES`.
+struct RowBound<R> {
+    inner: R,
+    read: u64,
+    row_start: u64,
+    over: bool,
+}
+
+impl<R: Read> Read for RowBound<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.read - self.row_start > MAX_ROW_BYTES {
+            self.over = true;
+            return Err(std::io::Error::other("row too long"));
+        }
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        Ok(n)
+    }
 }
 
 /// A record with only empty fields is no row (spreadsheets leave `,,,` lines).
@@ -51,18 +112,32 @@ pub fn reader<R: Read>(input: R, delimiter: u8) -> csv::Reader<R> {
 
 /// Scans UTF-8 text whose first byte is at offset `base` of the object.
 pub fn scan<R: Read>(input: R, delimiter: u8, base: u64, limits: ChunkLimits) -> Result<Scan, ScanError> {
-    let mut rdr = reader(input, delimiter);
+    let bounded = RowBound {
+        inner: input,
+        read: 0,
+        row_start: 0,
+        over: false,
+    };
+    let mut rdr = reader(bounded, delimiter);
     let mut record = csv::ByteRecord::new();
     let mut headers = None;
     let mut chunks: Vec<ChunkPlan> = Vec::new();
     let mut current: Option<ChunkPlan> = None;
     let mut rows = 0u64;
+    let mut last_row = None;
+    // Where the record being read starts: the reader's position is past it
+    // once a read fails.
+    let mut next_line = 1;
     loop {
         match rdr.read_byte_record(&mut record) {
             Ok(true) => {}
             Ok(false) => break,
+            Err(_) if rdr.get_ref().over => return Err(ScanError::RowTooLong(next_line)),
             Err(e) => return Err(ScanError::Read(e.to_string())),
         }
+        let next = rdr.position().clone();
+        rdr.get_mut().row_start = next.byte();
+        next_line = next.line();
         if is_blank(&record) {
             continue;
         }
@@ -71,6 +146,9 @@ pub fn scan<R: Read>(input: R, delimiter: u8, base: u64, limits: ChunkLimits) ->
             return Err(ScanError::NotUtf8(pos.line()));
         }
         if headers.is_none() {
+            if pos.line() == 1 && is_excel_separator(&record) {
+                continue;
+            }
             headers = Some(
                 record
                     .iter()
@@ -96,13 +174,19 @@ pub fn scan<R: Read>(input: R, delimiter: u8, base: u64, limits: ChunkLimits) ->
         });
         c.rows += 1;
         rows += 1;
+        last_row = Some((start, pos.line()));
     }
     let headers = headers.ok_or(ScanError::Empty)?;
     if let Some(mut last) = current {
         last.end = base + rdr.position().byte();
         chunks.push(last);
     }
-    Ok(Scan { headers, rows, chunks })
+    Ok(Scan {
+        headers,
+        rows,
+        chunks,
+        last_row,
+    })
 }
 
 /// Reads a chunk's rows one at a time into records the caller keeps, so a
@@ -255,6 +339,62 @@ mod tests {
         let c = &s.chunks[0];
         let rows = chunk_rows(&crlf.as_bytes()[c.start as usize..c.end as usize], b',', c.first_line).unwrap();
         assert_eq!(rows.iter().map(|(l, _)| *l).collect::<Vec<_>>(), vec![3, 4]);
+    }
+
+    #[test]
+    fn an_excel_separator_line_is_not_the_header() {
+        let file = "sep=;\nemail;name\na@x.io;A\n";
+        let s = scan(file.as_bytes(), b';', 0, TINY).unwrap();
+        assert_eq!(
+            (s.headers.clone(), s.rows),
+            (vec!["email".to_string(), "name".to_string()], 1)
+        );
+        assert_eq!((s.chunks[0].first_line, s.last_row), (3, Some((17, 3))));
+        let quoted = csv::ByteRecord::from(vec!["SEP=|"]);
+        assert!(is_excel_separator(&quoted));
+        for not in [vec!["sep="], vec!["sep=", "x"], vec!["email", ""], vec!["separator"]] {
+            assert!(!is_excel_separator(&csv::ByteRecord::from(not.clone())), "{not:?}");
+        }
+    }
+
+    #[test]
+    fn a_row_past_the_limit_stops_the_scan_where_it_starts() {
+        let mut file = b"email,note\na@x.io,fine\n\nb@x.io,\"never closed\n".to_vec();
+        file.extend(std::iter::repeat_n(b"c@x.io,more\n", 200_000).flatten());
+        assert!(file.len() as u64 > 2 * MAX_ROW_BYTES);
+        let err = scan(&file[..], b',', 0, TINY).unwrap_err();
+        assert_eq!(err, ScanError::RowTooLong(3), "reading resumed on line 3, after row 2");
+        assert!(err.to_string().contains("never closed"));
+        // A long row under the limit is fine.
+        let long = format!("email,note\na@x.io,{}\n", "x".repeat(MAX_ROW_BYTES as usize / 2));
+        assert_eq!(scan(long.as_bytes(), b',', 0, TINY).unwrap().rows, 1);
+    }
+
+    #[test]
+    fn open_quotes_at_the_end_are_found() {
+        let file = "email,note\na@x.io,\"open\nb@x.io,swallowed\n";
+        let s = scan(file.as_bytes(), b',', 0, TINY).unwrap();
+        assert_eq!(s.rows, 1, "the open quote read the last line into row 2");
+        let (start, line) = s.last_row.unwrap();
+        assert_eq!(line, 2);
+        assert!(ends_in_open_quote(&file.as_bytes()[start as usize..], b','));
+        for closed in ["a,\"x\"\n", "a,\"x\"\"\"\n", "a,b\"c\n", "a,\"x\"y\n", "a;\"x;y\"", ""] {
+            assert!(!ends_in_open_quote(closed.as_bytes(), b';'), "{closed}");
+        }
+        assert!(ends_in_open_quote(b"a;\"x\"\"\n", b';'));
+    }
+
+    proptest::proptest! {
+        /// The CSV reader agrees: text added after a row left open lands in
+        /// its cell, and after a closed row it is a row of its own.
+        #[test]
+        fn open_quotes_are_found_as_the_reader_reads(raw in "[a;\"\n\r]{0,24}") {
+            let mut text = raw.clone().into_bytes();
+            text.extend_from_slice(b"\nzz");
+            let last = reader(&text[..], b';').into_byte_records().filter_map(Result::ok).last();
+            let own_row = last.is_some_and(|r| r == vec!["zz"]);
+            proptest::prop_assert_eq!(ends_in_open_quote(raw.as_bytes(), b';'), !own_row);
+        }
     }
 
     #[test]

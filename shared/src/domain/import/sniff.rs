@@ -73,11 +73,55 @@ pub fn decode_sample(sample: &[u8], enc: TextEncoding) -> String {
     text
 }
 
+/// Why a file that is not text cannot be imported, from its first bytes:
+/// a workbook or archive uploaded instead of its CSV export, most often.
+pub fn not_text(sample: &[u8]) -> Option<&'static str> {
+    const SIGNATURES: [(&[u8], &str); 5] = [
+        (
+            b"PK\x03\x04",
+            "the file is a ZIP archive, such as an Excel workbook (.xlsx), not text: save it as CSV and import that",
+        ),
+        (
+            b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1",
+            "the file is an Excel 97-2003 workbook (.xls), not text: save it as CSV and import that",
+        ),
+        (
+            b"%PDF",
+            "the file is a PDF, not text: export the contacts as CSV and import that",
+        ),
+        (b"\x1F\x8B", "the file is gzip-compressed: import the CSV inside it"),
+        (
+            b"{\\rtf",
+            "the file is a Word (RTF) document, not text: save it as plain text or CSV",
+        ),
+    ];
+    if let Some((_, why)) = SIGNATURES.iter().find(|(magic, _)| sample.starts_with(magic)) {
+        return Some(why);
+    }
+    // Text never holds NUL, except as half of UTF-16, whose BOM says so.
+    let utf16 = matches!(encoding(sample), TextEncoding::Utf16le | TextEncoding::Utf16be);
+    (!utf16 && sample.contains(&0)).then_some(
+        "the file is not text (it holds NUL bytes): save it as CSV (UTF-8, or UTF-16 with a byte-order mark) and import that",
+    )
+}
+
 pub const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
+
+/// Excel's `sep=;` first line, which names the delimiter of the rest.
+pub fn excel_separator(text: &str) -> Option<u8> {
+    let first = text.lines().next()?.trim().trim_matches('"');
+    match first.as_bytes() {
+        [b's' | b'S', b'e' | b'E', b'p' | b'P', b'=', d] => DELIMITERS.contains(d).then_some(*d),
+        _ => None,
+    }
+}
 
 /// The delimiter that splits the sample's first lines into the same number
 /// of fields, the most fields winning; a comma when none does (one column).
 pub fn delimiter(text: &str) -> u8 {
+    if let Some(d) = excel_separator(text) {
+        return d;
+    }
     // Only whole lines: the sample may end mid-record.
     let complete = match text.rfind('\n') {
         Some(i) if i + 1 < text.len() => &text[..=i],
@@ -154,5 +198,29 @@ mod tests {
         assert_eq!(delimiter("email\na@b.io\n"), b',');
         // A cut last line is ignored.
         assert_eq!(delimiter("a;b;c\n1;2;3\n4;5"), b';');
+        // Excel's first line names it, whatever the rows look like.
+        assert_eq!(delimiter("sep=;\nemail,name;x\na@b.io,A;y\n"), b';');
+        assert_eq!(delimiter("\"sep=|\"\r\nemail|name\n"), b'|');
+        assert_eq!(excel_separator("sep=:\nemail\n"), None, "not one we read");
+        assert_eq!(excel_separator("separate,email\n"), None);
+    }
+
+    #[test]
+    fn workbooks_and_binary_files_are_not_text() {
+        let said = |sample: &[u8]| not_text(sample).unwrap_or("text");
+        assert!(said(b"PK\x03\x04\x14\0\x06\0").contains(".xlsx"));
+        assert!(said(b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1\0\0").contains(".xls)"));
+        assert!(said(b"%PDF-1.7\n").contains("PDF"));
+        assert!(said(b"\x1F\x8B\x08\0").contains("gzip"));
+        assert!(said(b"email\0name\n").contains("NUL"));
+        for text in [
+            &b"email,name\n"[..],
+            b"\xFF\xFEe\0m\0",
+            b"\xFE\xFF\0e\0m",
+            b"Zo\xEB\n",
+            b"",
+        ] {
+            assert_eq!(not_text(text), None, "{text:?}");
+        }
     }
 }

@@ -192,6 +192,9 @@ async fn plan_file(ctx: &Importer, project: &Project, job: &mut Import) -> Resul
         return Ok(Err(Refused("the file is larger than 5 GiB".into())));
     }
     let sample = ctx.files.read_range(&job.source_key, 0, SAMPLE_BYTES.min(size)).await?;
+    if let Some(why) = sniff::not_text(&sample) {
+        return Ok(Err(Refused(why.into())));
+    }
     let mut encoding = sniff::encoding(&sample);
     let text = sniff::decode_sample(&sample, encoding);
     let delimiter = sniff::delimiter(&text);
@@ -249,6 +252,9 @@ async fn plan_file(ctx: &Importer, project: &Project, job: &mut Import) -> Resul
             }
         }
     };
+    if let Some(refused) = open_quote_at_the_end(ctx, job, &scan, delimiter).await? {
+        return Ok(Err(refused));
+    }
     job.encoding = Some(encoding);
     job.delimiter = Some(sniff::delimiter_name(delimiter).to_string());
     job.mapping = Some(mapping.0);
@@ -258,11 +264,30 @@ async fn plan_file(ctx: &Importer, project: &Project, job: &mut Import) -> Resul
     Ok(Ok(scan))
 }
 
+/// A quote never closed reads everything after it into one cell of the last
+/// row, rows included: refused, rather than importing that row as one contact
+/// and losing the rows it swallowed. (Past `MAX_ROW_BYTES` the scan stops.)
+async fn open_quote_at_the_end(ctx: &Importer, job: &Import, scan: &Scan, delimiter: u8) -> Result<Option<Refused>> {
+    let (Some((start, line)), Some(last), Some(key)) = (scan.last_row, scan.chunks.last(), &job.data_key) else {
+        return Ok(None);
+    };
+    let raw = ctx.files.read_range(key, start, last.end).await?;
+    Ok(scan::ends_in_open_quote(&raw, delimiter).then(|| {
+        Refused(format!(
+            "the quote (\") opened in the row on line {line} is never closed, so every line after it was read into that row; close it or remove it"
+        ))
+    }))
+}
+
 /// The header row of a sample, if there is one.
 pub(super) fn first_record(text: &str, delimiter: u8) -> Option<Vec<String>> {
     let mut rdr = scan::reader(text.as_bytes(), delimiter);
     let mut record = csv::ByteRecord::new();
     while rdr.read_byte_record(&mut record).ok()? {
+        let line = record.position().map_or(1, csv::Position::line);
+        if line == 1 && scan::is_excel_separator(&record) {
+            continue;
+        }
         if !scan::is_blank(&record) {
             return Some(
                 record
@@ -369,5 +394,6 @@ mod tests {
             .contains("header row"));
         assert!(check_header(&h(&["+1 (415) 555-2671", "Ada"])).is_err());
         assert_eq!(first_record("\n\nemail;name\nx", b';'), Some(h(&["email", "name"])));
+        assert_eq!(first_record("sep=;\nemail;name\nx", b';'), Some(h(&["email", "name"])));
     }
 }

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use super::{check_setup, job, plan::first_record, Importer};
 use crate::domain::import::mapping::{self, MappingInput};
 use crate::domain::import::row::{self, RowError};
-use crate::domain::import::scan::chunk_rows;
+use crate::domain::import::scan::{chunk_rows, is_excel_separator};
 use crate::domain::import::sniff::{self, TextEncoding};
 use crate::domain::import::{ImportOptions, Mode};
 use crate::domain::project::Project;
@@ -67,6 +67,9 @@ pub async fn preview(ctx: &Importer, project: &Project, id: &str, input: Preview
         .files
         .read_range(&import.source_key, 0, PREVIEW_BYTES.min(size))
         .await?;
+    if let Some(why) = sniff::not_text(&sample) {
+        return Err(Error::invalid("file", why));
+    }
     let encoding = sniff::encoding(&sample);
     let mut text = sniff::decode_sample(&sample, encoding);
     if size > PREVIEW_BYTES {
@@ -81,7 +84,11 @@ pub async fn preview(ctx: &Importer, project: &Project, id: &str, input: Preview
     let fields = mapping.fields();
     let records = chunk_rows(text.as_bytes(), delimiter, 1).map_err(|e| Error::invalid("file", e.to_string()))?;
     let mut rows = Vec::new();
-    for (line, cells) in records.into_iter().skip(1).take(PREVIEW_ROWS) {
+    let rows_after_the_header = records
+        .into_iter()
+        .skip_while(|(line, cells)| *line == 1 && is_excel_separator(cells.as_byte_record()))
+        .skip(1);
+    for (line, cells) in rows_after_the_header.take(PREVIEW_ROWS) {
         rows.push(preview_row(ctx, project, &fields, &opts, line, &cells).await?);
     }
     Ok(Preview {

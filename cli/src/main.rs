@@ -135,13 +135,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Imports(ImportsCommand::List) => {
             let page = client.call(reqwest::Method::GET, &imports, None).await?;
             for job in page["data"].as_array().into_iter().flatten() {
-                println!(
-                    "{}  {:<10} {:>9} rows  {}",
-                    job["id"].as_str().unwrap_or(""),
-                    job["state"].as_str().unwrap_or(""),
-                    job["rows_total"].as_u64().map_or("?".into(), |n| n.to_string()),
-                    job["filename"].as_str().unwrap_or("")
-                );
+                println!("{}", list_line(job));
             }
             Ok(())
         }
@@ -272,17 +266,38 @@ async fn import(client: &Client, imports: &str, args: ImportArgs) -> Result<(), 
     }
 }
 
-fn summary(job: &Value) {
-    println!(
-        "{} {}: {} rows, {} created, {} updated, {} skipped, {} failed",
+/// One import a line: id, state, rows, the file, and why it failed when it did.
+fn list_line(job: &Value) -> String {
+    // The list carries the file's row count; a job read alone, its progress too.
+    let rows = match (job["processed"].as_u64(), job["rows_total"].as_u64()) {
+        (Some(done), Some(total)) => format!("{done}/{total} rows"),
+        (None, Some(total)) => format!("{total} rows"),
+        _ => "-".into(),
+    };
+    let mut line = format!(
+        "{}  {:<10} {:>19}  {}",
         job["id"].as_str().unwrap_or(""),
         job["state"].as_str().unwrap_or(""),
-        job["rows_total"].as_u64().map_or("?".into(), |n| n.to_string()),
-        job["created"],
-        job["updated"],
-        job["skipped"],
-        job["failed"]
+        rows,
+        job["filename"].as_str().unwrap_or("")
     );
+    if let Some(e) = job["error"].as_str() {
+        line.push_str(&format!("  ({e})"));
+    }
+    line
+}
+
+fn summary(job: &Value) {
+    let id = job["id"].as_str().unwrap_or("");
+    let state = job["state"].as_str().unwrap_or("");
+    match job["rows_total"].as_u64() {
+        Some(rows) => println!(
+            "{id} {state}: {rows} rows, {} created, {} updated, {} skipped, {} failed",
+            job["created"], job["updated"], job["skipped"], job["failed"]
+        ),
+        // Refused before its rows were counted: nothing was imported.
+        None => println!("{id} {state}: nothing imported"),
+    }
     if let Some(e) = job["error"].as_str() {
         println!("error: {e}");
     }

@@ -420,6 +420,26 @@ async fn workbooks_and_quotes_never_closed_are_refused_before_anything_is_stored
             .await,
     );
     assert!(error.contains("line 4") && error.contains("never closed"), "{error}");
+    // The preview, which reads the whole of a small file, says the same.
+    let held = app
+        .post(
+            &p.imports(),
+            &p.key,
+            json!({"filename": "quotes.csv", "start": "manual"}),
+        )
+        .await;
+    let held_id = held.body["id"].as_str().unwrap();
+    app.upload(held.body["upload_url"].as_str().unwrap(), fixture("unclosed_quote.csv"))
+        .await;
+    let preview = app
+        .post(&format!("{}/{held_id}/preview", p.imports()), &p.key, json!({}))
+        .await;
+    assert_eq!(
+        (preview.status, preview.field(), preview.body["error"]["message"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("file"), Some(error.as_str())),
+        "{:?}",
+        preview.body
+    );
 
     // The same, early in a file too big to read into one row: the scan stops
     // at 1 MiB, memory stays flat, and the message names where it started.

@@ -41,6 +41,8 @@ pub enum ScanError {
     NotUtf8(u64),
     #[error("the row from line {0} on is longer than 1 MiB: most likely a quote (\") there is never closed; close it or remove it")]
     RowTooLong(u64),
+    #[error("the quote (\") opened in the row on line {0} is never closed, so every line after it was read into that row; close it or remove it")]
+    OpenQuote(u64),
     #[error("could not read the file: {0}")]
     Read(String),
 }

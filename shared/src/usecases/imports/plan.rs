@@ -272,11 +272,7 @@ async fn open_quote_at_the_end(ctx: &Importer, job: &Import, scan: &Scan, delimi
         return Ok(None);
     };
     let raw = ctx.files.read_range(key, start, last.end).await?;
-    Ok(scan::ends_in_open_quote(&raw, delimiter).then(|| {
-        Refused(format!(
-            "the quote (\") opened in the row on line {line} is never closed, so every line after it was read into that row; close it or remove it"
-        ))
-    }))
+    Ok(scan::ends_in_open_quote(&raw, delimiter).then(|| Refused(ScanError::OpenQuote(line).to_string())))
 }
 
 /// The header row of a sample, if there is one.

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use super::{check_setup, job, plan::first_record, Importer};
 use crate::domain::import::mapping::{self, MappingInput};
 use crate::domain::import::row::{self, RowError};
-use crate::domain::import::scan::{chunk_rows, is_excel_separator};
+use crate::domain::import::scan::{chunk_rows, ends_in_open_quote, is_excel_separator, scan, ScanError, LIMITS};
 use crate::domain::import::sniff::{self, TextEncoding};
 use crate::domain::import::{ImportOptions, Mode};
 use crate::domain::project::Project;
@@ -80,6 +80,12 @@ pub async fn preview(ctx: &Importer, project: &Project, id: &str, input: Preview
     }
     let delimiter = sniff::delimiter(&text);
     let headers = first_record(&text, delimiter).ok_or_else(|| Error::invalid("file", "the file is empty"))?;
+    if size <= PREVIEW_BYTES {
+        // The whole file is here: refuse it as the import would.
+        if let Some(open) = open_quote(text.as_bytes(), delimiter) {
+            return Err(Error::invalid("file", open.to_string()));
+        }
+    }
     let mapping = mapping::resolve(&headers, &mapping_input, opts.unmapped_as_labels)?;
     let fields = mapping.fields();
     let records = chunk_rows(text.as_bytes(), delimiter, 1).map_err(|e| Error::invalid("file", e.to_string()))?;
@@ -98,6 +104,12 @@ pub async fn preview(ctx: &Importer, project: &Project, id: &str, input: Preview
         mapping: mapping.0,
         rows,
     })
+}
+
+/// A quote the last row of `text` opens and never closes.
+fn open_quote(text: &[u8], delimiter: u8) -> Option<ScanError> {
+    let (start, line) = scan(text, delimiter, 0, LIMITS).ok()?.last_row?;
+    ends_in_open_quote(&text[start as usize..], delimiter).then_some(ScanError::OpenQuote(line))
 }
 
 async fn preview_row(

@@ -20,6 +20,15 @@ fn s3_error<E: std::error::Error + Send + Sync + 'static, R: std::fmt::Debug + S
     Error::Internal(aws_sdk_s3::error::DisplayErrorContext(e).to_string())
 }
 
+/// An object as it is now: another upload to the same key is another
+/// version (the imports bucket keeps them).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Version {
+    pub size: u64,
+    /// `None` in a bucket without versioning.
+    pub version_id: Option<String>,
+}
+
 #[derive(Clone)]
 pub struct Files {
     client: Client,
@@ -68,15 +77,24 @@ impl Files {
 
     /// The object's size, or `None` if there is no such object.
     pub async fn size(&self, key: &str) -> Result<Option<u64>> {
+        Ok(self.head(key).await?.map(|v| v.size))
+    }
+
+    /// The object's size and version, or `None` if there is no such object.
+    pub async fn head(&self, key: &str) -> Result<Option<Version>> {
         match self.client.head_object().bucket(&self.bucket).key(key).send().await {
-            Ok(out) => Ok(Some(out.content_length().unwrap_or(0).max(0) as u64)),
+            Ok(out) => Ok(Some(Version {
+                size: out.content_length().unwrap_or(0).max(0) as u64,
+                version_id: out.version_id().filter(|v| *v != "null").map(str::to_string),
+            })),
             Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
             Err(e) => Err(s3_error(e)),
         }
     }
 
-    /// Bytes `start..end` of the object (fewer at its end).
-    pub async fn read_range(&self, key: &str, start: u64, end: u64) -> Result<Vec<u8>> {
+    /// Bytes `start..end` of the object (fewer at its end); of `version`
+    /// when given, whatever was uploaded to the key since.
+    pub async fn read_range(&self, key: &str, version: Option<&str>, start: u64, end: u64) -> Result<Vec<u8>> {
         if end <= start {
             return Ok(Vec::new());
         }
@@ -85,6 +103,7 @@ impl Files {
             .get_object()
             .bucket(&self.bucket)
             .key(key)
+            .set_version_id(version.map(str::to_string))
             .range(format!("bytes={start}-{}", end - 1))
             .send()
             .await
@@ -95,17 +114,18 @@ impl Files {
 
     /// A small object whole (report parts, samples).
     pub async fn get(&self, key: &str) -> Result<Vec<u8>> {
-        let body = self.stream(key).await?.collect().await.map_err(Error::internal)?;
+        let body = self.stream(key, None).await?.collect().await.map_err(Error::internal)?;
         Ok(body.into_bytes().to_vec())
     }
 
-    /// The object as a stream, read as it arrives.
-    pub async fn stream(&self, key: &str) -> Result<ByteStream> {
+    /// The object as a stream, read as it arrives; `version` as for `read_range`.
+    pub async fn stream(&self, key: &str, version: Option<&str>) -> Result<ByteStream> {
         let out = self
             .client
             .get_object()
             .bucket(&self.bucket)
             .key(key)
+            .set_version_id(version.map(str::to_string))
             .send()
             .await
             .map_err(s3_error)?;

@@ -435,7 +435,11 @@ async fn workbooks_and_quotes_never_closed_are_refused_before_anything_is_stored
         .post(&format!("{}/{held_id}/preview", p.imports()), &p.key, json!({}))
         .await;
     assert_eq!(
-        (preview.status, preview.field(), preview.body["error"]["message"].as_str()),
+        (
+            preview.status,
+            preview.field(),
+            preview.body["error"]["message"].as_str()
+        ),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("file"), Some(error.as_str())),
         "{:?}",
         preview.body
@@ -626,6 +630,77 @@ async fn killing_the_workers_mid_import_still_ends_with_exact_counts() {
         done.body
     );
     assert_eq!(app.all_contacts(&p).await.len(), 300, "no duplicates");
+}
+
+#[tokio::test]
+async fn a_file_uploaded_again_mid_import_leaves_both_imports_exact() {
+    let mut app = TestApp::spawn_with(&[("ImportChunkRows", "250")]).await;
+    let p = app.project().await;
+    let key = format!("imports/{}/people.csv", p.id);
+    app.drop_file(&key, people(300, 0)).await;
+    let first = loop {
+        let list = app.get(&p.imports(), &p.key).await;
+        let job = list.body["data"][0].clone();
+        if let Some(id) = job["id"].as_str() {
+            let r = app.get(&format!("{}/{id}", p.imports()), &p.key).await;
+            if r.body["processed"].as_u64().unwrap_or(0) >= 100 {
+                break id.to_string();
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    app.local.kill_workers();
+    let before = app.get(&format!("{}/{first}", p.imports()), &p.key).await.body;
+    // Another file under the same key, its rows at other offsets.
+    let mut other = String::from("email,company\n");
+    for i in 0..40 {
+        other.push_str(&format!("other{i}@example.org,Somewhere Else Incorporated {i}\n"));
+    }
+    app.drop_file(&key, other.into_bytes()).await;
+    let params = app.params.clone();
+    app.local.start_workers(&app.template, &params).unwrap();
+
+    // The first import goes on reading the version it planned, to the end.
+    let old = app.wait_import(&p, &first).await.body;
+    assert_eq!(
+        (
+            old["state"].as_str(),
+            old["created"].as_u64(),
+            old["processed"].as_u64()
+        ),
+        (Some("completed"), Some(300), Some(300)),
+        "{old:?}"
+    );
+    assert!(before["processed"].as_u64().unwrap() < 300, "{before:?}");
+    let second = loop {
+        let list = app.get(&p.imports(), &p.key).await;
+        let other = list.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["id"] != first.as_str())
+            .and_then(|j| j["id"].as_str().map(str::to_string));
+        if let Some(id) = other {
+            break app.wait_import(&p, &id).await.body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        (second["state"].as_str(), second["created"].as_u64()),
+        (Some("completed"), Some(40)),
+        "{second:?}"
+    );
+    // Every contact is a row of one file or the other, whole.
+    let all = app.all_contacts(&p).await;
+    assert_eq!(all.len(), 340);
+    for c in &all {
+        let email = c["email"].as_str().unwrap();
+        let whole = match email.strip_prefix("person") {
+            Some(rest) => c["first_name"] == format!("First{}", rest.trim_end_matches("@example.com")),
+            None => email.starts_with("other") && c["company"].as_str().unwrap().starts_with("Somewhere"),
+        };
+        assert!(whole, "{c:?}");
+    }
 }
 
 #[tokio::test]

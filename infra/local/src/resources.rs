@@ -82,11 +82,28 @@ pub(crate) async fn create_queue(
     Ok((url, arn))
 }
 
-/// Creates the bucket and its queue notifications.
+/// Creates the bucket, its versioning and its queue notifications.
 pub(crate) async fn create_bucket(s3: &aws_sdk_s3::Client, name: &str, resource: &Value, stack: &Stack) -> Result<()> {
     if s3.head_bucket().bucket(name).send().await.is_err() {
         s3.create_bucket()
             .bucket(name)
+            .send()
+            .await
+            .map_err(|e| aws(aws_sdk_s3::error::DisplayErrorContext(e)))?;
+    }
+    let versioned = get(resource, "Properties")
+        .and_then(|p| get(p, "VersioningConfiguration"))
+        .and_then(|v| get(v, "Status"))
+        .and_then(Value::as_str)
+        == Some("Enabled");
+    if versioned {
+        s3.put_bucket_versioning()
+            .bucket(name)
+            .versioning_configuration(
+                aws_sdk_s3::types::VersioningConfiguration::builder()
+                    .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                    .build(),
+            )
             .send()
             .await
             .map_err(|e| aws(aws_sdk_s3::error::DisplayErrorContext(e)))?;

@@ -136,7 +136,7 @@ impl Store {
             .set_key(Some(key(job_pk(pid, &j.id), JOB_SK)))
             .update_expression(
                 "SET #state = :running, encoding = :enc, delimiter = :delim, headers = :headers, mapping = :mapping, \
-                 rows_total = :rows, chunks_total = :chunks, data_key = :data, started_at = :started",
+                 rows_total = :rows, chunks_total = :chunks, data_key = :data, source_version = :version, started_at = :started",
             )
             .condition_expression("#state = :pending")
             .expression_attribute_names("#state", "state")
@@ -149,6 +149,7 @@ impl Store {
             .expression_attribute_values(":rows", to_attr(&j.rows_total)?)
             .expression_attribute_values(":chunks", to_attr(&j.chunks_total)?)
             .expression_attribute_values(":data", to_attr(&j.data_key)?)
+            .expression_attribute_values(":version", to_attr(&j.source_version)?)
             .expression_attribute_values(":started", to_attr(&planned.started_at)?)
             .send()
             .await;

@@ -189,10 +189,23 @@ pub struct Import {
     pub finished_at: Option<DateTime<Utc>>,
     /// The key the rows are read from (the file, or its UTF-8 copy).
     pub data_key: Option<String>,
+    /// The S3 version of the upload that was planned: every read of the file
+    /// is of it, so another upload to the same key (a version of its own,
+    /// imported on its own) is never read at this plan's offsets.
+    #[serde(default)]
+    pub source_version: Option<String>,
     pub report_key: Option<String>,
 }
 
 impl Import {
+    /// The version of `data_key` to read: the planned upload's, when the rows
+    /// are read from the file itself (a UTF-8 copy is this job's own object).
+    pub fn data_version(&self) -> Option<&str> {
+        (self.data_key.as_ref() == Some(&self.source_key))
+            .then_some(self.source_version.as_deref())
+            .flatten()
+    }
+
     /// A job waiting for its file (or for the planner).
     pub fn pending(id: String, filename: String, source_key: String, start: StartMode) -> Self {
         Import {
@@ -215,6 +228,7 @@ impl Import {
             started_at: None,
             finished_at: None,
             data_key: None,
+            source_version: None,
             report_key: None,
         }
     }

@@ -63,7 +63,10 @@ async fn import_rows(ctx: &Importer, project: &Project, job: &Import, chunk: &Ch
                 .find(|d| crate::domain::import::sniff::delimiter_name(*d) == name)
         })
         .unwrap_or(b',');
-    let bytes = ctx.files.read_range(data_key, chunk.start, chunk.end).await?;
+    let bytes = ctx
+        .files
+        .read_range(data_key, job.data_version(), chunk.start, chunk.end)
+        .await?;
     let mut reader = ChunkRows::new(&bytes, delimiter, chunk.first_line);
     let fields = Mapping(job.mapping.clone().unwrap_or_default()).fields();
     // One batch of records, refilled in place: a chunk's rows are never all in memory.

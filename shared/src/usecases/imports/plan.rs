@@ -17,6 +17,7 @@ use crate::domain::import::sniff::{self, TextEncoding};
 use crate::domain::import::{mapping, Import, ImportState, StartMode};
 use crate::domain::normalize;
 use crate::domain::project::Project;
+use crate::files::Version;
 use crate::store::imports::Planned;
 use crate::{Error, Result};
 
@@ -123,6 +124,16 @@ pub(super) async fn plan(ctx: &Importer, project: &Project, mut job: Import) -> 
     if job.state.is_final() {
         return Ok(());
     }
+    if job.state == ImportState::Running {
+        if let (Some(planned), Some(now)) = (&job.source_version, ctx.files.head(&job.source_key).await?) {
+            if now.version_id.as_ref() != Some(planned) {
+                // Its upload URL used again mid-import: the chunks are offsets
+                // into the version planned, and they keep reading it.
+                warn!(import_id = %job.id, "file uploaded again to a running import; the new upload is not read");
+                return Ok(());
+            }
+        }
+    }
     let planned = match plan_file(ctx, project, &mut job).await? {
         Ok(scan) => scan,
         Err(Refused(reason)) => {
@@ -185,13 +196,18 @@ pub(super) async fn plan(ctx: &Importer, project: &Project, mut job: Import) -> 
 /// (as UTF-8; other encodings are copied to a UTF-8 object as they are read).
 async fn plan_file(ctx: &Importer, project: &Project, job: &mut Import) -> Result<std::result::Result<Scan, Refused>> {
     let pid = project.id.as_str();
-    let Some(size) = ctx.files.size(&job.source_key).await? else {
+    let Some(Version { size, version_id }) = ctx.files.head(&job.source_key).await? else {
         return Ok(Err(Refused("the file was not uploaded".into())));
     };
     if size > MAX_FILE_BYTES {
         return Ok(Err(Refused("the file is larger than 5 GiB".into())));
     }
-    let sample = ctx.files.read_range(&job.source_key, 0, SAMPLE_BYTES.min(size)).await?;
+    // Every read is of this upload, whatever is uploaded to the key meanwhile.
+    let version = version_id.as_deref();
+    let sample = ctx
+        .files
+        .read_range(&job.source_key, version, 0, SAMPLE_BYTES.min(size))
+        .await?;
     if let Some(why) = sniff::not_text(&sample) {
         return Ok(Err(Refused(why.into())));
     }
@@ -218,7 +234,7 @@ async fn plan_file(ctx: &Importer, project: &Project, job: &mut Import) -> Resul
 
     let mut scanned = None;
     if encoding.is_utf8() {
-        let body = ctx.files.stream(&job.source_key).await?.into_async_read();
+        let body = ctx.files.stream(&job.source_key, version).await?.into_async_read();
         let base = encoding.bom_len() as u64;
         let limits = ChunkLimits {
             rows: ctx.chunk_rows,
@@ -237,7 +253,7 @@ async fn plan_file(ctx: &Importer, project: &Project, job: &mut Import) -> Resul
         Some(s) => s,
         None => {
             let data_key = format!("work/{pid}/{}.utf8.csv", job.id);
-            let body = ctx.files.stream(&job.source_key).await?.into_async_read();
+            let body = ctx.files.stream(&job.source_key, version).await?.into_async_read();
             let upload = ctx.files.writer(&data_key, "text/csv; charset=utf-8");
             let limits = ChunkLimits {
                 rows: ctx.chunk_rows,
@@ -252,6 +268,7 @@ async fn plan_file(ctx: &Importer, project: &Project, job: &mut Import) -> Resul
             }
         }
     };
+    job.source_version = version_id;
     if let Some(refused) = open_quote_at_the_end(ctx, job, &scan, delimiter).await? {
         return Ok(Err(refused));
     }
@@ -271,7 +288,7 @@ async fn open_quote_at_the_end(ctx: &Importer, job: &Import, scan: &Scan, delimi
     let (Some((start, line)), Some(last), Some(key)) = (scan.last_row, scan.chunks.last(), &job.data_key) else {
         return Ok(None);
     };
-    let raw = ctx.files.read_range(key, start, last.end).await?;
+    let raw = ctx.files.read_range(key, job.data_version(), start, last.end).await?;
     Ok(scan::ends_in_open_quote(&raw, delimiter).then(|| Refused(ScanError::OpenQuote(line).to_string())))
 }
 

@@ -65,7 +65,7 @@ pub async fn preview(ctx: &Importer, project: &Project, id: &str, input: Preview
     let opts = check_setup(&ctx.store, pid, &mapping_input, input.options.unwrap_or(import.options)).await?;
     let sample = ctx
         .files
-        .read_range(&import.source_key, 0, PREVIEW_BYTES.min(size))
+        .read_range(&import.source_key, None, 0, PREVIEW_BYTES.min(size))
         .await?;
     if let Some(why) = sniff::not_text(&sample) {
         return Err(Error::invalid("file", why));

@@ -96,17 +96,10 @@ async fn import_follows_a_file_to_its_summary_and_imports_lists_shows_and_cancel
     assert_eq!((job["created"].as_u64(), job["failed"].as_u64()), (Some(2), Some(1)));
 
     // An import held for a manual start is cancelled from the command line.
-    let held = app
-        .post(
-            &p.imports(),
-            &p.key,
-            json!({"filename": "later.csv", "start": "manual"}),
-        )
-        .await;
-    let held_id = held.body["id"].as_str().unwrap();
-    let (ok, out) = roster(&app, &p, &["imports", "cancel", held_id]).await;
+    let held_id = app.held_import(&p, "later.csv", None).await;
+    let (ok, out) = roster(&app, &p, &["imports", "cancel", &held_id]).await;
     assert!(ok && out.contains("cancelled"), "{out}");
-    let (ok, out) = roster(&app, &p, &["imports", "cancel", held_id]).await;
+    let (ok, out) = roster(&app, &p, &["imports", "cancel", &held_id]).await;
     assert!(!ok, "an ended import cannot be cancelled again: {out}");
     let _ = std::fs::remove_dir_all(&dir);
 }

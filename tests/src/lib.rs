@@ -235,6 +235,23 @@ impl TestApp {
         self.wait_import(p, created.body["id"].as_str().unwrap()).await
     }
 
+    /// Creates an import held for a manual start, uploads `bytes` if given,
+    /// and returns its id.
+    pub async fn held_import(&self, p: &TestProject, filename: &str, bytes: Option<Vec<u8>>) -> String {
+        let created = self
+            .post(
+                &p.imports(),
+                &p.key,
+                serde_json::json!({"filename": filename, "start": "manual"}),
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+        if let Some(bytes) = bytes {
+            self.upload(created.body["upload_url"].as_str().unwrap(), bytes).await;
+        }
+        created.body["id"].as_str().unwrap().to_string()
+    }
+
     /// Polls the job until it is completed, failed or cancelled (at most 3 minutes),
     /// checking at every read that the counters add up.
     pub async fn wait_import(&self, p: &TestProject, id: &str) -> Reply {

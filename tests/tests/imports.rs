@@ -421,15 +421,8 @@ async fn workbooks_and_quotes_never_closed_are_refused_before_anything_is_stored
     );
     assert!(error.contains("line 4") && error.contains("never closed"), "{error}");
     // The preview, which reads the whole of a small file, says the same.
-    let held = app
-        .post(
-            &p.imports(),
-            &p.key,
-            json!({"filename": "quotes.csv", "start": "manual"}),
-        )
-        .await;
-    let held_id = held.body["id"].as_str().unwrap();
-    app.upload(held.body["upload_url"].as_str().unwrap(), fixture("unclosed_quote.csv"))
+    let held_id = app
+        .held_import(&p, "quotes.csv", Some(fixture("unclosed_quote.csv")))
         .await;
     let preview = app
         .post(&format!("{}/{held_id}/preview", p.imports()), &p.key, json!({}))
@@ -454,16 +447,7 @@ async fn workbooks_and_quotes_never_closed_are_refused_before_anything_is_stored
     assert!(app.all_contacts(&p).await.is_empty(), "nothing stored");
 
     // Excel's `sep=;` first line names the delimiter; the header is line 2.
-    let created = app
-        .post(
-            &p.imports(),
-            &p.key,
-            json!({"filename": "excel.csv", "start": "manual"}),
-        )
-        .await;
-    let id = created.body["id"].as_str().unwrap().to_string();
-    app.upload(created.body["upload_url"].as_str().unwrap(), fixture("excel_sep.csv"))
-        .await;
+    let id = app.held_import(&p, "excel.csv", Some(fixture("excel_sep.csv"))).await;
     let preview = app
         .post(&format!("{}/{id}/preview", p.imports()), &p.key, json!({}))
         .await;

@@ -9,7 +9,7 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use tracing::error;
 
 use crate::usecases::bulk::{self, Jobs};
-use crate::usecases::imports::{self, ChunkMessage, Importer};
+use crate::usecases::imports::{self, Importer, WorkerMessage};
 use crate::Error;
 
 async fn each_message<F, Fut>(event: SqsEvent, handle: F) -> SqsBatchResponse
@@ -39,12 +39,12 @@ pub async fn plan_batch(ctx: &Importer, event: SqsEvent) -> SqsBatchResponse {
     .await
 }
 
-/// The chunk worker: one chunk per message.
+/// The chunk worker: one chunk (or one cancelled job's report) per message.
 pub async fn chunk_batch(ctx: &Importer, event: SqsEvent) -> SqsBatchResponse {
     each_message(event, |body| async move {
-        let msg: ChunkMessage =
+        let msg: WorkerMessage =
             serde_json::from_str(&body).map_err(|e| Error::internal(format!("not a chunk message: {e}")))?;
-        Box::pin(imports::run_chunk(ctx, &msg)).await
+        Box::pin(imports::handle_worker_message(ctx, &msg)).await
     })
     .await
 }

@@ -556,7 +556,7 @@ async fn chunks_run_in_parallel_and_redelivery_never_double_counts() {
     for chunk in 0..5 {
         let mut m = aws_lambda_events::sqs::SqsMessage::default();
         m.message_id = Some(format!("m{chunk}"));
-        m.body = Some(json!({"project_id": p.id, "import_id": id, "chunk": chunk}).to_string());
+        m.body = Some(json!({"step": "chunk", "project_id": p.id, "import_id": id, "chunk": chunk}).to_string());
         event.records.push(m);
     }
     let out = roster::workers::chunk_batch(&importer, event).await;
@@ -795,13 +795,55 @@ async fn the_same_people_imported_twice_at_once_are_each_one_contact() {
     assert_eq!((all.len(), emails.len()), (200, 200));
 }
 
+/// `n` people, every tenth with an email that is not one (its row fails).
+fn people_some_bad(n: usize) -> Vec<u8> {
+    let mut s = String::from("email,first_name\n");
+    for i in 0..n {
+        let email = if i % 10 == 9 {
+            format!("bad{i}")
+        } else {
+            format!("person{i}@example.com")
+        };
+        s.push_str(&format!("{email},First{i}\n"));
+    }
+    s.into_bytes()
+}
+
+/// Polls a cancelled job until its report holds as many rows as it counted
+/// failed and skipped (at most a minute); returns the job and the report's rows.
+async fn cancelled_report(app: &TestApp, p: &TestProject, id: &str) -> (Value, Vec<String>) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let job = app.wait_import(p, id).await.body;
+        assert_eq!(job["state"], "cancelled", "{job:?}");
+        let problems = job["failed"].as_u64().unwrap() + job["skipped"].as_u64().unwrap();
+        let rows: Vec<String> = match job["error_report_url"].as_str() {
+            Some(url) => {
+                let report = app.http.get(url).send().await.unwrap().text().await.unwrap();
+                assert!(report.starts_with("row,outcome,reason,values\n"), "{report}");
+                report.lines().skip(1).map(str::to_string).collect()
+            }
+            None => Vec::new(),
+        };
+        if rows.len() as u64 == problems {
+            return (job, rows);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the report has {} rows for {problems} counted: {job:?}",
+            rows.len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test]
 async fn cancel_stops_an_import_and_keeps_counts_consistent() {
     let app = TestApp::spawn_with(&[("ImportChunkRows", "50")]).await;
     let p = app.project().await;
     let created = app.post(&p.imports(), &p.key, json!({"filename": "c.csv"})).await;
     let id = created.body["id"].as_str().unwrap().to_string();
-    app.upload(created.body["upload_url"].as_str().unwrap(), people(400, 0))
+    app.upload(created.body["upload_url"].as_str().unwrap(), people_some_bad(400))
         .await;
     let r = app
         .post(&format!("{}/{id}/cancel", p.imports()), &p.key, json!({}))
@@ -809,17 +851,65 @@ async fn cancel_stops_an_import_and_keeps_counts_consistent() {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["state"], "cancelled");
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-    let after = app.wait_import(&p, &id).await;
-    assert_eq!(after.body["state"], "cancelled");
-    let processed = after.body["processed"].as_u64().unwrap();
-    assert!(processed < 400, "{:?}", after.body);
-    // A batch already running when the cancel came finishes and is counted.
+    // A batch already running when the cancel came finishes, is counted,
+    // and its failed rows are in the report.
+    let (after, report) = cancelled_report(&app, &p, &id).await;
+    let processed = after["processed"].as_u64().unwrap();
+    assert!(processed < 400, "{after:?}");
     assert_eq!(
         app.all_contacts(&p).await.len() as u64,
-        after.body["created"].as_u64().unwrap()
+        after["created"].as_u64().unwrap()
+    );
+    assert!(
+        report
+            .iter()
+            .all(|l| l.contains(",failed,email is not a valid address,\"bad")),
+        "{report:?}"
     );
     let r = app
         .post(&format!("{}/{id}/cancel", p.imports()), &p.key, json!({}))
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn a_cancelled_import_reports_the_rows_it_imported() {
+    // One chunk of three batches (100, 100, 50 rows) and one of 50.
+    let mut app = TestApp::spawn_with(&[("ImportChunkRows", "250")]).await;
+    let p = app.project().await;
+    let created = app.post(&p.imports(), &p.key, json!({"filename": "c.csv"})).await;
+    let id = created.body["id"].as_str().unwrap().to_string();
+    app.upload(created.body["upload_url"].as_str().unwrap(), people_some_bad(300))
+        .await;
+    for _ in 0..600 {
+        let r = app.get(&format!("{}/{id}", p.imports()), &p.key).await;
+        if r.body["processed"].as_u64().unwrap_or(0) >= 100 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Nobody works while the cancel comes: the report is written by whoever runs next.
+    app.local.kill_workers();
+    let r = app
+        .post(&format!("{}/{id}/cancel", p.imports()), &p.key, json!({}))
+        .await;
+    assert_eq!(r.body["state"], "cancelled", "{:?}", r.body);
+    assert!(r.body["error_report_url"].is_null(), "{:?}", r.body);
+    let params = app.params.clone();
+    app.local.start_workers(&app.template, &params).unwrap();
+
+    let (job, report) = cancelled_report(&app, &p, &id).await;
+    let processed = job["processed"].as_u64().unwrap();
+    assert!((100..300).contains(&processed), "{job:?}");
+    // Every tenth row of each committed batch failed; nothing else is reported.
+    assert_eq!(job["failed"].as_u64().unwrap(), processed / 10, "{job:?}");
+    assert_eq!(job["skipped"], 0);
+    for line in &report {
+        // Row 0 of the file is on line 2.
+        let row = line.split(',').next().unwrap().parse::<u64>().unwrap() - 2;
+        assert_eq!(row % 10, 9, "{line}");
+        assert!(line.ends_with(&format!("\"bad{row},First{row}\"")), "{line}");
+    }
+    // Not compared with the contacts: a batch the killed worker had written
+    // but not committed is neither counted nor done again once cancelled.
 }

@@ -195,6 +195,12 @@ pub struct Import {
     #[serde(default)]
     pub source_version: Option<String>,
     pub report_key: Option<String>,
+    /// How many report parts (one per committed batch with problem rows)
+    /// the report of a cancelled job holds: a later join replaces it only
+    /// with more.
+    #[serde(default, skip_serializing)]
+    #[schema(ignore)]
+    pub report_parts: Option<u32>,
 }
 
 impl Import {
@@ -230,6 +236,7 @@ impl Import {
             data_key: None,
             source_version: None,
             report_key: None,
+            report_parts: None,
         }
     }
 }

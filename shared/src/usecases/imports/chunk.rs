@@ -1,18 +1,28 @@
 //! The chunk worker: reads its byte range of the file, upserts the rows in
 //! batches (`batch`), writes each batch's problem rows to a report part, and
 //! commits the batch to the ledger. A redelivered message resumes after the
-//! last committed batch.
+//! last committed batch. It also writes the reports (`report`).
 
 use tracing::{info, warn};
 
-use super::{report_parts_prefix, ChunkMessage, Importer};
+use super::{report, ChunkMessage, Importer, WorkerMessage};
 use crate::domain::import::mapping::Mapping;
 use crate::domain::import::scan::ChunkRows;
 use crate::domain::import::sniff::DELIMITERS;
-use crate::domain::import::{report_line, Counts, Import, ImportState, BATCH_ROWS, REPORT_HEADER};
+use crate::domain::import::{report_line, Counts, Import, ImportState, BATCH_ROWS};
 use crate::domain::project::Project;
 use crate::store::imports::ChunkState;
 use crate::{Error, Result};
+
+/// One message of the chunk queue.
+pub async fn handle_worker_message(ctx: &Importer, msg: &WorkerMessage) -> Result<()> {
+    match msg {
+        WorkerMessage::Chunk(chunk) => run_chunk(ctx, chunk).await,
+        WorkerMessage::CancelledReport { project_id, import_id } => {
+            report::for_cancelled(ctx, project_id, import_id).await
+        }
+    }
+}
 
 pub async fn run_chunk(ctx: &Importer, msg: &ChunkMessage) -> Result<()> {
     let pid = msg.project_id.as_str();
@@ -30,8 +40,14 @@ pub async fn run_chunk(ctx: &Importer, msg: &ChunkMessage) -> Result<()> {
     let Some(chunk) = ctx.store.get_chunk(pid, &job.id, msg.chunk).await? else {
         return Err(Error::internal("chunk message before its ledger entry"));
     };
+    let mut reported = false;
     if !chunk.done && chunk.next_row < chunk.rows {
-        if !import_rows(ctx, &project, &job, &chunk).await? {
+        let delivery = import_rows(ctx, &project, &job, &chunk).await?;
+        reported = delivery.reported;
+        if !delivery.finished {
+            if reported {
+                report::for_cancelled(ctx, pid, &job.id).await?;
+            }
             return Ok(());
         }
     }
@@ -39,16 +55,29 @@ pub async fn run_chunk(ctx: &Importer, msg: &ChunkMessage) -> Result<()> {
     // Whoever sees every chunk done finishes the job (finishing twice is harmless).
     if let Some((job, chunks)) = ctx.store.import_with_chunks(pid, &job.id).await? {
         let all_done = chunks.iter().all(|c| c.done);
-        if job.state == ImportState::Running && all_done && Some(chunks.len() as u32) == job.chunks_total {
-            finalize(ctx, pid, &job.id).await?;
+        match job.state {
+            ImportState::Running if all_done && Some(chunks.len() as u32) == job.chunks_total => {
+                report::complete(ctx, pid, &job.id).await?;
+            }
+            // Its last batch was running when the cancel came.
+            ImportState::Cancelled if reported => report::for_cancelled(ctx, pid, &job.id).await?,
+            _ => {}
         }
     }
     Ok(())
 }
 
-/// Imports the chunk's uncommitted rows. `false`: stopped early (cancelled,
-/// or another delivery of the same chunk is ahead).
-async fn import_rows(ctx: &Importer, project: &Project, job: &Import, chunk: &ChunkState) -> Result<bool> {
+/// How far one delivery of a chunk message got.
+struct Delivery {
+    /// Every row of the chunk is committed; otherwise it stopped early
+    /// (cancelled, or another delivery of the same chunk is ahead).
+    finished: bool,
+    /// It wrote a report part.
+    reported: bool,
+}
+
+/// Imports the chunk's uncommitted rows.
+async fn import_rows(ctx: &Importer, project: &Project, job: &Import, chunk: &ChunkState) -> Result<Delivery> {
     let pid = project.id.as_str();
     let data_key = job
         .data_key
@@ -72,6 +101,7 @@ async fn import_rows(ctx: &Importer, project: &Project, job: &Import, chunk: &Ch
     // One batch of records, refilled in place: a chunk's rows are never all in memory.
     let mut batch = vec![(0u64, csv::StringRecord::new()); BATCH_ROWS];
     let mut from = 0u64;
+    let mut reported = false;
     // Rows an earlier delivery committed are read past, not imported again.
     while from < chunk.next_row {
         let want = (chunk.next_row - from).min(BATCH_ROWS as u64) as usize;
@@ -93,7 +123,10 @@ async fn import_rows(ctx: &Importer, project: &Project, job: &Import, chunk: &Ch
         let current = ctx.store.get_import(pid, &job.id).await?;
         if current.is_none_or(|j| j.state != ImportState::Running) {
             info!(import_id = %job.id, chunk = chunk.chunk, "import stopped; chunk left");
-            return Ok(false);
+            return Ok(Delivery {
+                finished: false,
+                reported,
+            });
         }
         let outcomes = super::batch::import_batch(ctx, project, job, &fields, batch).await?;
         let mut counts = Counts::default();
@@ -105,8 +138,9 @@ async fn import_rows(ctx: &Importer, project: &Project, job: &Import, chunk: &Ch
             }
         }
         if !report.is_empty() {
-            let key = format!("{}{:06}-{from:06}.csv", report_parts_prefix(pid, &job.id), chunk.chunk);
+            let key = report::part_key(pid, &job.id, chunk.chunk, from);
             ctx.files.put(&key, report, "text/csv; charset=utf-8").await?;
+            reported = true;
         }
         let to = from + batch.len() as u64;
         if !ctx
@@ -115,11 +149,17 @@ async fn import_rows(ctx: &Importer, project: &Project, job: &Import, chunk: &Ch
             .await?
         {
             warn!(import_id = %job.id, chunk = chunk.chunk, from, "batch committed by another delivery");
-            return Ok(false);
+            return Ok(Delivery {
+                finished: false,
+                reported,
+            });
         }
         from = to;
     }
-    Ok(true)
+    Ok(Delivery {
+        finished: true,
+        reported,
+    })
 }
 
 /// Fills the whole of `batch` with the chunk's next rows: the plan counted
@@ -142,32 +182,4 @@ fn mismatch(chunk: &ChunkState, how: &str) -> Error {
         "chunk {} holds {how} rows than the {} of its plan",
         chunk.chunk, chunk.rows
     ))
-}
-
-/// Joins the report parts into one CSV (streamed, part by part) and completes the job.
-async fn finalize(ctx: &Importer, pid: &str, id: &str) -> Result<()> {
-    let parts = ctx.files.list(&report_parts_prefix(pid, id)).await?;
-    let report_key = if parts.is_empty() {
-        None
-    } else {
-        let key = format!("reports/{pid}/{id}/errors.csv");
-        let mut upload = ctx.files.writer(&key, "text/csv; charset=utf-8");
-        let mut header = csv::Writer::from_writer(Vec::new());
-        header.write_record(REPORT_HEADER).map_err(Error::internal)?;
-        upload.write(&header.into_inner().map_err(Error::internal)?).await?;
-        for part in &parts {
-            let bytes = ctx.files.get(part).await?;
-            upload.write(&bytes).await?;
-        }
-        upload.finish().await?;
-        Some(key)
-    };
-    if ctx
-        .store
-        .finish_import(pid, id, ImportState::Completed, None, report_key.as_deref())
-        .await?
-    {
-        info!(import_id = %id, "import completed");
-    }
-    Ok(())
 }

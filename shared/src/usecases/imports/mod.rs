@@ -3,12 +3,13 @@
 //! header, counts the rows and fans chunks out through SQS; chunk workers
 //! (`chunk`) upsert the rows in batches and commit each batch to the chunk
 //! ledger; the last chunk to finish writes the error report and completes
-//! the job.
+//! the job. A cancelled job gets the report of the rows it committed.
 
 mod batch;
 mod chunk;
 mod plan;
 mod preview;
+mod report;
 
 use std::time::Duration;
 
@@ -26,7 +27,7 @@ use crate::store::Store;
 use crate::usecases::{decode_cursor, encode_cursor, lists, Page};
 use crate::{Error, Result};
 
-pub use chunk::run_chunk;
+pub use chunk::{handle_worker_message, run_chunk};
 pub use plan::handle_plan_message;
 pub use preview::{preview, Preview, PreviewInput, PreviewRow};
 
@@ -49,12 +50,22 @@ pub struct PlanMessage {
     pub import_id: String,
 }
 
-/// On the chunk queue: import one chunk of a planned job.
+/// One chunk of a planned job.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChunkMessage {
     pub project_id: String,
     pub import_id: String,
     pub chunk: u32,
+}
+
+/// On the chunk queue.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum WorkerMessage {
+    /// Import one chunk.
+    Chunk(ChunkMessage),
+    /// Write the report of a cancelled job from the batches it committed.
+    CancelledReport { project_id: String, import_id: String },
 }
 
 /// How long an upload URL and a report link stay valid.
@@ -93,10 +104,6 @@ pub struct CreatedImport {
 
 fn source_prefix(pid: &str) -> String {
     format!("imports/{pid}/")
-}
-
-fn report_parts_prefix(pid: &str, id: &str) -> String {
-    format!("reports/{pid}/{id}/parts/")
 }
 
 fn check_filename(name: &str) -> Result<String> {
@@ -199,7 +206,8 @@ pub async fn list(ctx: &Importer, pid: &str, limit: usize, cursor: Option<&str>)
 }
 
 /// Stops a pending or running job: workers stop at their next batch; rows
-/// already imported stay.
+/// already imported stay, and a worker writes the report of their failed and
+/// skipped rows (the link appears on the job once it is written).
 pub async fn cancel(ctx: &Importer, pid: &str, id: &str) -> Result<ImportStatus> {
     let import = job(ctx, pid, id).await?;
     if !ctx
@@ -212,6 +220,20 @@ pub async fn cancel(ctx: &Importer, pid: &str, id: &str) -> Result<ImportStatus>
             field: None,
             message: format!("the import is {:?} already", import.state).to_lowercase(),
         });
+    }
+    if import.state == ImportState::Running {
+        let queue = ctx
+            .chunk_queue
+            .as_ref()
+            .ok_or_else(|| Error::internal("no chunk queue configured"))?;
+        let report = WorkerMessage::CancelledReport {
+            project_id: pid.to_string(),
+            import_id: id.to_string(),
+        };
+        // The job is cancelled either way: a lost report is logged, not a failed cancel.
+        if let Err(e) = queue.send(&report).await {
+            tracing::error!(import_id = %id, error = %e, "the report of a cancelled import was not asked for");
+        }
     }
     status(ctx, pid, id).await
 }

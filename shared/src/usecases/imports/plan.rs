@@ -10,7 +10,7 @@ use tokio::io::AsyncRead;
 use tokio_util::io::SyncIoBridge;
 use tracing::{info, warn};
 
-use super::{ChunkMessage, Importer, PlanMessage, MAX_FILE_BYTES};
+use super::{ChunkMessage, Importer, PlanMessage, WorkerMessage, MAX_FILE_BYTES};
 use crate::domain::ids::{derived_id, is_id};
 use crate::domain::import::scan::{self, ChunkLimits, Scan, ScanError, LIMITS};
 use crate::domain::import::sniff::{self, TextEncoding};
@@ -178,13 +178,15 @@ pub(super) async fn plan(ctx: &Importer, project: &Project, mut job: Import) -> 
         .chunk_queue
         .as_ref()
         .ok_or_else(|| Error::internal("no chunk queue configured"))?;
-    let messages: Vec<ChunkMessage> = planned
+    let messages: Vec<WorkerMessage> = planned
         .chunks
         .iter()
-        .map(|c| ChunkMessage {
-            project_id: pid.to_string(),
-            import_id: job.id.clone(),
-            chunk: c.chunk,
+        .map(|c| {
+            WorkerMessage::Chunk(ChunkMessage {
+                project_id: pid.to_string(),
+                import_id: job.id.clone(),
+                chunk: c.chunk,
+            })
         })
         .collect();
     queue.send_all(&messages).await?;

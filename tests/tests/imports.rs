@@ -913,3 +913,58 @@ async fn a_cancelled_import_reports_the_rows_it_imported() {
     // Not compared with the contacts: a batch the killed worker had written
     // but not committed is neither counted nor done again once cancelled.
 }
+
+#[tokio::test]
+async fn a_classic_mac_file_keeps_its_accents_and_line_numbers() {
+    // Mac Roman, every line ended by a CR alone (Excel for Mac's "CSV (Macintosh)").
+    let app = TestApp::spawn().await;
+    let p = app.project().await;
+    let id = app
+        .held_import(&p, "old mac.csv", Some(fixture("mac_classic.csv")))
+        .await;
+    let preview = app
+        .post(&format!("{}/{id}/preview", p.imports()), &p.key, json!({}))
+        .await;
+    assert_eq!(preview.body["encoding"], "mac-roman", "{:?}", preview.body);
+    let rows = preview.body["rows"].as_array().unwrap();
+    let lines: Vec<_> = rows.iter().map(|r| r["row"].as_u64().unwrap()).collect();
+    assert_eq!(lines, [2, 4, 5, 7, 8], "{:?}", preview.body);
+    assert_eq!(rows[0]["values"]["last_name"], "Müller");
+
+    let started = app
+        .post(&format!("{}/{id}/start", p.imports()), &p.key, json!({}))
+        .await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{:?}", started.body);
+    let done = app.wait_import(&p, &id).await.body;
+    assert_eq!(
+        (
+            done["state"].as_str(),
+            done["encoding"].as_str(),
+            done["created"].as_u64(),
+            done["failed"].as_u64(),
+            done["skipped"].as_u64()
+        ),
+        (Some("completed"), Some("mac-roman"), Some(3), Some(1), Some(1)),
+        "{done:?}"
+    );
+    let rene = by_email(&app, &p, "rene@example.com").await;
+    assert_eq!(
+        (rene["last_name"].as_str(), rene["company"].as_str()),
+        (Some("Müller"), Some("Société Générale"))
+    );
+    assert_eq!(by_email(&app, &p, "zoe@example.com").await["last_name"], "Ångström");
+    assert_eq!(
+        by_email(&app, &p, "quoted@example.com").await["first_name"],
+        "Multi Line"
+    );
+    let url = done["error_report_url"].as_str().expect("a report link");
+    let report = app.http.get(url).send().await.unwrap().text().await.unwrap();
+    let mut lines: Vec<&str> = report.lines().skip(1).collect();
+    lines.sort();
+    assert_eq!(lines.len(), 2, "{report}");
+    assert!(
+        lines[0].starts_with("4,failed,email is not a valid address"),
+        "{report}"
+    );
+    assert!(lines[1].starts_with("7,skipped,"), "{report}");
+}

@@ -2,6 +2,7 @@
 //! delimiter, header mapping, rows → contacts) and the job's life cycle.
 //! No I/O here: the pipeline lives in `usecases::imports`.
 
+pub mod line_ends;
 pub mod mapping;
 pub mod row;
 pub mod scan;

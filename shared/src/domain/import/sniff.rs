@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::line_ends;
+
 /// Encodings people's spreadsheets really produce.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -15,6 +17,9 @@ pub enum TextEncoding {
     Utf16be,
     /// The fallback for bytes that are not UTF-8 (Excel's "CSV" on Windows).
     Windows1252,
+    /// Bytes that are not UTF-8 in a file with classic Mac line ends (Excel
+    /// for Mac's "CSV (Macintosh)").
+    MacRoman,
 }
 
 impl TextEncoding {
@@ -24,6 +29,7 @@ impl TextEncoding {
             TextEncoding::Utf16le => encoding_rs::UTF_16LE,
             TextEncoding::Utf16be => encoding_rs::UTF_16BE,
             TextEncoding::Windows1252 => encoding_rs::WINDOWS_1252,
+            TextEncoding::MacRoman => encoding_rs::MACINTOSH,
         }
     }
 
@@ -59,6 +65,43 @@ pub fn encoding(sample: &[u8]) -> TextEncoding {
         Ok(_) => TextEncoding::Utf8,
         Err(e) if e.error_len().is_none() => TextEncoding::Utf8,
         Err(_) => TextEncoding::Windows1252,
+    }
+}
+
+/// The 8-bit encoding of a file that is not UTF-8.
+pub fn eight_bit(cr_only: bool) -> TextEncoding {
+    if cr_only {
+        TextEncoding::MacRoman
+    } else {
+        TextEncoding::Windows1252
+    }
+}
+
+/// A file's first bytes as text.
+pub struct Sample {
+    pub encoding: TextEncoding,
+    /// Decoded, line ends as LFs.
+    pub text: String,
+    /// Its lines end in CR alone (`line_ends`): the file is read with LFs.
+    pub cr_only: bool,
+}
+
+pub fn read_sample(sample: &[u8]) -> Sample {
+    let mut encoding = encoding(sample);
+    let mut text = decode_sample(sample, encoding);
+    // A CR is one byte in every encoding here but UTF-16, which decodes first.
+    let cr_only = line_ends::cr_only(&text);
+    if cr_only {
+        if encoding == TextEncoding::Windows1252 {
+            encoding = eight_bit(true);
+            text = decode_sample(sample, encoding);
+        }
+        text = line_ends::to_lf(&text);
+    }
+    Sample {
+        encoding,
+        text,
+        cr_only,
     }
 }
 
@@ -166,6 +209,22 @@ pub fn delimiter_name(d: u8) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_with_classic_mac_line_ends_is_read_with_lfs() {
+        let sample = b"email,name\ra@b.io,Ren\x8E\r";
+        let read = read_sample(sample);
+        assert_eq!((read.encoding, read.cr_only), (TextEncoding::MacRoman, true));
+        assert_eq!(read.text, "email,name\na@b.io,René\n");
+        let utf8 = read_sample("email\rRené\r".as_bytes());
+        assert_eq!(
+            (utf8.encoding, utf8.text.as_str()),
+            (TextEncoding::Utf8, "email\nRené\n")
+        );
+        let windows = read_sample(b"email\r\nRen\xE9\r\n");
+        assert_eq!((windows.encoding, windows.cr_only), (TextEncoding::Windows1252, false));
+        assert_eq!(windows.text, "email\r\nRené\r\n");
+    }
 
     #[test]
     fn boms_decide_the_encoding() {

@@ -12,6 +12,7 @@ use tracing::{info, warn};
 
 use super::{ChunkMessage, Importer, PlanMessage, WorkerMessage, MAX_FILE_BYTES};
 use crate::domain::ids::{derived_id, is_id};
+use crate::domain::import::line_ends;
 use crate::domain::import::scan::{self, ChunkLimits, Scan, ScanError, LIMITS};
 use crate::domain::import::sniff::{self, TextEncoding};
 use crate::domain::import::{mapping, Import, ImportState, StartMode};
@@ -195,7 +196,8 @@ pub(super) async fn plan(ctx: &Importer, project: &Project, mut job: Import) -> 
 }
 
 /// Sniffs, checks the header and mapping, then scans the whole file once
-/// (as UTF-8; other encodings are copied to a UTF-8 object as they are read).
+/// (as UTF-8; other encodings, and files with CR line ends, are copied to a
+/// UTF-8 object with LF line ends as they are read).
 async fn plan_file(ctx: &Importer, project: &Project, job: &mut Import) -> Result<std::result::Result<Scan, Refused>> {
     let pid = project.id.as_str();
     let Some(Version { size, version_id }) = ctx.files.head(&job.source_key).await? else {
@@ -213,8 +215,11 @@ async fn plan_file(ctx: &Importer, project: &Project, job: &mut Import) -> Resul
     if let Some(why) = sniff::not_text(&sample) {
         return Ok(Err(Refused(why.into())));
     }
-    let mut encoding = sniff::encoding(&sample);
-    let text = sniff::decode_sample(&sample, encoding);
+    let sniff::Sample {
+        mut encoding,
+        text,
+        cr_only,
+    } = sniff::read_sample(&sample);
     let delimiter = sniff::delimiter(&text);
     let headers = match first_record(&text, delimiter) {
         Some(h) => h,
@@ -234,20 +239,20 @@ async fn plan_file(ctx: &Importer, project: &Project, job: &mut Import) -> Resul
         ))));
     }
 
+    let limits = ChunkLimits {
+        rows: ctx.chunk_rows,
+        ..LIMITS
+    };
     let mut scanned = None;
-    if encoding.is_utf8() {
+    if encoding.is_utf8() && !cr_only {
         let body = ctx.files.stream(&job.source_key, version).await?.into_async_read();
         let base = encoding.bom_len() as u64;
-        let limits = ChunkLimits {
-            rows: ctx.chunk_rows,
-            ..LIMITS
-        };
         match scan_blocking(body, base as usize, delimiter, base, limits).await? {
             Ok(s) => {
                 scanned = Some(s);
                 job.data_key = Some(job.source_key.clone());
             }
-            Err(ScanError::NotUtf8(_)) => encoding = TextEncoding::Windows1252,
+            Err(ScanError::NotUtf8(_)) => encoding = sniff::eight_bit(false),
             Err(e) => return Ok(Err(Refused(e.to_string()))),
         }
     }
@@ -255,13 +260,13 @@ async fn plan_file(ctx: &Importer, project: &Project, job: &mut Import) -> Resul
         Some(s) => s,
         None => {
             let data_key = format!("work/{pid}/{}.utf8.csv", job.id);
-            let body = ctx.files.stream(&job.source_key, version).await?.into_async_read();
-            let upload = ctx.files.writer(&data_key, "text/csv; charset=utf-8");
-            let limits = ChunkLimits {
-                rows: ctx.chunk_rows,
-                ..LIMITS
-            };
-            match transcode_and_scan(body, encoding, delimiter, limits, upload).await? {
+            let mut copied = copy_and_scan(ctx, job, version, &data_key, encoding, cr_only, delimiter, limits).await?;
+            if matches!(copied, Err(ScanError::NotUtf8(_))) {
+                // Past the sample, bytes that are not UTF-8: read it again as 8-bit text.
+                encoding = sniff::eight_bit(cr_only);
+                copied = copy_and_scan(ctx, job, version, &data_key, encoding, cr_only, delimiter, limits).await?;
+            }
+            match copied {
                 Ok(s) => {
                     job.data_key = Some(data_key);
                     s
@@ -350,22 +355,46 @@ async fn scan_blocking<R: AsyncRead + Unpin + Send + 'static>(
     .map_err(Error::internal)
 }
 
-/// Decodes the stream to UTF-8, scanning it and copying it to `upload` as it goes.
-async fn transcode_and_scan<R: AsyncRead + Unpin + Send + 'static>(
-    body: R,
+/// Scans the file while copying it to `data_key` as UTF-8 with LF line ends.
+/// UTF-8 is copied byte for byte (its BOM too, skipped as the direct scan
+/// skips it), so bytes that are not UTF-8 stop the scan rather than being replaced.
+#[allow(clippy::too_many_arguments)]
+async fn copy_and_scan(
+    ctx: &Importer,
+    job: &Import,
+    version: Option<&str>,
+    data_key: &str,
     encoding: TextEncoding,
+    cr_only: bool,
     delimiter: u8,
     limits: ChunkLimits,
-    mut upload: crate::files::Upload,
 ) -> Result<std::result::Result<Scan, ScanError>> {
+    let body = ctx.files.stream(&job.source_key, version).await?.into_async_read();
+    let mut upload = ctx.files.writer(data_key, "text/csv; charset=utf-8");
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
     let scanning = tokio::task::spawn_blocking(move || {
-        let decoded = encoding_rs_io::DecodeReaderBytesBuilder::new()
-            .encoding(Some(encoding.encoding()))
-            .bom_override(true)
-            .build(SyncIoBridge::new(body));
-        let tee = Tee { inner: decoded, tx };
-        scan::scan(std::io::BufReader::with_capacity(256 * 1024, tee), delimiter, 0, limits)
+        use std::io::Read;
+        let body = SyncIoBridge::new(body);
+        let (text, bom): (Box<dyn std::io::Read + Send>, usize) = if encoding.is_utf8() {
+            (Box::new(body), encoding.bom_len())
+        } else {
+            let decoded = encoding_rs_io::DecodeReaderBytesBuilder::new()
+                .encoding(Some(encoding.encoding()))
+                .bom_override(true)
+                .build(body);
+            (Box::new(decoded), 0)
+        };
+        let text: Box<dyn std::io::Read + Send> = if cr_only {
+            Box::new(line_ends::CrToLf(text))
+        } else {
+            text
+        };
+        let mut input = std::io::BufReader::with_capacity(256 * 1024, Tee { inner: text, tx });
+        let mut skipped = vec![0u8; bom];
+        input
+            .read_exact(&mut skipped)
+            .map_err(|e| ScanError::Read(e.to_string()))?;
+        scan::scan(input, delimiter, bom as u64, limits)
     });
     while let Some(block) = rx.recv().await {
         upload.write(&block).await?;

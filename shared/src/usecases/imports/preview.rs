@@ -70,8 +70,7 @@ pub async fn preview(ctx: &Importer, project: &Project, id: &str, input: Preview
     if let Some(why) = sniff::not_text(&sample) {
         return Err(Error::invalid("file", why));
     }
-    let encoding = sniff::encoding(&sample);
-    let mut text = sniff::decode_sample(&sample, encoding);
+    let sniff::Sample { encoding, mut text, .. } = sniff::read_sample(&sample);
     if size > PREVIEW_BYTES {
         // The sample may end mid-row: keep whole lines.
         if let Some(i) = text.rfind('\n') {

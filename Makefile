@@ -25,6 +25,7 @@ test: venv
 
 lint: venv
 	$(VENV)/bin/cfn-lint template.yaml
+	cargo clippy --workspace --all-targets --locked -- -D warnings
 
 fmt:
 	cargo fmt --all

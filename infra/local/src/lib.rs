@@ -79,9 +79,10 @@ impl Template {
     }
 
     fn of_type<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = (&'a str, &'a Value)> + 'a {
-        self.resources.iter().filter_map(move |(id, r)| {
-            (get(r, "Type").and_then(Value::as_str) == Some(kind)).then(|| (id.as_str().unwrap_or_default(), r))
-        })
+        self.resources
+            .iter()
+            .filter(move |(_, r)| get(r, "Type").and_then(Value::as_str) == Some(kind))
+            .map(|(id, r)| (id.as_str().unwrap_or_default(), r))
     }
 
     /// Creates what the template declares (if missing), named after

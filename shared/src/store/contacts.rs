@@ -47,6 +47,9 @@ pub enum Claim {
     },
 }
 
+// Unboxed: a read's result lives for one call, and boxing would add an
+// allocation to every contact read.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum StoredContact {
     Live(Contact),
@@ -72,6 +75,8 @@ pub enum WriteMode {
     Update,
 }
 
+// Unboxed for the same reason as `StoredContact`.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Merge {
     Done { old: Option<Contact>, new: Contact },

@@ -44,7 +44,7 @@ pub async fn get(store: &Store, pid: &str, id: &str) -> Result<SendingList> {
 
 pub async fn all(store: &Store, pid: &str) -> Result<Vec<SendingList>> {
     let mut lists = store.all_lists(pid).await?;
-    lists.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+    lists.sort_by_cached_key(|l| l.name.to_lowercase());
     Ok(lists)
 }
 

@@ -310,12 +310,11 @@ fn indexing_writes(ctx: &Importer, pid: &str, contact: &Contact, writes: &mut Ve
 
 async fn update_existing(ctx: &Importer, pid: &str, rows: Vec<(Prepared, String)>) -> Result<(Written, Vec<Prepared>)> {
     let now = Utc::now();
-    let merged: Vec<Result<std::result::Result<(Prepared, Contact, Outcome, Vec<WriteRequest>), Prepared>>> =
-        futures::stream::iter(rows)
-            .map(|(p, owner)| async move { merge_row(ctx, pid, p, owner, now).await })
-            .buffered(IN_FLIGHT)
-            .collect()
-            .await;
+    let merged: Vec<Result<Merged>> = futures::stream::iter(rows)
+        .map(|(p, owner)| async move { merge_row(ctx, pid, p, owner, now).await })
+        .buffered(IN_FLIGHT)
+        .collect()
+        .await;
     let (mut written, mut lost, mut writes) = (Vec::new(), Vec::new(), Vec::new());
     for m in merged {
         match m? {
@@ -330,6 +329,10 @@ async fn update_existing(ctx: &Importer, pid: &str, rows: Vec<(Prepared, String)
     Ok((written, lost))
 }
 
+/// A row merged into its contact, with the writes that store it; or
+/// (`Err`) the row, for the slow path.
+type Merged = std::result::Result<(Prepared, Contact, Outcome, Vec<WriteRequest>), Prepared>;
+
 /// One existing contact's merge; `Err(row)` sends the row down the slow path.
 async fn merge_row(
     ctx: &Importer,
@@ -337,7 +340,7 @@ async fn merge_row(
     p: Prepared,
     owner: String,
     now: chrono::DateTime<Utc>,
-) -> Result<std::result::Result<(Prepared, Contact, Outcome, Vec<WriteRequest>), Prepared>> {
+) -> Result<Merged> {
     let store = &ctx.store;
     // Values the contact does not hold yet (a new phone) are claimed first.
     let mut claimed = Vec::new();

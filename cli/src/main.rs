@@ -154,7 +154,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     Some(json!({})),
                 )
                 .await?;
-            summary(&job);
+            summary(&settled(&client, &imports, job).await?);
             Ok(())
         }
     }
@@ -258,6 +258,7 @@ async fn import(client: &Client, imports: &str, args: ImportArgs) -> Result<(), 
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
     bar.finish_and_clear();
+    let job = settled(client, imports, job).await?;
     summary(&job);
     if job["state"] == "completed" {
         Ok(())
@@ -287,12 +288,41 @@ fn list_line(job: &Value) -> String {
     line
 }
 
+/// A cancelled job, once the batches running at the cancel are counted and
+/// the report of its failed and skipped rows is written (a worker does both
+/// shortly after the cancel; given up on after 15 seconds).
+async fn settled(client: &Client, imports: &str, mut job: Value) -> Result<Value, String> {
+    let problems = |j: &Value| j["failed"].as_u64().unwrap_or(0) + j["skipped"].as_u64().unwrap_or(0);
+    let Some(id) = job["id"].as_str().map(str::to_string) else {
+        return Ok(job);
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let mut last = job["processed"].as_u64();
+    while job["state"] == "cancelled" && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        job = client
+            .call(reqwest::Method::GET, &format!("{imports}/{id}"), None)
+            .await?;
+        let still = job["processed"].as_u64() == last;
+        last = job["processed"].as_u64();
+        if still && (problems(&job) == 0 || !job["error_report_url"].is_null()) {
+            break;
+        }
+    }
+    Ok(job)
+}
+
 fn summary(job: &Value) {
     let id = job["id"].as_str().unwrap_or("");
     let state = job["state"].as_str().unwrap_or("");
+    let processed = job["processed"].as_u64().unwrap_or(0);
     match job["rows_total"].as_u64() {
-        Some(rows) => println!(
+        Some(rows) if state == "completed" || processed == rows => println!(
             "{id} {state}: {rows} rows, {} created, {} updated, {} skipped, {} failed",
+            job["created"], job["updated"], job["skipped"], job["failed"]
+        ),
+        Some(rows) => println!(
+            "{id} {state}: {processed} of {rows} rows processed, {} created, {} updated, {} skipped, {} failed",
             job["created"], job["updated"], job["skipped"], job["failed"]
         ),
         // Refused before its rows were counted: nothing was imported.

@@ -12,15 +12,27 @@ use crate::usecases::bulk::{self, Jobs};
 use crate::usecases::imports::{self, Importer, WorkerMessage};
 use crate::Error;
 
+/// One message's body, and whether it was delivered before (a handler that
+/// failed or died on it).
+struct Delivery {
+    body: String,
+    again: bool,
+}
+
 async fn each_message<F, Fut>(event: SqsEvent, handle: F) -> SqsBatchResponse
 where
-    F: Fn(String) -> Fut,
+    F: Fn(Delivery) -> Fut,
     Fut: Future<Output = Result<(), Error>>,
 {
     let mut response = SqsBatchResponse::default();
     for message in event.records {
         let id = message.message_id.unwrap_or_default();
-        if let Err(e) = handle(message.body.unwrap_or_default()).await {
+        let receives = message.attributes.get("ApproximateReceiveCount");
+        let delivery = Delivery {
+            body: message.body.unwrap_or_default(),
+            again: receives.and_then(|n| n.parse::<u32>().ok()).is_some_and(|n| n > 1),
+        };
+        if let Err(e) = handle(delivery).await {
             error!(message_id = %id, error = %e, "message failed; it will be retried");
             let mut failure = BatchItemFailure::default();
             failure.item_identifier = id;
@@ -33,26 +45,27 @@ where
 /// The import planner: S3 notifications and start requests.
 pub async fn plan_batch(ctx: &Importer, event: SqsEvent) -> SqsBatchResponse {
     // Boxed: the use case's future is deep enough to exhaust the compiler's layout limit inline.
-    each_message(event, |body| async move {
-        Box::pin(imports::handle_plan_message(ctx, &body)).await
+    each_message(event, |d| async move {
+        Box::pin(imports::handle_plan_message(ctx, &d.body)).await
     })
     .await
 }
 
 /// The chunk worker: one chunk (or one cancelled job's report) per message.
 pub async fn chunk_batch(ctx: &Importer, event: SqsEvent) -> SqsBatchResponse {
-    each_message(event, |body| async move {
+    each_message(event, |d| async move {
         let msg: WorkerMessage =
-            serde_json::from_str(&body).map_err(|e| Error::internal(format!("not a chunk message: {e}")))?;
-        Box::pin(imports::handle_worker_message(ctx, &msg)).await
+            serde_json::from_str(&d.body).map_err(|e| Error::internal(format!("not a chunk message: {e}")))?;
+        Box::pin(imports::handle_worker_message(ctx, &msg, d.again)).await
     })
     .await
 }
 
 /// The bulk worker: plans a bulk job or works one chunk of it, per message.
 pub async fn bulk_batch(jobs: &Jobs, event: SqsEvent) -> SqsBatchResponse {
-    each_message(event, |body| async move {
-        Box::pin(bulk::handle_message(jobs, &body)).await
-    })
+    each_message(
+        event,
+        |d| async move { Box::pin(bulk::handle_message(jobs, &d.body)).await },
+    )
     .await
 }

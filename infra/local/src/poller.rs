@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
 use futures::future::BoxFuture;
 use tracing::warn;
 
@@ -61,6 +61,7 @@ pub async fn poll(sqs: aws_sdk_sqs::Client, url: String, batch_size: i32, handle
             .queue_url(&url)
             .max_number_of_messages(batch_size.clamp(1, 10))
             .visibility_timeout(VISIBILITY_SECS)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .wait_time_seconds(1)
             .send()
             .await;
@@ -92,6 +93,13 @@ pub async fn poll(sqs: aws_sdk_sqs::Client, url: String, batch_size: i32, handle
                 msg.message_id = m.message_id;
                 msg.receipt_handle = m.receipt_handle;
                 msg.body = m.body;
+                // As Lambda passes them: a handler can tell a message seen before.
+                msg.attributes = m
+                    .attributes
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(name, value)| (name.as_str().to_string(), value))
+                    .collect();
                 msg
             })
             .collect();

@@ -83,7 +83,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             import_id: id.clone(),
             chunk,
         };
-        imports::run_chunk(&importer, &msg).await?;
+        imports::run_chunk(&importer, &msg, false).await?;
     }
     let work_secs = t.elapsed().as_secs_f64();
     let worker_peak = peak_rss_mib();

@@ -14,26 +14,30 @@ use crate::domain::project::Project;
 use crate::store::imports::ChunkState;
 use crate::{Error, Result};
 
-/// One message of the chunk queue.
-pub async fn handle_worker_message(ctx: &Importer, msg: &WorkerMessage) -> Result<()> {
+/// One message of the chunk queue; `again`: it was delivered before.
+pub async fn handle_worker_message(ctx: &Importer, msg: &WorkerMessage, again: bool) -> Result<()> {
     match msg {
-        WorkerMessage::Chunk(chunk) => run_chunk(ctx, chunk).await,
+        WorkerMessage::Chunk(chunk) => run_chunk(ctx, chunk, again).await,
         WorkerMessage::CancelledReport { project_id, import_id } => {
             report::for_cancelled(ctx, project_id, import_id).await
         }
     }
 }
 
-pub async fn run_chunk(ctx: &Importer, msg: &ChunkMessage) -> Result<()> {
+pub async fn run_chunk(ctx: &Importer, msg: &ChunkMessage, again: bool) -> Result<()> {
     let pid = msg.project_id.as_str();
     let Some(job) = ctx.store.get_import(pid, &msg.import_id).await? else {
         return Ok(());
     };
-    match job.state {
-        ImportState::Running => {}
+    let rows = match job.state {
+        ImportState::Running => Rows::All,
         ImportState::Pending => return Err(Error::internal("chunk of an import that is not started yet")),
+        // The delivery before this one failed or died, perhaps half way
+        // through writing a batch: that batch finishes, as one under way at
+        // the cancel does, so that every contact it wrote is counted.
+        ImportState::Cancelled if again => Rows::Interrupted,
         _ => return Ok(()),
-    }
+    };
     let Some(project) = ctx.store.get_project(pid).await? else {
         return Ok(());
     };
@@ -42,7 +46,7 @@ pub async fn run_chunk(ctx: &Importer, msg: &ChunkMessage) -> Result<()> {
     };
     let mut reported = false;
     if !chunk.done && chunk.next_row < chunk.rows {
-        let delivery = import_rows(ctx, &project, &job, &chunk).await?;
+        let delivery = import_rows(ctx, &project, &job, &chunk, rows).await?;
         reported = delivery.reported;
         if !delivery.finished {
             if reported {
@@ -67,6 +71,15 @@ pub async fn run_chunk(ctx: &Importer, msg: &ChunkMessage) -> Result<()> {
     Ok(())
 }
 
+/// Which of the chunk's uncommitted rows a delivery imports.
+#[derive(Clone, Copy, PartialEq)]
+enum Rows {
+    /// All of them, batch by batch, while the job runs.
+    All,
+    /// The first batch only, whatever the job's state.
+    Interrupted,
+}
+
 /// How far one delivery of a chunk message got.
 struct Delivery {
     /// Every row of the chunk is committed; otherwise it stopped early
@@ -77,7 +90,13 @@ struct Delivery {
 }
 
 /// Imports the chunk's uncommitted rows.
-async fn import_rows(ctx: &Importer, project: &Project, job: &Import, chunk: &ChunkState) -> Result<Delivery> {
+async fn import_rows(
+    ctx: &Importer,
+    project: &Project,
+    job: &Import,
+    chunk: &ChunkState,
+    rows: Rows,
+) -> Result<Delivery> {
     let pid = project.id.as_str();
     let data_key = job
         .data_key
@@ -120,8 +139,15 @@ async fn import_rows(ctx: &Importer, project: &Project, job: &Import, chunk: &Ch
         {
             return Err(mismatch(chunk, "more"));
         }
-        let current = ctx.store.get_import(pid, &job.id).await?;
-        if current.is_none_or(|j| j.state != ImportState::Running) {
+        let stopped = match rows {
+            Rows::All => ctx
+                .store
+                .get_import(pid, &job.id)
+                .await?
+                .is_none_or(|j| j.state != ImportState::Running),
+            Rows::Interrupted => from > chunk.next_row,
+        };
+        if stopped {
             info!(import_id = %job.id, chunk = chunk.chunk, "import stopped; chunk left");
             return Ok(Delivery {
                 finished: false,

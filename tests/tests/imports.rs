@@ -574,17 +574,12 @@ async fn chunks_run_in_parallel_and_redelivery_never_double_counts() {
     assert_eq!(app.all_contacts(&p).await.len(), 109);
 }
 
-#[tokio::test]
-async fn killing_the_workers_mid_import_still_ends_with_exact_counts() {
-    // One chunk of three batches (100, 100, 50 rows): killed after its first
-    // batch, the chunk resumes in its middle, past the rows it committed.
-    let mut app = TestApp::spawn_with(&[("ImportChunkRows", "250")]).await;
-    let p = app.project().await;
+/// Starts an import of `file` and waits (at most 12 s) until 100 of its
+/// rows are committed; its id.
+async fn past_its_first_batch(app: &TestApp, p: &TestProject, file: Vec<u8>) -> String {
     let created = app.post(&p.imports(), &p.key, json!({"filename": "big.csv"})).await;
     let id = created.body["id"].as_str().unwrap().to_string();
-    app.upload(created.body["upload_url"].as_str().unwrap(), people(300, 0))
-        .await;
-    // Wait for a committed batch, then kill every worker wherever it is.
+    app.upload(created.body["upload_url"].as_str().unwrap(), file).await;
     for _ in 0..600 {
         let r = app.get(&format!("{}/{id}", p.imports()), &p.key).await;
         if r.body["processed"].as_u64().unwrap_or(0) >= 100 {
@@ -592,6 +587,17 @@ async fn killing_the_workers_mid_import_still_ends_with_exact_counts() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    id
+}
+
+#[tokio::test]
+async fn killing_the_workers_mid_import_still_ends_with_exact_counts() {
+    // One chunk of three batches (100, 100, 50 rows): killed after its first
+    // batch, the chunk resumes in its middle, past the rows it committed.
+    let mut app = TestApp::spawn_with(&[("ImportChunkRows", "250")]).await;
+    let p = app.project().await;
+    // Wait for a committed batch, then kill every worker wherever it is.
+    let id = past_its_first_batch(&app, &p, people(300, 0)).await;
     app.local.kill_workers();
     let stopped = app.get(&format!("{}/{id}", p.imports()), &p.key).await;
     assert_eq!(stopped.body["state"], "running");
@@ -897,17 +903,7 @@ async fn a_cancelled_import_reports_the_rows_it_imported() {
     // One chunk of three batches (100, 100, 50 rows) and one of 50.
     let mut app = TestApp::spawn_with(&[("ImportChunkRows", "250")]).await;
     let p = app.project().await;
-    let created = app.post(&p.imports(), &p.key, json!({"filename": "c.csv"})).await;
-    let id = created.body["id"].as_str().unwrap().to_string();
-    app.upload(created.body["upload_url"].as_str().unwrap(), people_some_bad(300))
-        .await;
-    for _ in 0..600 {
-        let r = app.get(&format!("{}/{id}", p.imports()), &p.key).await;
-        if r.body["processed"].as_u64().unwrap_or(0) >= 100 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let id = past_its_first_batch(&app, &p, people_some_bad(300)).await;
     // Killed wherever they are (perhaps half way through a batch), the
     // workers leave the rest to this test, which delivers by hand.
     app.local.kill_workers();

@@ -439,6 +439,7 @@ mod tests {
                 ("Table".into(), "x-Table".into()),
                 ("ImportsBucket".into(), "x-importsbucket".into()),
                 ("PlanQueue".into(), "http://q/x-PlanQueue".into()),
+                ("ChunkQueue".into(), "http://q/x-ChunkQueue".into()),
                 ("BulkQueue".into(), "http://q/x-BulkQueue".into()),
             ]),
             ..Stack::default()
@@ -448,6 +449,7 @@ mod tests {
         assert_eq!(env["TABLE_NAME"], "x-Table");
         assert_eq!(env["ADMIN_TOKEN"], "secret-token");
         assert_eq!(env["PLAN_QUEUE_URL"], "http://q/x-PlanQueue");
+        assert_eq!(env["CHUNK_QUEUE_URL"], "http://q/x-ChunkQueue");
         assert_eq!(env["BULK_QUEUE_URL"], "http://q/x-BulkQueue");
         assert_eq!(env["BULK_CHUNK_IDS"], "1000");
     }

@@ -14,25 +14,25 @@ use crate::Error;
 
 /// One message's body, and whether it was delivered before (a handler that
 /// failed or died on it).
-struct Delivery {
+struct Received {
     body: String,
     again: bool,
 }
 
 async fn each_message<F, Fut>(event: SqsEvent, handle: F) -> SqsBatchResponse
 where
-    F: Fn(Delivery) -> Fut,
+    F: Fn(Received) -> Fut,
     Fut: Future<Output = Result<(), Error>>,
 {
     let mut response = SqsBatchResponse::default();
     for message in event.records {
         let id = message.message_id.unwrap_or_default();
         let receives = message.attributes.get("ApproximateReceiveCount");
-        let delivery = Delivery {
+        let received = Received {
             body: message.body.unwrap_or_default(),
             again: receives.and_then(|n| n.parse::<u32>().ok()).is_some_and(|n| n > 1),
         };
-        if let Err(e) = handle(delivery).await {
+        if let Err(e) = handle(received).await {
             error!(message_id = %id, error = %e, "message failed; it will be retried");
             let mut failure = BatchItemFailure::default();
             failure.item_identifier = id;

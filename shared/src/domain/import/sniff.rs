@@ -80,12 +80,14 @@ pub fn eight_bit(cr_only: bool) -> TextEncoding {
 /// A file's first bytes as text.
 pub struct Sample {
     pub encoding: TextEncoding,
-    /// Decoded, line ends as LFs.
+    /// Decoded; CR line ends made LFs (CRLF ones are left to the parser).
     pub text: String,
     /// Its lines end in CR alone (`line_ends`): the file is read with LFs.
     pub cr_only: bool,
 }
 
+/// The encoding of `sample` (an 8-bit one with CR line ends is Mac Roman)
+/// and its text.
 pub fn read_sample(sample: &[u8]) -> Sample {
     let mut encoding = encoding(sample);
     let mut text = decode_sample(sample, encoding);

@@ -72,7 +72,7 @@ pub async fn run_chunk(ctx: &Importer, msg: &ChunkMessage, again: bool) -> Resul
 }
 
 /// Which of the chunk's uncommitted rows a delivery imports.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy)]
 enum Rows {
     /// All of them, batch by batch, while the job runs.
     All,

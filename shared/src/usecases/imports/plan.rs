@@ -260,11 +260,19 @@ async fn plan_file(ctx: &Importer, project: &Project, job: &mut Import) -> Resul
         Some(s) => s,
         None => {
             let data_key = format!("work/{pid}/{}.utf8.csv", job.id);
-            let mut copied = copy_and_scan(ctx, job, version, &data_key, encoding, cr_only, delimiter, limits).await?;
+            let source = (job.source_key.as_str(), version);
+            let mut reading = Reading {
+                encoding,
+                cr_only,
+                delimiter,
+                limits,
+            };
+            let mut copied = copy_and_scan(ctx, source, &data_key, reading).await?;
             if matches!(copied, Err(ScanError::NotUtf8(_))) {
                 // Past the sample, bytes that are not UTF-8: read it again as 8-bit text.
-                encoding = sniff::eight_bit(cr_only);
-                copied = copy_and_scan(ctx, job, version, &data_key, encoding, cr_only, delimiter, limits).await?;
+                reading.encoding = sniff::eight_bit(cr_only);
+                encoding = reading.encoding;
+                copied = copy_and_scan(ctx, source, &data_key, reading).await?;
             }
             match copied {
                 Ok(s) => {
@@ -355,21 +363,33 @@ async fn scan_blocking<R: AsyncRead + Unpin + Send + 'static>(
     .map_err(Error::internal)
 }
 
-/// Scans the file while copying it to `data_key` as UTF-8 with LF line ends.
-/// UTF-8 is copied byte for byte (its BOM too, skipped as the direct scan
-/// skips it), so bytes that are not UTF-8 stop the scan rather than being replaced.
-#[allow(clippy::too_many_arguments)]
-async fn copy_and_scan(
-    ctx: &Importer,
-    job: &Import,
-    version: Option<&str>,
-    data_key: &str,
+/// How a file's text is read.
+#[derive(Clone, Copy)]
+struct Reading {
     encoding: TextEncoding,
+    /// Lines end in CR alone (`line_ends`).
     cr_only: bool,
     delimiter: u8,
     limits: ChunkLimits,
+}
+
+/// Scans the file (`(key, version)`) while copying it to `data_key` as UTF-8
+/// with LF line ends. UTF-8 is copied byte for byte (its BOM too, skipped as
+/// the direct scan skips it), so bytes that are not UTF-8 stop the scan
+/// rather than being replaced.
+async fn copy_and_scan(
+    ctx: &Importer,
+    (key, version): (&str, Option<&str>),
+    data_key: &str,
+    reading: Reading,
 ) -> Result<std::result::Result<Scan, ScanError>> {
-    let body = ctx.files.stream(&job.source_key, version).await?.into_async_read();
+    let Reading {
+        encoding,
+        cr_only,
+        delimiter,
+        limits,
+    } = reading;
+    let body = ctx.files.stream(key, version).await?.into_async_read();
     let mut upload = ctx.files.writer(data_key, "text/csv; charset=utf-8");
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
     let scanning = tokio::task::spawn_blocking(move || {

@@ -12,11 +12,11 @@ use crate::usecases::bulk::{self, Jobs};
 use crate::usecases::imports::{self, Importer, WorkerMessage};
 use crate::Error;
 
-/// One message's body, and whether it was delivered before (a handler that
-/// failed or died on it).
+/// One message's body, and how many times it has been delivered (more than
+/// once: a handler failed or died on it before).
 struct Received {
     body: String,
-    again: bool,
+    receives: u32,
 }
 
 async fn each_message<F, Fut>(event: SqsEvent, handle: F) -> SqsBatchResponse
@@ -30,7 +30,7 @@ where
         let receives = message.attributes.get("ApproximateReceiveCount");
         let received = Received {
             body: message.body.unwrap_or_default(),
-            again: receives.and_then(|n| n.parse::<u32>().ok()).is_some_and(|n| n > 1),
+            receives: receives.and_then(|n| n.parse().ok()).unwrap_or(1),
         };
         if let Err(e) = handle(received).await {
             error!(message_id = %id, error = %e, "message failed; it will be retried");
@@ -56,7 +56,7 @@ pub async fn chunk_batch(ctx: &Importer, event: SqsEvent) -> SqsBatchResponse {
     each_message(event, |d| async move {
         let msg: WorkerMessage =
             serde_json::from_str(&d.body).map_err(|e| Error::internal(format!("not a chunk message: {e}")))?;
-        Box::pin(imports::handle_worker_message(ctx, &msg, d.again)).await
+        Box::pin(imports::handle_worker_message(ctx, &msg, d.receives)).await
     })
     .await
 }

@@ -552,12 +552,8 @@ async fn chunks_run_in_parallel_and_redelivery_never_double_counts() {
     // Every chunk message delivered again, after the job completed: nothing changes.
     let id = b["id"].as_str().unwrap();
     for chunk in 0..5 {
-        deliver(
-            &app,
-            json!({"step": "chunk", "project_id": p.id, "import_id": id, "chunk": chunk}),
-            2,
-        )
-        .await;
+        let message = json!({"step": "chunk", "project_id": p.id, "import_id": id, "chunk": chunk});
+        assert!(!deliver(&app, message, 2).await);
     }
     let again = app.get(&format!("{}/{id}", p.imports()), &p.key).await;
     for k in [
@@ -877,8 +873,9 @@ async fn cancel_stops_an_import_and_keeps_counts_consistent() {
 }
 
 /// Hands one message to the chunk worker, as the queue would: `receives`
-/// is its ApproximateReceiveCount (more than 1: a delivery before it failed or died).
-async fn deliver(app: &TestApp, body: Value, receives: u32) {
+/// is its ApproximateReceiveCount (more than 1: a delivery before it failed
+/// or died). Whether the worker failed on it.
+async fn deliver(app: &TestApp, body: Value, receives: u32) -> bool {
     let importer = app.local.api.importer.clone().unwrap();
     let mut m = aws_lambda_events::sqs::SqsMessage::default();
     m.message_id = Some("by-hand".into());
@@ -888,7 +885,7 @@ async fn deliver(app: &TestApp, body: Value, receives: u32) {
     let mut event = aws_lambda_events::sqs::SqsEvent::default();
     event.records.push(m);
     let out = roster::workers::chunk_batch(&importer, event).await;
-    assert!(out.batch_item_failures.is_empty());
+    !out.batch_item_failures.is_empty()
 }
 
 /// Each chunk's committed rows (`next_row`), from the ledger.
@@ -920,9 +917,9 @@ async fn a_cancelled_import_reports_the_rows_it_imported() {
     for (chunk, ..) in &at_cancel {
         let message = json!({"step": "chunk", "project_id": p.id, "import_id": id, "chunk": chunk});
         let before = committed(&app, &p, &id).await;
-        deliver(&app, message.clone(), 1).await;
+        assert!(!deliver(&app, message.clone(), 1).await);
         assert_eq!(committed(&app, &p, &id).await, before);
-        deliver(&app, message, 2).await;
+        assert!(!deliver(&app, message, 2).await);
     }
     let after: Vec<_> = at_cancel
         .iter()
@@ -931,12 +928,8 @@ async fn a_cancelled_import_reports_the_rows_it_imported() {
     assert_eq!(committed(&app, &p, &id).await, after, "at the cancel: {at_cancel:?}");
 
     // The report the cancel asked for, of every committed batch.
-    deliver(
-        &app,
-        json!({"step": "cancelled_report", "project_id": p.id, "import_id": id}),
-        1,
-    )
-    .await;
+    let report = json!({"step": "cancelled_report", "project_id": p.id, "import_id": id});
+    assert!(!deliver(&app, report, 1).await);
     let job = app.get(&format!("{}/{id}", p.imports()), &p.key).await.body;
     let processed: u64 = after.iter().map(|(_, next, _)| next).sum();
     assert_eq!(job["processed"].as_u64(), Some(processed), "{job:?}");
@@ -957,6 +950,74 @@ async fn a_cancelled_import_reports_the_rows_it_imported() {
     assert_eq!(
         app.all_contacts(&p).await.len() as u64,
         job["created"].as_u64().unwrap()
+    );
+}
+
+#[tokio::test]
+async fn a_chunk_failing_on_its_last_try_fails_the_import_and_keeps_what_it_did() {
+    let mut app = TestApp::spawn_with(&[("ImportChunkRows", "250")]).await;
+    let p = app.project().await;
+    // Windows-1252: the rows are read from a UTF-8 copy the planner writes.
+    let mut file = b"email,first_name,company\n".to_vec();
+    for i in 0..300 {
+        let email = if i % 10 == 9 {
+            format!("bad{i}")
+        } else {
+            format!("person{i}@example.com")
+        };
+        file.extend(format!("{email},First{i},Caf").into_bytes());
+        file.extend(b"\xE9\n");
+    }
+    let id = past_its_first_batch(&app, &p, file).await;
+    app.local.kill_workers();
+    let job = app.get(&format!("{}/{id}", p.imports()), &p.key).await.body;
+    assert_eq!(job["encoding"], "windows1252", "{job:?}");
+    assert!(
+        committed(&app, &p, &id).await[0].1 < 250,
+        "chunk 0 has rows left: {job:?}"
+    );
+    // The copy is gone: no delivery of chunk 0 can read its rows.
+    let copy = job["data_key"].as_str().unwrap();
+    app.local
+        .clients
+        .s3
+        .delete_object()
+        .bucket(app.bucket())
+        .key(copy)
+        .send()
+        .await
+        .unwrap();
+    let message = json!({"step": "chunk", "project_id": p.id, "import_id": id, "chunk": 0});
+
+    // Before the last try, the job waits for the next one.
+    assert!(deliver(&app, message.clone(), 4).await);
+    let running = app.get(&format!("{}/{id}", p.imports()), &p.key).await.body;
+    assert_eq!(running["state"], "running", "{running:?}");
+    // On the last, the message goes to the dead-letter queue and the job fails, saying where.
+    assert!(deliver(&app, message, 5).await);
+    let job = app.get(&format!("{}/{id}", p.imports()), &p.key).await.body;
+    assert_eq!(job["state"], "failed", "{job:?}");
+    let error = job["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("the rows from line 2 on could not be imported after 5 tries"),
+        "{error}"
+    );
+    assert!(
+        !error.contains("NoSuchKey"),
+        "internal details stay in the logs: {error}"
+    );
+    // The rows committed before stay, counted and reported. (A batch the
+    // killed worker was half way through cannot be finished without the file:
+    // those contacts stay, uncounted, as the job failed.)
+    assert_eq!(job["processed"], running["processed"], "{job:?}");
+    let contacts = app.all_contacts(&p).await.len() as u64;
+    assert!(contacts >= job["created"].as_u64().unwrap(), "{contacts}: {job:?}");
+    let url = job["error_report_url"].as_str().expect("a report link");
+    let report = app.http.get(url).send().await.unwrap().text().await.unwrap();
+    assert_eq!(
+        report.lines().count() as u64 - 1,
+        job["failed"].as_u64().unwrap(),
+        "{report}"
     );
 }
 

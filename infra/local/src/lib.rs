@@ -455,6 +455,23 @@ mod tests {
     }
 
     #[test]
+    fn the_worker_gives_a_chunk_up_on_its_queues_last_delivery() {
+        let t = template();
+        let stack = Stack {
+            names: HashMap::from([
+                ("Table".into(), "x-Table".into()),
+                ("ImportsBucket".into(), "x-importsbucket".into()),
+            ]),
+            ..Stack::default()
+        };
+        let env = t.function_env("ImportWorkerFunction", &stack, &HashMap::new()).unwrap();
+        let queue = t.resources.get("ChunkQueue").unwrap();
+        let redrive = get(get(queue, "Properties").unwrap(), "RedrivePolicy").unwrap();
+        let max = get(redrive, "maxReceiveCount").and_then(Value::as_u64).unwrap();
+        assert_eq!(env["IMPORT_CHUNK_TRIES"], max.to_string());
+    }
+
+    #[test]
     fn the_queue_functions_are_fed_by_their_queues() {
         let f = template().sqs_functions();
         let find = |b: &str| f.iter().find(|x| x.binary == b).cloned().unwrap();

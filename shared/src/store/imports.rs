@@ -170,9 +170,9 @@ impl Store {
             .await
     }
 
-    /// Points a cancelled job at a report of `parts` parts, unless it has
-    /// one of as many or more (`false` then).
-    pub async fn set_cancelled_report(&self, pid: &str, id: &str, report_key: &str, parts: u32) -> Result<bool> {
+    /// Points a cancelled or failed job at a report of `parts` parts, unless
+    /// it has one of as many or more (`false` then).
+    pub async fn set_stopped_report(&self, pid: &str, id: &str, report_key: &str, parts: u32) -> Result<bool> {
         let out = self
             .client
             .update_item()
@@ -180,10 +180,11 @@ impl Store {
             .set_key(Some(key(job_pk(pid, id), JOB_SK)))
             .update_expression("SET report_key = :key, report_parts = :parts")
             .condition_expression(
-                "#state = :cancelled AND (attribute_not_exists(report_parts) OR report_parts < :parts)",
+                "#state IN (:cancelled, :failed) AND (attribute_not_exists(report_parts) OR report_parts < :parts)",
             )
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":cancelled", to_attr(&ImportState::Cancelled)?)
+            .expression_attribute_values(":failed", to_attr(&ImportState::Failed)?)
             .expression_attribute_values(":key", s(report_key))
             .expression_attribute_values(":parts", n(parts))
             .send()

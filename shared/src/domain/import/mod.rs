@@ -197,7 +197,7 @@ pub struct Import {
     pub source_version: Option<String>,
     pub report_key: Option<String>,
     /// How many report parts (one per committed batch with problem rows)
-    /// the report of a cancelled job holds: a later join replaces it only
+    /// the report of a stopped job holds: a later join replaces it only
     /// with more.
     #[serde(default, skip_serializing)]
     #[schema(ignore)]

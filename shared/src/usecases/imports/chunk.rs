@@ -3,7 +3,7 @@
 //! commits the batch to the ledger. A redelivered message resumes after the
 //! last committed batch. It also writes the reports (`report`).
 
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::{report, ChunkMessage, Importer, WorkerMessage};
 use crate::domain::import::mapping::Mapping;
@@ -14,14 +14,46 @@ use crate::domain::project::Project;
 use crate::store::imports::ChunkState;
 use crate::{Error, Result};
 
-/// One message of the chunk queue; `again`: it was delivered before.
-pub async fn handle_worker_message(ctx: &Importer, msg: &WorkerMessage, again: bool) -> Result<()> {
+/// One message of the chunk queue, delivered for the `receives`th time.
+pub async fn handle_worker_message(ctx: &Importer, msg: &WorkerMessage, receives: u32) -> Result<()> {
     match msg {
-        WorkerMessage::Chunk(chunk) => run_chunk(ctx, chunk, again).await,
+        WorkerMessage::Chunk(chunk) => {
+            let result = run_chunk(ctx, chunk, receives > 1).await;
+            if let Err(e) = &result {
+                if receives >= ctx.chunk_tries {
+                    give_up(ctx, chunk, e).await?;
+                }
+            }
+            result
+        }
         WorkerMessage::CancelledReport { project_id, import_id } => {
-            report::for_cancelled(ctx, project_id, import_id).await
+            report::for_stopped(ctx, project_id, import_id).await
         }
     }
+}
+
+/// A chunk failed on its last delivery (its message goes to the dead-letter
+/// queue): the import fails, saying where, and keeps and reports the rows
+/// committed before. The error itself is logged, not shown.
+async fn give_up(ctx: &Importer, msg: &ChunkMessage, error: &Error) -> Result<()> {
+    let (pid, id) = (msg.project_id.as_str(), msg.import_id.as_str());
+    error!(import_id = %id, chunk = msg.chunk, error = %error, "chunk failed on its last try; import failed");
+    let Some(chunk) = ctx.store.get_chunk(pid, id, msg.chunk).await? else {
+        return Ok(());
+    };
+    let reason = format!(
+        "the rows from line {} on could not be imported after {} tries (an internal error, logged); \
+         the rows imported before stay",
+        chunk.first_line, ctx.chunk_tries
+    );
+    if ctx
+        .store
+        .finish_import(pid, id, ImportState::Failed, Some(&reason), None)
+        .await?
+    {
+        report::for_stopped(ctx, pid, id).await?;
+    }
+    Ok(())
 }
 
 pub async fn run_chunk(ctx: &Importer, msg: &ChunkMessage, again: bool) -> Result<()> {
@@ -35,7 +67,7 @@ pub async fn run_chunk(ctx: &Importer, msg: &ChunkMessage, again: bool) -> Resul
         // The delivery before this one failed or died, perhaps half way
         // through writing a batch: that batch finishes, as one under way at
         // the cancel does, so that every contact it wrote is counted.
-        ImportState::Cancelled if again => Rows::Interrupted,
+        ImportState::Cancelled | ImportState::Failed if again => Rows::Interrupted,
         _ => return Ok(()),
     };
     let Some(project) = ctx.store.get_project(pid).await? else {
@@ -50,7 +82,7 @@ pub async fn run_chunk(ctx: &Importer, msg: &ChunkMessage, again: bool) -> Resul
         reported = delivery.reported;
         if !delivery.finished {
             if reported {
-                report::for_cancelled(ctx, pid, &job.id).await?;
+                report::for_stopped(ctx, pid, &job.id).await?;
             }
             return Ok(());
         }
@@ -63,8 +95,10 @@ pub async fn run_chunk(ctx: &Importer, msg: &ChunkMessage, again: bool) -> Resul
             ImportState::Running if all_done && Some(chunks.len() as u32) == job.chunks_total => {
                 report::complete(ctx, pid, &job.id).await?;
             }
-            // Its last batch was running when the cancel came.
-            ImportState::Cancelled if reported => report::for_cancelled(ctx, pid, &job.id).await?,
+            // Its last batch was running when the job was stopped.
+            ImportState::Cancelled | ImportState::Failed if reported => {
+                report::for_stopped(ctx, pid, &job.id).await?;
+            }
             _ => {}
         }
     }

@@ -41,6 +41,8 @@ pub struct Importer {
     pub chunk_queue: Option<Queue>,
     /// Rows per chunk the planner cuts.
     pub chunk_rows: u64,
+    /// Deliveries of a chunk message before it is given up on.
+    pub chunk_tries: u32,
 }
 
 /// On the plan queue (besides S3's own notifications): start a held import.

@@ -3,10 +3,11 @@
 //! committed, and the report joins the parts in file order.
 //!
 //! A completed job's report is joined once, by the worker that sees every
-//! chunk done. A cancelled job's is joined from the parts of the batches the
-//! ledger shows committed (a part whose batch never committed is left out,
-//! as its rows are not counted): first by the worker the cancel sends, then
-//! again by any worker whose batch was already running when the cancel came.
+//! chunk done. A stopped job's (cancelled, or failed on a chunk) is joined
+//! from the parts of the batches the ledger shows committed (a part whose
+//! batch never committed is left out, as its rows are not counted): first by
+//! the worker the cancel sends (or the one that failed it), then again by any
+//! worker whose batch was already running when the job stopped.
 //! Each join is stored only if it holds more parts than the stored one, so
 //! the report ends with every committed batch whichever join finishes last.
 
@@ -67,12 +68,12 @@ pub(super) async fn complete(ctx: &Importer, pid: &str, id: &str) -> Result<()> 
     Ok(())
 }
 
-/// Writes (again) the report of a cancelled job from its committed batches.
-pub(super) async fn for_cancelled(ctx: &Importer, pid: &str, id: &str) -> Result<()> {
+/// Writes (again) the report of a cancelled or failed job from its committed batches.
+pub(super) async fn for_stopped(ctx: &Importer, pid: &str, id: &str) -> Result<()> {
     let Some((job, chunks)) = ctx.store.import_with_chunks(pid, id).await? else {
         return Ok(());
     };
-    if job.state != ImportState::Cancelled {
+    if !matches!(job.state, ImportState::Cancelled | ImportState::Failed) {
         return Ok(());
     }
     let committed: HashMap<u32, u64> = chunks.iter().map(|c| (c.chunk, c.next_row)).collect();
@@ -90,8 +91,8 @@ pub(super) async fn for_cancelled(ctx: &Importer, pid: &str, id: &str) -> Result
     // Named by its part count: two joins of as many parts join the same parts.
     let key = format!("reports/{pid}/{id}/errors-{count}.csv");
     join(ctx, &parts, &key).await?;
-    if ctx.store.set_cancelled_report(pid, id, &key, count).await? {
-        info!(import_id = %id, parts = count, "report of a cancelled import written");
+    if ctx.store.set_stopped_report(pid, id, &key, count).await? {
+        info!(import_id = %id, parts = count, "report of a stopped import written");
     }
     Ok(())
 }

@@ -16,10 +16,9 @@ pub struct Config {
     pub chunk_queue_url: Option<String>,
     /// Rows per import chunk.
     pub import_chunk_rows: u64,
-    /// Deliveries of a chunk message before it goes to the dead-letter queue
-    /// (the chunk queue's maxReceiveCount): a chunk failing on the last one
-    /// fails its import.
-    pub import_chunk_tries: u32,
+    /// Deliveries of a message of this function's queue before it goes to
+    /// the dead-letter queue (the queue's maxReceiveCount).
+    pub queue_max_receives: u32,
     /// Where bulk jobs are planned and their chunks worked.
     pub bulk_queue_url: Option<String>,
     /// Contact ids per bulk job chunk.
@@ -51,7 +50,7 @@ impl Config {
             plan_queue: queue(&self.plan_queue_url),
             chunk_queue: queue(&self.chunk_queue_url),
             chunk_rows: self.import_chunk_rows,
-            chunk_tries: self.import_chunk_tries,
+            max_receives: self.queue_max_receives,
         })
     }
 
@@ -79,7 +78,7 @@ impl Config {
             plan_queue_url: var("PLAN_QUEUE_URL"),
             chunk_queue_url: var("CHUNK_QUEUE_URL"),
             import_chunk_rows: positive(&var, "IMPORT_CHUNK_ROWS", crate::domain::import::CHUNK_ROWS)?,
-            import_chunk_tries: positive(&var, "IMPORT_CHUNK_TRIES", 5)?,
+            queue_max_receives: positive(&var, "QUEUE_MAX_RECEIVES", 5)?,
             bulk_queue_url: var("BULK_QUEUE_URL"),
             bulk_chunk_ids: positive(&var, "BULK_CHUNK_IDS", 1000)?,
         })

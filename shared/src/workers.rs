@@ -46,7 +46,7 @@ where
 pub async fn plan_batch(ctx: &Importer, event: SqsEvent) -> SqsBatchResponse {
     // Boxed: the use case's future is deep enough to exhaust the compiler's layout limit inline.
     each_message(event, |d| async move {
-        Box::pin(imports::handle_plan_message(ctx, &d.body)).await
+        Box::pin(imports::handle_plan_message(ctx, &d.body, d.receives)).await
     })
     .await
 }

@@ -1022,6 +1022,43 @@ async fn a_chunk_failing_on_its_last_try_fails_the_import_and_keeps_what_it_did(
 }
 
 #[tokio::test]
+async fn planning_that_fails_on_its_last_try_fails_the_import() {
+    let app = TestApp::spawn().await;
+    let p = app.project().await;
+    let id = app.held_import(&p, "people.csv", Some(people(10, 0))).await;
+    // A planner whose chunk queue does not exist: every try fails once the file is read.
+    let mut planner = app.local.api.importer.clone().unwrap();
+    let nowhere = format!(
+        "{}/000000000000/no-such-queue",
+        std::env::var("AWS_ENDPOINT_URL").unwrap()
+    );
+    planner.chunk_queue = Some(roster::queue::Queue::new(app.local.clients.sqs.clone(), nowhere));
+    let message = json!({"project_id": p.id, "import_id": id}).to_string();
+    let tries = planner.max_receives;
+    for receives in [1, tries - 1] {
+        assert!(
+            roster::usecases::imports::handle_plan_message(&planner, &message, receives)
+                .await
+                .is_err()
+        );
+        let job = app.get(&format!("{}/{id}", p.imports()), &p.key).await.body;
+        assert!(job["error"].is_null(), "it waits for the next try: {job:?}");
+    }
+    assert!(
+        roster::usecases::imports::handle_plan_message(&planner, &message, tries)
+            .await
+            .is_err()
+    );
+    let job = app.get(&format!("{}/{id}", p.imports()), &p.key).await.body;
+    assert_eq!(job["state"], "failed", "{job:?}");
+    assert_eq!(
+        job["error"],
+        "the file could not be read into chunks after 5 tries (an internal error, logged)"
+    );
+    assert!(app.all_contacts(&p).await.is_empty());
+}
+
+#[tokio::test]
 async fn a_classic_mac_file_keeps_its_accents_and_line_numbers() {
     // Mac Roman, every line ended by a CR alone (Excel for Mac's "CSV (Macintosh)").
     let app = TestApp::spawn().await;

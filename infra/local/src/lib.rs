@@ -455,20 +455,27 @@ mod tests {
     }
 
     #[test]
-    fn the_worker_gives_a_chunk_up_on_its_queues_last_delivery() {
+    fn queue_functions_know_when_their_queue_gives_a_message_up() {
         let t = template();
+        let names = ["Table", "ImportsBucket", "PlanQueue", "ChunkQueue", "BulkQueue"];
         let stack = Stack {
-            names: HashMap::from([
-                ("Table".into(), "x-Table".into()),
-                ("ImportsBucket".into(), "x-importsbucket".into()),
-            ]),
+            names: names.iter().map(|n| (n.to_string(), format!("x-{n}"))).collect(),
             ..Stack::default()
         };
-        let env = t.function_env("ImportWorkerFunction", &stack, &HashMap::new()).unwrap();
-        let queue = t.resources.get("ChunkQueue").unwrap();
-        let redrive = get(get(queue, "Properties").unwrap(), "RedrivePolicy").unwrap();
-        let max = get(redrive, "maxReceiveCount").and_then(Value::as_u64).unwrap();
-        assert_eq!(env["IMPORT_CHUNK_TRIES"], max.to_string());
+        let mut checked = Vec::new();
+        for f in t.sqs_functions() {
+            let env = t.function_env(&f.function, &stack, &HashMap::new()).unwrap();
+            let Some(max_receives) = env.get("QUEUE_MAX_RECEIVES") else {
+                continue;
+            };
+            let queue = t.resources.get(f.queue.as_str()).unwrap();
+            let redrive = get(get(queue, "Properties").unwrap(), "RedrivePolicy").unwrap();
+            let max = get(redrive, "maxReceiveCount").and_then(Value::as_u64).unwrap();
+            assert_eq!(*max_receives, max.to_string(), "{}", f.function);
+            checked.push(f.binary);
+        }
+        checked.sort();
+        assert_eq!(checked, ["import-planner", "import-worker"]);
     }
 
     #[test]

@@ -70,7 +70,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         project_id: project.id.clone(),
         import_id: id.clone(),
     })?;
-    imports::handle_plan_message(&importer, &plan).await?;
+    imports::handle_plan_message(&importer, &plan, 1).await?;
     let plan_secs = t.elapsed().as_secs_f64();
     let planner_peak = peak_rss_mib();
     let status = imports::status(&importer, &project.id, &id).await?;

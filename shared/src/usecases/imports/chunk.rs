@@ -20,7 +20,7 @@ pub async fn handle_worker_message(ctx: &Importer, msg: &WorkerMessage, receives
         WorkerMessage::Chunk(chunk) => {
             let result = run_chunk(ctx, chunk, receives > 1).await;
             if let Err(e) = &result {
-                if receives >= ctx.chunk_tries {
+                if receives >= ctx.max_receives {
                     give_up(ctx, chunk, e).await?;
                 }
             }
@@ -44,7 +44,7 @@ async fn give_up(ctx: &Importer, msg: &ChunkMessage, error: &Error) -> Result<()
     let reason = format!(
         "the rows from line {} on could not be imported after {} tries (an internal error, logged); \
          the rows imported before stay",
-        chunk.first_line, ctx.chunk_tries
+        chunk.first_line, ctx.max_receives
     );
     if ctx
         .store

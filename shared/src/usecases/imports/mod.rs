@@ -41,8 +41,9 @@ pub struct Importer {
     pub chunk_queue: Option<Queue>,
     /// Rows per chunk the planner cuts.
     pub chunk_rows: u64,
-    /// Deliveries of a chunk message before it is given up on.
-    pub chunk_tries: u32,
+    /// Deliveries of a message of this function's queue before it goes to
+    /// the dead-letter queue: a job whose message fails on the last one fails.
+    pub max_receives: u32,
 }
 
 /// On the plan queue (besides S3's own notifications): start a held import.

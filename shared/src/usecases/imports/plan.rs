@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio::io::AsyncRead;
 use tokio_util::io::SyncIoBridge;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::{ChunkMessage, Importer, PlanMessage, WorkerMessage, MAX_FILE_BYTES};
 use crate::domain::ids::{derived_id, is_id};
@@ -52,9 +52,11 @@ struct S3Object {
     sequencer: Option<String>,
 }
 
-/// One message of the plan queue: an S3 notification (its test event is
-/// ignored) or a request to start a held import.
-pub async fn handle_plan_message(ctx: &Importer, body: &str) -> Result<()> {
+/// One message of the plan queue, delivered for the `receives`th time: an
+/// S3 notification (its test event is ignored) or a request to start a held
+/// import.
+pub async fn handle_plan_message(ctx: &Importer, body: &str, receives: u32) -> Result<()> {
+    let last_try = receives >= ctx.max_receives;
     let value: Value = serde_json::from_str(body).map_err(|e| Error::internal(format!("not JSON: {e}")))?;
     if value.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
         return Ok(());
@@ -72,7 +74,7 @@ pub async fn handle_plan_message(ctx: &Importer, body: &str) -> Result<()> {
             let key = crate::files::decode_event_key(raw_key);
             let seed = format!("{key}#{}", record.s3.object.sequencer.as_deref().unwrap_or(""));
             let at = record.event_time.unwrap_or_else(Utc::now);
-            on_upload(ctx, &key, at.timestamp_millis().max(0) as u64, &seed).await?;
+            on_upload(ctx, &key, at.timestamp_millis().max(0) as u64, &seed, last_try).await?;
         }
         return Ok(());
     }
@@ -81,7 +83,7 @@ pub async fn handle_plan_message(ctx: &Importer, body: &str) -> Result<()> {
         return Ok(());
     };
     match ctx.store.get_import(&msg.project_id, &msg.import_id).await? {
-        Some(job) => plan(ctx, &project, job).await,
+        Some(job) => plan(ctx, &project, job, last_try).await,
         None => Ok(()),
     }
 }
@@ -89,7 +91,7 @@ pub async fn handle_plan_message(ctx: &Importer, body: &str) -> Result<()> {
 /// A file landed under `imports/{pid}/`: the job it was uploaded for, or a
 /// new one with auto-mapping (its id derived from the event, so a
 /// redelivered notification finds the same job).
-async fn on_upload(ctx: &Importer, key: &str, event_ms: u64, seed: &str) -> Result<()> {
+async fn on_upload(ctx: &Importer, key: &str, event_ms: u64, seed: &str, last_try: bool) -> Result<()> {
     let mut parts = key.splitn(3, '/');
     let (Some("imports"), Some(pid), Some(rest)) = (parts.next(), parts.next(), parts.next()) else {
         return Ok(());
@@ -104,7 +106,7 @@ async fn on_upload(ctx: &Importer, key: &str, event_ms: u64, seed: &str) -> Resu
                 if job.start == StartMode::Manual {
                     return Ok(());
                 }
-                return plan(ctx, &project, job).await;
+                return plan(ctx, &project, job, last_try).await;
             }
         }
     }
@@ -113,14 +115,33 @@ async fn on_upload(ctx: &Importer, key: &str, event_ms: u64, seed: &str) -> Resu
     let job = Import::pending(id.clone(), filename, key.to_string(), StartMode::OnUpload);
     ctx.store.create_import(pid, &job).await?;
     let job = ctx.store.get_import(pid, &id).await?.ok_or(Error::NotFound("import"))?;
-    plan(ctx, &project, job).await
+    plan(ctx, &project, job, last_try).await
 }
 
 /// Why a file cannot be imported at all, in words for the job's `error`.
 #[derive(Debug)]
 struct Refused(String);
 
-pub(super) async fn plan(ctx: &Importer, project: &Project, mut job: Import) -> Result<()> {
+/// Plans the job; on the message's last delivery (`last_try`), an error
+/// fails the job instead of leaving it waiting for a delivery that never
+/// comes (the error itself is logged, not shown).
+async fn plan(ctx: &Importer, project: &Project, job: Import, last_try: bool) -> Result<()> {
+    let id = job.id.clone();
+    let planned = plan_job(ctx, project, job).await;
+    if let (Err(e), true) = (&planned, last_try) {
+        error!(import_id = %id, error = %e, "planning failed on its last try; import failed");
+        let reason = format!(
+            "the file could not be read into chunks after {} tries (an internal error, logged)",
+            ctx.max_receives
+        );
+        ctx.store
+            .finish_import(&project.id, &id, ImportState::Failed, Some(&reason), None)
+            .await?;
+    }
+    planned
+}
+
+async fn plan_job(ctx: &Importer, project: &Project, mut job: Import) -> Result<()> {
     let pid = project.id.as_str();
     if job.state.is_final() {
         return Ok(());

@@ -135,6 +135,8 @@ async fn files_dropped_in_the_bucket_import_with_auto_mapping_in_any_encoding() 
         .await;
     app.drop_file(&format!("imports/{}/pipes.txt", p.id), fixture("pipes.txt"))
         .await;
+    app.drop_file(&format!("imports/{}/no bom.csv", p.id), fixture("utf16_no_bom.csv"))
+        .await;
     // The dropped files become jobs of their own.
     let mut jobs = Vec::new();
     for _ in 0..150 {
@@ -142,12 +144,12 @@ async fn files_dropped_in_the_bucket_import_with_auto_mapping_in_any_encoding() 
             .as_array()
             .unwrap()
             .clone();
-        if jobs.len() == 3 {
+        if jobs.len() == 4 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    assert_eq!(jobs.len(), 3, "{jobs:?}");
+    assert_eq!(jobs.len(), 4, "{jobs:?}");
     for job in &jobs {
         let done = app.wait_import(&p, job["id"].as_str().unwrap()).await;
         assert_eq!(done.body["state"], "completed", "{:?}", done.body);
@@ -157,6 +159,12 @@ async fn files_dropped_in_the_bucket_import_with_auto_mapping_in_any_encoding() 
                 assert_eq!(
                     (done.body["encoding"].as_str(), done.body["delimiter"].as_str()),
                     (Some("utf16le"), Some("tab"))
+                )
+            }
+            "no bom.csv" => {
+                assert_eq!(
+                    (done.body["encoding"].as_str(), done.body["created"].as_u64()),
+                    (Some("utf16le"), Some(2))
                 )
             }
             "pipes.txt" => {
@@ -175,6 +183,7 @@ async fn files_dropped_in_the_bucket_import_with_auto_mapping_in_any_encoding() 
         (Some("René"), Some("Müller"))
     );
     assert_eq!(rene["company"], "Société Générale");
+    assert_eq!(by_email(&app, &p, "lars@example.com").await["last_name"], "Ørsted");
     let bjork = by_email(&app, &p, "bjork@example.com").await;
     assert_eq!(bjork["last_name"], "Guðmundsdóttir");
     assert_eq!(by_email(&app, &p, "jose@example.com").await["phone"], "+34612345678");

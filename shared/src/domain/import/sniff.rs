@@ -39,11 +39,11 @@ impl TextEncoding {
         matches!(self, TextEncoding::Utf8 | TextEncoding::Utf8Bom)
     }
 
-    /// Length of the byte-order mark this encoding starts with.
+    /// Length of the byte-order mark a file read as it is (UTF-8) starts
+    /// with; decoders drop the others'.
     pub fn bom_len(self) -> usize {
         match self {
             TextEncoding::Utf8Bom => 3,
-            TextEncoding::Utf16le | TextEncoding::Utf16be => 2,
             _ => 0,
         }
     }
@@ -61,10 +61,30 @@ pub fn encoding(sample: &[u8]) -> TextEncoding {
     if sample.starts_with(&[0xFE, 0xFF]) {
         return TextEncoding::Utf16be;
     }
+    if let Some(utf16) = utf16_without_bom(sample) {
+        return utf16;
+    }
     match std::str::from_utf8(sample) {
         Ok(_) => TextEncoding::Utf8,
         Err(e) if e.error_len().is_none() => TextEncoding::Utf8,
         Err(_) => TextEncoding::Windows1252,
+    }
+}
+
+/// UTF-16 written without a BOM (some database and script exports): in
+/// text that is mostly ASCII, one byte of every pair is NUL, always the same
+/// one. Text in other scripts is not recognised, and is refused for its NULs.
+fn utf16_without_bom(sample: &[u8]) -> Option<TextEncoding> {
+    let pairs: Vec<&[u8]> = sample.chunks_exact(2).take(512).collect();
+    if pairs.len() < 4 {
+        return None;
+    }
+    let share = |nul: fn(&[u8]) -> bool| pairs.iter().filter(|p| nul(p)).count() * 100 / pairs.len();
+    let (high_nul, low_nul) = (share(|p| p[1] == 0), share(|p| p[0] == 0));
+    match (high_nul, low_nul) {
+        (90.., 0..=10) => Some(TextEncoding::Utf16le),
+        (0..=10, 90..) => Some(TextEncoding::Utf16be),
+        _ => None,
     }
 }
 
@@ -107,9 +127,14 @@ pub fn read_sample(sample: &[u8]) -> Sample {
     }
 }
 
-/// Decodes a sample to text (without its BOM); a character cut at the end is dropped.
+/// Decodes a sample to text (without its BOM, if it has one); a character
+/// cut at the end is dropped.
 pub fn decode_sample(sample: &[u8], enc: TextEncoding) -> String {
-    let body = &sample[enc.bom_len().min(sample.len())..];
+    let bom = match encoding_rs::Encoding::for_bom(sample) {
+        Some((of, len)) if of == enc.encoding() => len,
+        _ => 0,
+    };
+    let body = &sample[bom..];
     let (text, _) = enc.encoding().decode_without_bom_handling(body);
     let mut text = text.into_owned();
     if text.ends_with('\u{FFFD}') {
@@ -211,6 +236,23 @@ pub fn delimiter_name(d: u8) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utf16_without_a_bom_is_recognised_by_its_nul_halves() {
+        let text = "email,name\r\nrené@b.io,Zoë\r\n";
+        let le: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let be: Vec<u8> = text.encode_utf16().flat_map(u16::to_be_bytes).collect();
+        assert_eq!(encoding(&le), TextEncoding::Utf16le);
+        assert_eq!(encoding(&be), TextEncoding::Utf16be);
+        assert_eq!(read_sample(&le).text, text, "no first character taken for a BOM");
+        assert_eq!(read_sample(&be).text, text);
+        assert_eq!(not_text(&le), None);
+        // Not UTF-16: NULs here and there, or in both halves.
+        assert_eq!(encoding(b"a\0b,c\nd,e\n"), TextEncoding::Utf8);
+        assert!(not_text(b"a\0b,c\nd,e\n").is_some());
+        assert!(not_text(&[0u8; 64]).is_some());
+        assert_eq!(encoding(b"ab"), TextEncoding::Utf8);
+    }
 
     #[test]
     fn a_file_with_classic_mac_line_ends_is_read_with_lfs() {

@@ -146,8 +146,9 @@ async fn plan_job(ctx: &Importer, project: &Project, mut job: Import) -> Result<
     if job.state.is_final() {
         return Ok(());
     }
+    let head = ctx.files.head(&job.source_key).await?;
     if job.state == ImportState::Running {
-        if let (Some(planned), Some(now)) = (&job.source_version, ctx.files.head(&job.source_key).await?) {
+        if let (Some(planned), Some(now)) = (&job.source_version, &head) {
             if now.version_id.as_ref() != Some(planned) {
                 // Its upload URL used again mid-import: the chunks are offsets
                 // into the version planned, and they keep reading it.
@@ -156,7 +157,7 @@ async fn plan_job(ctx: &Importer, project: &Project, mut job: Import) -> Result<
             }
         }
     }
-    let planned = match plan_file(ctx, project, &mut job).await? {
+    let planned = match plan_file(ctx, project, &mut job, head).await? {
         Ok(scan) => scan,
         Err(Refused(reason)) => {
             info!(import_id = %job.id, reason = %reason, "import refused");
@@ -219,9 +220,15 @@ async fn plan_job(ctx: &Importer, project: &Project, mut job: Import) -> Result<
 /// Sniffs, checks the header and mapping, then scans the whole file once
 /// (as UTF-8; other encodings, and files with CR line ends, are copied to a
 /// UTF-8 object with LF line ends as they are read).
-async fn plan_file(ctx: &Importer, project: &Project, job: &mut Import) -> Result<std::result::Result<Scan, Refused>> {
+/// `head`: the file's size and version, as the planner found them.
+async fn plan_file(
+    ctx: &Importer,
+    project: &Project,
+    job: &mut Import,
+    head: Option<Version>,
+) -> Result<std::result::Result<Scan, Refused>> {
     let pid = project.id.as_str();
-    let Some(Version { size, version_id }) = ctx.files.head(&job.source_key).await? else {
+    let Some(Version { size, version_id }) = head else {
         return Ok(Err(Refused("the file was not uploaded".into())));
     };
     if size > MAX_FILE_BYTES {

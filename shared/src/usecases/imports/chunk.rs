@@ -38,13 +38,13 @@ pub async fn handle_worker_message(ctx: &Importer, msg: &WorkerMessage, receives
 async fn give_up(ctx: &Importer, msg: &ChunkMessage, error: &Error) -> Result<()> {
     let (pid, id) = (msg.project_id.as_str(), msg.import_id.as_str());
     error!(import_id = %id, chunk = msg.chunk, error = %error, "chunk failed on its last try; import failed");
-    let Some(chunk) = ctx.store.get_chunk(pid, id, msg.chunk).await? else {
-        return Ok(());
+    let rows = match ctx.store.get_chunk(pid, id, msg.chunk).await? {
+        Some(chunk) => format!("the rows from line {} on", chunk.first_line),
+        None => "a part of the file".to_string(),
     };
     let reason = format!(
-        "the rows from line {} on could not be imported after {} tries (an internal error, logged); \
-         the rows imported before stay",
-        chunk.first_line, ctx.max_receives
+        "{rows} could not be imported after {} tries (an internal error, logged); the rows imported before stay",
+        ctx.max_receives
     );
     if ctx
         .store

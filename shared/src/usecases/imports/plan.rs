@@ -274,8 +274,7 @@ async fn plan_file(
     let mut scanned = None;
     if encoding.is_utf8() && !cr_only {
         let body = ctx.files.stream(&job.source_key, version).await?.into_async_read();
-        let base = encoding.bom_len() as u64;
-        match scan_blocking(body, base as usize, delimiter, base, limits).await? {
+        match scan_blocking(body, encoding.bom_len(), delimiter, limits).await? {
             Ok(s) => {
                 scanned = Some(s);
                 job.data_key = Some(job.source_key.clone());
@@ -371,24 +370,33 @@ fn check_header(headers: &[String]) -> std::result::Result<(), Refused> {
     }
 }
 
-/// Scans the stream on a blocking thread (the CSV reader is synchronous),
-/// after skipping `skip` bytes (a BOM).
+/// Scans the stream on a blocking thread (the CSV reader is synchronous).
 async fn scan_blocking<R: AsyncRead + Unpin + Send + 'static>(
     body: R,
-    skip: usize,
+    bom: usize,
     delimiter: u8,
-    base: u64,
     limits: ChunkLimits,
 ) -> Result<std::result::Result<Scan, ScanError>> {
-    tokio::task::spawn_blocking(move || {
-        use std::io::Read;
-        let mut input = std::io::BufReader::with_capacity(256 * 1024, SyncIoBridge::new(body));
-        let mut bom = vec![0u8; skip];
-        input.read_exact(&mut bom).map_err(|e| ScanError::Read(e.to_string()))?;
-        scan::scan(input, delimiter, base, limits)
-    })
-    .await
-    .map_err(Error::internal)
+    tokio::task::spawn_blocking(move || scan_past_bom(SyncIoBridge::new(body), bom, delimiter, limits))
+        .await
+        .map_err(Error::internal)
+}
+
+/// Skips the `bom` bytes a UTF-8 file starts with, then scans the rest
+/// (chunk offsets count the BOM's bytes, so they are offsets into the object).
+fn scan_past_bom(
+    input: impl std::io::Read,
+    bom: usize,
+    delimiter: u8,
+    limits: ChunkLimits,
+) -> std::result::Result<Scan, ScanError> {
+    use std::io::Read;
+    let mut input = std::io::BufReader::with_capacity(256 * 1024, input);
+    let mut skipped = vec![0u8; bom];
+    input
+        .read_exact(&mut skipped)
+        .map_err(|e| ScanError::Read(e.to_string()))?;
+    scan::scan(input, delimiter, bom as u64, limits)
 }
 
 /// How a file's text is read.
@@ -421,7 +429,6 @@ async fn copy_and_scan(
     let mut upload = ctx.files.writer(data_key, "text/csv; charset=utf-8");
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
     let scanning = tokio::task::spawn_blocking(move || {
-        use std::io::Read;
         let body = SyncIoBridge::new(body);
         let (text, bom): (Box<dyn std::io::Read + Send>, usize) = if encoding.is_utf8() {
             (Box::new(body), encoding.bom_len())
@@ -437,12 +444,7 @@ async fn copy_and_scan(
         } else {
             text
         };
-        let mut input = std::io::BufReader::with_capacity(256 * 1024, Tee { inner: text, tx });
-        let mut skipped = vec![0u8; bom];
-        input
-            .read_exact(&mut skipped)
-            .map_err(|e| ScanError::Read(e.to_string()))?;
-        scan::scan(input, delimiter, bom as u64, limits)
+        scan_past_bom(Tee { inner: text, tx }, bom, delimiter, limits)
     });
     while let Some(block) = rx.recv().await {
         upload.write(&block).await?;

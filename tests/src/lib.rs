@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
+pub mod strict_json;
+
 pub const ADMIN: &str = "test-admin-token-0001";
 
 pub struct TestApp {
@@ -118,6 +120,15 @@ impl TestApp {
         let status = res.status();
         let headers = res.headers().clone();
         let text = res.text().await.unwrap();
+        let json = headers
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("application/json"));
+        if json {
+            if let Err(e) = strict_json::check_unique_keys(&text) {
+                panic!("a JSON reply ({status}) is not JSON with unique keys: {e}\n{text}");
+            }
+        }
         let body = if text.is_empty() {
             Value::Null
         } else {

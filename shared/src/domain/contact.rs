@@ -111,6 +111,12 @@ pub struct Contact {
     pub email: Option<String>,
     /// E.164.
     pub phone: Option<String>,
+    /// A phone number a person gave that could not be stored as `phone` (not
+    /// a valid number, or another contact's), as given: kept so that someone
+    /// can see and fix it. A stored `phone` clears it. SMS lists take such a
+    /// contact as `invalid`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_raw: Option<String>,
     /// External id: your CRM/ERP identifier.
     pub eid: Option<String>,
     pub first_name: Option<String>,
@@ -365,7 +371,65 @@ fn to_value<T: Serialize>(v: T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
+/// A value given for a contact that was not stored as given, and why. The
+/// rest of the record was kept.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FieldWarning {
+    pub field: String,
+    /// As it was given.
+    pub value: String,
+    pub reason: String,
+}
+
+impl FieldWarning {
+    /// An identity value left out because another contact has it.
+    pub fn taken(kind: IdentityKind, value: &str) -> Self {
+        let field = kind.field();
+        FieldWarning {
+            field: field.into(),
+            value: value.into(),
+            reason: format!("another contact has this {field}; the contact was kept without it"),
+        }
+    }
+
+    /// `field "value": reason`, for an import's error report.
+    pub fn describe(&self) -> String {
+        format!("{} \"{}\": {}", self.field, self.value, self.reason)
+    }
+}
+
 impl ContactInput {
+    /// `into_change` for channels whose sender cannot correct the request
+    /// (imports, public submissions): a phone that is not a valid number is
+    /// left out of the identities, kept as `phone_raw` and reported, as long
+    /// as an email or eid still identifies the person. Everything else is
+    /// refused as `into_change` refuses it.
+    pub fn into_change_keeping(mut self, default_country: &str) -> Result<(ContactChange, Vec<FieldWarning>)> {
+        let other_identity = [&self.email, &self.eid].iter().any(|v| {
+            v.as_ref()
+                .is_some_and(|v| v.as_deref().is_some_and(|v| !v.trim().is_empty()))
+        });
+        let unusable = match self.phone.as_ref().and_then(|v| v.as_deref()).map(str::trim) {
+            Some(raw) if !raw.is_empty() && other_identity => normalize::phone(raw, default_country)
+                .err()
+                .map(|reason| (raw.to_string(), reason)),
+            _ => None,
+        };
+        let Some((raw, reason)) = unusable else {
+            return Ok((self.into_change(default_country)?, Vec::new()));
+        };
+        self.phone = None;
+        let mut change = self.into_change(default_country)?;
+        let raw = bounded_text("phone", raw, MAX_TEXT)?.unwrap_or_default();
+        change.put("phone_raw", Some(Value::String(raw.clone())));
+        let warning = FieldWarning {
+            field: "phone".into(),
+            value: raw,
+            reason: format!("{reason}; the contact was kept without it"),
+        };
+        Ok((change, vec![warning]))
+    }
+
     /// Validates and normalizes the input. Nothing is written when this fails,
     /// and the error names the offending field.
     pub fn into_change(self, default_country: &str) -> Result<ContactChange> {
@@ -383,6 +447,7 @@ impl ContactInput {
                 Some(raw) => Some(normalize::phone(raw, default_country).map_err(|m| Error::invalid("phone", m))?),
             };
             change.identities.push((IdentityKind::Phone, phone));
+            change.put("phone_raw", None);
         }
         if let Some(v) = self.eid {
             let eid = v.map(|raw| bounded_text("eid", raw, 200)).transpose()?.flatten();

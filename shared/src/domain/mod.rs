@@ -9,7 +9,6 @@ pub mod keys;
 pub mod list;
 pub mod merge;
 pub mod normalize;
-pub mod phone_validity;
 pub mod project;
 pub mod search;
 pub mod submission;

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use super::contact::{ContactInput, Source};
+use super::contact::{ContactInput, FieldWarning, Source};
 use crate::{Error, Result};
 
 /// The hidden form field bots fill in and people never see.
@@ -104,6 +104,10 @@ pub struct Record {
     pub messages: Vec<ChatMessage>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
+    /// What the submission gave that its contact was kept without (a phone
+    /// that is not a valid number, or another contact's); `fields` has it as given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<FieldWarning>,
 }
 
 impl Record {
@@ -122,6 +126,7 @@ impl Record {
             status: None,
             messages: Vec::new(),
             summary: None,
+            warnings: Vec::new(),
         }
     }
 }

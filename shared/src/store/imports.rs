@@ -50,6 +50,8 @@ pub struct ChunkState {
     #[serde(default)]
     pub failed: u64,
     #[serde(default)]
+    pub warnings: u64,
+    #[serde(default)]
     pub done: bool,
 }
 
@@ -60,6 +62,7 @@ impl ChunkState {
             updated: self.updated,
             skipped: self.skipped,
             failed: self.failed,
+            warnings: self.warnings,
         }
     }
 }
@@ -206,6 +209,7 @@ impl Store {
             updated: 0,
             skipped: 0,
             failed: 0,
+            warnings: 0,
             done: false,
         };
         let mut item: Item = serde_dynamo::to_item(&state).map_err(Error::internal)?;
@@ -229,7 +233,7 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(job_pk(pid, id), &chunk_sk(chunk))))
-            .update_expression("SET next_row = :to ADD created :c, updated :u, skipped :s, failed :f")
+            .update_expression("SET next_row = :to ADD created :c, updated :u, skipped :s, failed :f, warnings :w")
             .condition_expression("next_row = :from")
             .expression_attribute_values(":from", n(from))
             .expression_attribute_values(":to", n(to))
@@ -237,6 +241,7 @@ impl Store {
             .expression_attribute_values(":u", n(c.updated))
             .expression_attribute_values(":s", n(c.skipped))
             .expression_attribute_values(":f", n(c.failed))
+            .expression_attribute_values(":w", n(c.warnings))
             .send()
             .await;
         Ok(conditional(out)?.is_some())

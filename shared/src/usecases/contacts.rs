@@ -37,6 +37,9 @@ pub struct Upserted {
     pub created: bool,
     /// Lists the contact was added to by this call.
     pub lists_updated: usize,
+    /// Identity values left out because another contact holds them
+    /// (`UpsertOptions::skip_taken`).
+    pub not_kept: Vec<(IdentityKind, String)>,
 }
 
 /// Finds the contact by email, else phone, else eid, and merges the input
@@ -63,6 +66,10 @@ pub struct UpsertOptions {
     pub update_only: bool,
     /// How the contact joins `add_to_lists` lists.
     pub via: Option<Via>,
+    /// Imports: an identity another contact holds (a shared phone) is left
+    /// out and reported in `Upserted::not_kept`, instead of refusing the
+    /// whole write. `fill_blanks` does this too.
+    pub skip_taken: bool,
 }
 
 pub async fn upsert_change(
@@ -101,7 +108,8 @@ pub async fn upsert_change(
                 }
             }
         };
-        let mut claimed = match claim_others(store, pid, &cid, &mut change, Some(kind), opts.fill_blanks).await {
+        let lenient = opts.fill_blanks || opts.skip_taken;
+        let (mut claimed, not_kept) = match claim_others(store, pid, &cid, &mut change, Some(kind), lenient).await {
             Ok(claimed) => claimed,
             Err(e) => {
                 if created {
@@ -116,6 +124,14 @@ pub async fn upsert_change(
                 matched: (kind, value.clone()),
             },
         );
+        // A phone another contact holds stays where a person can see it.
+        if let Some((_, phone)) = not_kept.iter().find(|(k, _)| *k == IdentityKind::Phone) {
+            write.set.retain(|(f, _)| f != "phone_raw");
+            write.remove.retain(|f| f != "phone_raw");
+            write
+                .set
+                .push(("phone_raw".to_string(), AttributeValue::S(phone.clone())));
+        }
         if opts.fill_blanks {
             let set = std::mem::take(&mut write.set);
             write.defaults.extend(set);
@@ -149,12 +165,13 @@ pub async fn upsert_change(
                 record_change(store, pid, old.as_ref(), &mut new, created).await?;
                 reindex(store, pid, old.as_ref(), Some(&new)).await?;
                 let via = opts.via.unwrap_or(Via::Api);
-                let lists_updated = add_to_lists(store, pid, &cid, &change.add_to_lists, via).await?;
+                let lists_updated = add_to_lists(store, pid, &new, &change.add_to_lists, via).await?;
                 info!(contact_id = %cid, created, email = new.email.as_deref().map(mask_email), "contact upserted");
                 return Ok(Upserted {
                     contact: new,
                     created,
                     lists_updated,
+                    not_kept,
                 });
             }
             Merge::Stale | Merge::Missing => {
@@ -191,7 +208,7 @@ pub async fn update(store: &Store, project: &Project, cid: &str, input: ContactI
     let mut change = change;
     lists::check_lists(store, pid, &change.add_to_lists).await?;
     canonical_tags(store, pid, &mut change).await?;
-    let claimed = claim_others(store, pid, cid, &mut change, None, false).await?;
+    let (claimed, _) = claim_others(store, pid, cid, &mut change, None, false).await?;
     match store
         .merge_contact(pid, cid, write_for(&change, WriteMode::Update))
         .await?
@@ -204,7 +221,7 @@ pub async fn update(store: &Store, project: &Project, cid: &str, input: ContactI
             }
             record_change(store, pid, old.as_ref(), &mut new, false).await?;
             reindex(store, pid, old.as_ref(), Some(&new)).await?;
-            add_to_lists(store, pid, cid, &change.add_to_lists, Via::Api).await?;
+            add_to_lists(store, pid, &new, &change.add_to_lists, Via::Api).await?;
             Ok(new)
         }
         Merge::Stale | Merge::Missing => {
@@ -445,10 +462,10 @@ pub async fn select_ids(
 
 const COUNT_PAGE: usize = 1000;
 
-async fn add_to_lists(store: &Store, pid: &str, cid: &str, list_ids: &[String], via: Via) -> Result<usize> {
+async fn add_to_lists(store: &Store, pid: &str, contact: &Contact, list_ids: &[String], via: Via) -> Result<usize> {
     let mut added = 0;
     for id in list_ids {
-        if lists::add_if_absent(store, pid, id, cid, via).await? {
+        if lists::add_if_absent(store, pid, id, contact, via).await? {
             added += 1;
         }
     }
@@ -571,8 +588,12 @@ pub(crate) fn write_for(change: &ContactChange, mode: WriteMode) -> ContactWrite
     }
 }
 
+/// Values claimed for a write, and (lenient) those left out as another's.
+type Claimed = (Vec<(IdentityKind, String)>, Vec<(IdentityKind, String)>);
+
 /// Claims every identity value the change sets (but `skip`) for `cid`. On a
-/// conflict, frees what it claimed and names the field.
+/// conflict, frees what it claimed and names the field; `lenient` leaves
+/// the value out of the change instead and returns it.
 async fn claim_others(
     store: &Store,
     pid: &str,
@@ -580,7 +601,7 @@ async fn claim_others(
     change: &mut ContactChange,
     skip: Option<IdentityKind>,
     lenient: bool,
-) -> Result<Vec<(IdentityKind, String)>> {
+) -> Result<Claimed> {
     let mut claimed = Vec::new();
     let mut refused = Vec::new();
     for (kind, value) in &change.identities {
@@ -606,14 +627,16 @@ async fn claim_others(
             }
         };
         if !ok && lenient {
-            refused.push(kind);
+            refused.push((kind, value.clone()));
         } else if !ok {
             release_all(store, pid, cid, &claimed).await?;
             return Err(Error::taken(kind.field()));
         }
     }
-    change.identities.retain(|(kind, _)| !refused.contains(kind));
-    Ok(claimed)
+    change
+        .identities
+        .retain(|(kind, _)| !refused.iter().any(|(k, _)| k == kind));
+    Ok((claimed, refused))
 }
 
 /// Frees values claimed for this write that the contact did not take (a

@@ -8,8 +8,9 @@ use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
+use crate::domain::contact::Contact;
 use crate::domain::ids::new_id;
-use crate::domain::list::{ConsentRecord, ListInput, SendingList, Subscription, SubscriptionStatus, Via};
+use crate::domain::list::{Channel, ConsentRecord, ListInput, SendingList, Subscription, SubscriptionStatus, Via};
 use crate::domain::project::Project;
 use crate::store::Store;
 use crate::usecases::{activities, contacts, decode_cursor, encode_cursor, Page};
@@ -125,13 +126,21 @@ pub async fn set_status(
 }
 
 /// Adds the contact as active unless it is on the list already, in any
-/// status: an opt-out is never undone by adding again.
-pub async fn add_if_absent(store: &Store, pid: &str, list_id: &str, cid: &str, via: Via) -> Result<bool> {
+/// status: an opt-out is never undone by adding again. A contact whose phone
+/// could not be stored (`phone_raw`) joins an SMS list as `invalid`.
+pub async fn add_if_absent(store: &Store, pid: &str, list_id: &str, contact: &Contact, via: Via) -> Result<bool> {
     let now = Utc::now();
+    let unusable_phone = contact.phone.is_none() && contact.phone_raw.is_some();
+    // Read only for those few: most contacts join as active whatever the channel.
+    let status = if unusable_phone && get(store, pid, list_id).await?.channel == Channel::Sms {
+        SubscriptionStatus::Invalid
+    } else {
+        SubscriptionStatus::Active
+    };
     let sub = Subscription {
         list_id: list_id.to_string(),
-        contact_id: cid.to_string(),
-        status: SubscriptionStatus::Active,
+        contact_id: contact.id.clone(),
+        status,
         via,
         subscribed_at: now,
         opted_out_at: None,
@@ -140,9 +149,7 @@ pub async fn add_if_absent(store: &Store, pid: &str, list_id: &str, cid: &str, v
     if !store.put_subscription(pid, &sub, None).await? {
         return Ok(false);
     }
-    store
-        .add_list_counts(pid, list_id, cid, &[(SubscriptionStatus::Active, 1)])
-        .await?;
+    store.add_list_counts(pid, list_id, &contact.id, &[(status, 1)]).await?;
     record_consent(store, pid, &sub, None, via, None).await?;
     Ok(true)
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 
-use crate::domain::contact::ContactInput;
+use crate::domain::contact::{ContactInput, FieldWarning};
 use crate::domain::ids::new_id;
 use crate::domain::project::Project;
 use crate::domain::submission::{
@@ -66,20 +66,28 @@ fn only_fields(fields: &Map<String, Value>, allowed: &[&str]) -> Result<()> {
     }
 }
 
-/// Upserts the submission's contact: fill blanks only, source upgraded.
+/// Upserts the submission's contact: fill blanks only, source upgraded. A
+/// phone that is not a valid number, or is another contact's, does not cost
+/// the signup: the contact is kept without it, and the warnings say so.
 async fn upsert_contact(
     store: &Store,
     project: &Project,
     kind: RecordKind,
     input: ContactInput,
-) -> Result<contacts::Upserted> {
-    let change = input.into_change(&project.default_country)?;
+) -> Result<(contacts::Upserted, Vec<FieldWarning>)> {
+    let (change, mut warnings) = input.into_change_keeping(&project.default_country)?;
     let opts = UpsertOptions {
         fill_blanks: true,
         source: Some(kind.source()),
         ..UpsertOptions::default()
     };
-    contacts::upsert_change(store, project, change, opts).await
+    let up = contacts::upsert_change(store, project, change, opts).await?;
+    warnings.extend(
+        up.not_kept
+            .iter()
+            .map(|(kind, value)| FieldWarning::taken(*kind, value)),
+    );
+    Ok((up, warnings))
 }
 
 async fn keep(store: &Store, pid: &str, record: &Record, activity: &str, summary: Option<String>) -> Result<()> {
@@ -138,10 +146,11 @@ pub async fn waitlist(store: &Store, project: &Project, fields: Map<String, Valu
     let code = sub::optional_text(&fields, "ref", 64)?;
     let kept = sub::kept_fields(&fields)?;
 
-    let up = upsert_contact(store, project, RecordKind::Waitlist, input).await?;
+    let (up, warnings) = upsert_contact(store, project, RecordKind::Waitlist, input).await?;
     let cid = up.contact.id.clone();
     let referral = apply_ref(store, &project.id, &cid, code.as_deref()).await?;
     let mut record = Record::new(RecordKind::Waitlist, new_id(), cid, Utc::now());
+    record.warnings = warnings;
     record.fields = kept;
     record.referred_with = code;
     keep(
@@ -168,10 +177,11 @@ pub async fn form(store: &Store, project: &Project, form_id: &str, fields: Map<S
     let input = sub::contact_input(&fields)?;
     let code = sub::optional_text(&fields, "ref", 64)?;
     let kept = sub::kept_fields(&fields)?;
-    let up = upsert_contact(store, project, RecordKind::Form, input).await?;
+    let (up, warnings) = upsert_contact(store, project, RecordKind::Form, input).await?;
     let cid = up.contact.id.clone();
     let referral = apply_ref(store, &project.id, &cid, code.as_deref()).await?;
     let mut record = Record::new(RecordKind::Form, new_id(), cid, Utc::now());
+    record.warnings = warnings;
     record.form_id = Some(form_id.to_string());
     record.fields = kept;
     record.referred_with = code;
@@ -212,8 +222,9 @@ pub async fn message(store: &Store, project: &Project, fields: Map<String, Value
     let subject = sub::optional_text(&fields, "subject", 300)?;
     let text = sub::required_text(&fields, "message", MAX_MESSAGE)?;
     let kept = sub::kept_fields(&fields)?;
-    let up = upsert_contact(store, project, RecordKind::Message, input).await?;
+    let (up, warnings) = upsert_contact(store, project, RecordKind::Message, input).await?;
     let mut record = Record::new(RecordKind::Message, new_id(), up.contact.id.clone(), Utc::now());
+    record.warnings = warnings;
     record.fields = kept;
     record.subject = subject.clone();
     record.message = Some(text);
@@ -302,8 +313,9 @@ pub async fn chat(store: &Store, project: &Project, fields: Map<String, Value>) 
         return Err(Error::invalid("email", "email is required to start a conversation"));
     }
     let input = sub::contact_input(&fields)?;
-    let up = upsert_contact(store, project, RecordKind::Chat, input).await?;
+    let (up, warnings) = upsert_contact(store, project, RecordKind::Chat, input).await?;
     let mut record = Record::new(RecordKind::Chat, new_id(), up.contact.id.clone(), Utc::now());
+    record.warnings = warnings;
     record.messages = vec![message];
     record.summary = summary;
     record.fields = sub::kept_fields(&fields)?;

@@ -94,7 +94,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         serde_json::json!({
             "file_mib": mib,
             "rows": rows,
-            "rows_total": status.rows_total,
+            "rows_total": status.import.rows_total,
             "chunks_total": status.import.chunks_total,
             "plan_seconds": (plan_secs * 10.0).round() / 10.0,
             "planner_peak_rss_mib": planner_peak,

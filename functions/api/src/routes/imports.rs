@@ -66,8 +66,9 @@ pub async fn list_imports(
 }
 
 /// State and live counters: `rows_total, processed, created, updated,
-/// skipped, failed`, percent, rows per second, ETA, and once completed a link
-/// to the error report (CSV: row, outcome, reason, values).
+/// skipped, failed` (and apart, `warnings`: rows kept without a value, such
+/// as an unusable phone), percent, rows per second, ETA, and once completed
+/// a link to the error report (CSV: row, outcome, reason, values).
 #[utoipa::path(get, path = "/v1/projects/{pid}/imports/{import_id}", tag = "imports",
     params(("pid" = String, Path, description = "Project id"), ("import_id" = String, Path, description = "Import id")),
     security(("secret_key" = [])), responses((status = 200, body = ImportStatus), (status = 404, body = ErrorBody)))]

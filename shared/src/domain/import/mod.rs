@@ -89,13 +89,17 @@ impl ImportState {
 }
 
 /// Row outcomes. `processed` is never stored: it is the sum of the four, so
-/// the counters add up at every moment they are read.
+/// the counters add up at every moment they are read. `warnings` counts
+/// apart: created or updated rows with a value that was not stored (a phone
+/// that is not a valid number, or another contact's).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Counts {
     pub created: u64,
     pub updated: u64,
     pub skipped: u64,
     pub failed: u64,
+    #[serde(default)]
+    pub warnings: u64,
 }
 
 impl Counts {
@@ -108,6 +112,7 @@ impl Counts {
         self.updated += other.updated;
         self.skipped += other.skipped;
         self.failed += other.failed;
+        self.warnings += other.warnings;
     }
 }
 
@@ -121,12 +126,33 @@ pub enum Outcome {
 }
 
 impl Counts {
-    pub fn count(&mut self, outcome: &Outcome) {
-        match outcome {
+    pub fn count(&mut self, row: &RowOutcome) {
+        match &row.outcome {
             Outcome::Created => self.created += 1,
             Outcome::Updated => self.updated += 1,
             Outcome::Skipped(_) => self.skipped += 1,
             Outcome::Failed(_) => self.failed += 1,
+        }
+        if !row.warnings.is_empty() {
+            self.warnings += 1;
+        }
+    }
+}
+
+/// What happened to one row, with what of it was not stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RowOutcome {
+    pub outcome: Outcome,
+    /// Values the row gave that the contact was kept without, each with its
+    /// value and reason (`FieldWarning::describe`).
+    pub warnings: Vec<String>,
+}
+
+impl From<Outcome> for RowOutcome {
+    fn from(outcome: Outcome) -> Self {
+        RowOutcome {
+            outcome,
+            warnings: Vec::new(),
         }
     }
 }
@@ -245,9 +271,9 @@ impl Import {
 /// An import with its live progress.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ImportStatus {
+    /// `rows_total` among them, once: the job's own field.
     #[serde(flatten)]
     pub import: Import,
-    pub rows_total: Option<u64>,
     pub processed: u64,
     #[serde(flatten)]
     pub counts: Counts,
@@ -280,7 +306,6 @@ impl ImportStatus {
             _ => None,
         };
         ImportStatus {
-            rows_total: total,
             import,
             processed,
             counts,
@@ -296,15 +321,17 @@ impl ImportStatus {
 pub const REPORT_HEADER: [&str; 4] = ["row", "outcome", "reason", "values"];
 
 /// One report line: the file's line number, what happened, why, and the row
-/// as it was in the file (its cells joined as one CSV line).
-pub fn report_line<C: AsRef<[u8]>>(
-    line: u64,
-    outcome: &Outcome,
-    cells: impl IntoIterator<Item = C>,
-) -> Option<Vec<u8>> {
-    let (kind, reason) = match outcome {
+/// as it was in the file (its cells joined as one CSV line). A row imported
+/// with warnings is reported as `warning`, its reasons joined by `; `.
+pub fn report_line<C: AsRef<[u8]>>(line: u64, row: &RowOutcome, cells: impl IntoIterator<Item = C>) -> Option<Vec<u8>> {
+    let warnings;
+    let (kind, reason) = match &row.outcome {
         Outcome::Skipped(r) => ("skipped", r.as_str()),
         Outcome::Failed(r) => ("failed", r.as_str()),
+        _ if !row.warnings.is_empty() => {
+            warnings = row.warnings.join("; ");
+            ("warning", warnings.as_str())
+        }
         _ => return None,
     };
     let mut original = csv::Writer::from_writer(Vec::new());
@@ -341,6 +368,7 @@ mod tests {
             updated: 50,
             skipped: 25,
             failed: 25,
+            warnings: 10,
         };
         let s = ImportStatus::new(import, counts, now, None);
         assert_eq!(s.processed, 300);
@@ -351,11 +379,25 @@ mod tests {
 
     #[test]
     fn report_lines_quote_what_needs_it() {
-        let line = report_line(7, &Outcome::Failed("email is not valid".into()), ["x@", "Smith, J"]).unwrap();
+        let line = report_line(
+            7,
+            &Outcome::Failed("email is not valid".into()).into(),
+            ["x@", "Smith, J"],
+        )
+        .unwrap();
         assert_eq!(
             String::from_utf8(line).unwrap(),
             "7,failed,email is not valid,\"x@,\"\"Smith, J\"\"\"\n"
         );
-        assert!(report_line(1, &Outcome::Created, ["a"]).is_none());
+        assert!(report_line(1, &Outcome::Created.into(), ["a"]).is_none());
+        let warned = RowOutcome {
+            outcome: Outcome::Updated,
+            warnings: vec!["phone \"123\": phone is not a phone number".into()],
+        };
+        let line = report_line(3, &warned, ["a@b.io", "123"]).unwrap();
+        assert_eq!(
+            String::from_utf8(line).unwrap(),
+            "3,warning,\"phone \"\"123\"\": phone is not a phone number\",\"a@b.io,123\"\n"
+        );
     }
 }

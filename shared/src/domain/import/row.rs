@@ -154,9 +154,7 @@ pub fn phone_country(raw: &str) -> Option<String> {
     }
     let digits = raw.trim_start_matches('+').trim_start_matches("00");
     let code: u16 = digits.parse().ok()?;
-    let regions = phonenumber::metadata::DATABASE.by_code(&code)?;
-    // The main region of a shared calling code is listed first (US for 1).
-    regions.first().map(|m| m.id().to_string())
+    normalize::region_of_calling_code(code)
 }
 
 #[cfg(test)]

@@ -283,8 +283,8 @@ async fn apply(
         Action::Tag => tags::apply(store, pid, id, tags, &[]).await.map(|_| true),
         Action::Untag => tags::apply(store, pid, id, &[], tags).await.map(|_| true),
         Action::AddToList => {
-            contacts::get(store, pid, id).await?;
-            lists::add_if_absent(store, pid, list_id, id, Via::Api).await
+            let contact = contacts::get(store, pid, id).await?;
+            lists::add_if_absent(store, pid, list_id, &contact, Via::Api).await
         }
         Action::RemoveFromList => lists::remove(store, pid, list_id, id).await.map(|_| true),
         Action::SetType => {

@@ -30,11 +30,13 @@ use serde_json::json;
 
 use super::Importer;
 use crate::domain::activity::{Activity, Origin};
-use crate::domain::contact::{changed_fields, Contact, ContactChange, ContactStatus, IdentityKind, Source};
+use crate::domain::contact::{
+    changed_fields, Contact, ContactChange, ContactStatus, FieldWarning, IdentityKind, Source,
+};
 use crate::domain::ids::{derived_id, new_referral_code};
 use crate::domain::import::mapping::Field;
 use crate::domain::import::row::{self, RowError};
-use crate::domain::import::{Import, Mode, Outcome};
+use crate::domain::import::{Import, Mode, Outcome, RowOutcome};
 use crate::domain::list::Via;
 use crate::domain::project::Project;
 use crate::domain::search;
@@ -57,6 +59,8 @@ struct Prepared {
     labels: BTreeMap<String, String>,
     /// The id a contact created by this row gets.
     id: String,
+    /// What of the row the contact is kept without (an unusable phone).
+    warnings: Vec<String>,
 }
 
 impl Prepared {
@@ -80,9 +84,9 @@ pub(super) async fn import_batch(
     job: &Import,
     fields: &[Option<Field>],
     rows: &[(u64, csv::StringRecord)],
-) -> Result<Vec<Outcome>> {
+) -> Result<Vec<RowOutcome>> {
     let pid = project.id.as_str();
-    let mut outcomes: Vec<Option<Outcome>> = vec![None; rows.len()];
+    let mut outcomes: Vec<Option<RowOutcome>> = vec![None; rows.len()];
     let mut candidates = Vec::new();
     let mut slow = Vec::new();
     let mut seen = HashSet::new();
@@ -90,7 +94,7 @@ pub(super) async fn import_batch(
         let p = match prepare(job, project, fields, index, *line, cells)? {
             Ok(p) => p,
             Err(outcome) => {
-                outcomes[index] = Some(outcome);
+                outcomes[index] = Some(outcome.into());
                 continue;
             }
         };
@@ -117,9 +121,8 @@ pub(super) async fn import_batch(
         match owners.get(&p.matched()) {
             Some(owner) if *owner != p.id && mode == Mode::CreateOnly => {
                 let field = p.matched().0.field();
-                outcomes[p.index] = Some(Outcome::Skipped(format!(
-                    "a contact with this {field} exists (create_only)"
-                )));
+                outcomes[p.index] =
+                    Some(Outcome::Skipped(format!("a contact with this {field} exists (create_only)")).into());
             }
             Some(owner) if holders.iter().all(|h| h.is_none_or(|h| h == owner)) => {
                 let owner = owner.clone();
@@ -127,7 +130,7 @@ pub(super) async fn import_batch(
             }
             None if mode == Mode::UpdateOnly => {
                 let field = p.matched().0.field();
-                outcomes[p.index] = Some(Outcome::Skipped(format!("no contact has this {field} (update_only)")));
+                outcomes[p.index] = Some(Outcome::Skipped(format!("no contact has this {field} (update_only)")).into());
             }
             None if holders.iter().all(Option::is_none) => new.push(p),
             _ => slow.push(p),
@@ -143,12 +146,14 @@ pub(super) async fn import_batch(
     slow.extend(lost);
 
     // Tags, labels and lists of the fast rows, a few at a time.
-    let finished: Vec<Result<(usize, Outcome)>> = futures::stream::iter(done)
+    let finished: Vec<Result<(usize, RowOutcome)>> = futures::stream::iter(done)
         .map(|(p, contact, outcome)| async move {
-            let index = p.index;
             let row_tags = pick(batch_tags, &p.tags);
             let result = finish_row(ctx, pid, job, &contact, &row_tags, p.labels, outcome, true).await;
-            result.map(|o| (index, o))
+            result.map(|outcome| {
+                let warnings = p.warnings;
+                (p.index, RowOutcome { outcome, warnings })
+            })
         })
         .buffer_unordered(IN_FLIGHT)
         .collect()
@@ -164,7 +169,7 @@ pub(super) async fn import_batch(
     }
     Ok(outcomes
         .into_iter()
-        .map(|o| o.unwrap_or_else(|| Outcome::Failed("not processed".into())))
+        .map(|o| o.unwrap_or_else(|| Outcome::Failed("not processed".into()).into()))
         .collect())
 }
 
@@ -182,7 +187,7 @@ fn prepare(
         Err(RowError { reason, skip: true }) => return Ok(Err(Outcome::Skipped(reason))),
         Err(RowError { reason, .. }) => return Ok(Err(Outcome::Failed(reason))),
     };
-    let mut change = match row.input.into_change(&row.country) {
+    let (mut change, warnings) = match row.input.into_change_keeping(&row.country) {
         Ok(c) => c,
         Err(Error::Validation { message, .. }) => return Ok(Err(Outcome::Failed(message))),
         Err(e) => return Err(e),
@@ -207,6 +212,7 @@ fn prepare(
         tags: row.tags,
         labels: row.labels,
         id,
+        warnings: warnings.iter().map(FieldWarning::describe).collect(),
     }))
 }
 
@@ -438,20 +444,21 @@ async fn finish_row(
     }
     if add_to_list {
         if let Some(list) = &job.options.list_id {
-            lists::add_if_absent(&ctx.store, pid, list, cid, Via::Import).await?;
+            lists::add_if_absent(&ctx.store, pid, list, contact, Via::Import).await?;
         }
     }
     Ok(outcome)
 }
 
-/// The general upsert, for rows the batch could not take.
+/// The general upsert, for rows the batch could not take. An identity
+/// another contact holds (a shared phone) is left out with a warning.
 async fn upsert_one(
     ctx: &Importer,
     project: &Project,
     job: &Import,
     p: Prepared,
     batch_tags: &[tags::Resolved],
-) -> Result<Outcome> {
+) -> Result<RowOutcome> {
     let opts = &job.options;
     let (kind, _) = p.matched();
     let upsert = UpsertOptions {
@@ -461,35 +468,37 @@ async fn upsert_one(
         create_only: opts.mode == Mode::CreateOnly,
         update_only: opts.mode == Mode::UpdateOnly,
         via: Some(Via::Import),
+        skip_taken: true,
     };
     let upserted = match contacts::upsert_change(&ctx.store, project, p.change, upsert).await {
         Ok(u) => u,
         Err(Error::Conflict { code: "exists", .. }) => {
-            return Ok(Outcome::Skipped(format!(
-                "a contact with this {} exists (create_only)",
-                kind.field()
-            )))
+            return Ok(Outcome::Skipped(format!("a contact with this {} exists (create_only)", kind.field())).into())
         }
         Err(Error::NotFound(_)) => {
-            return Ok(Outcome::Skipped(format!(
-                "no contact has this {} (update_only)",
-                kind.field()
-            )))
+            return Ok(Outcome::Skipped(format!("no contact has this {} (update_only)", kind.field())).into())
         }
         Err(Error::Conflict { field, message, .. }) => {
             let field = field.unwrap_or_else(|| kind.field().into());
-            return Ok(Outcome::Failed(format!("{field}: {message}")));
+            return Ok(Outcome::Failed(format!("{field}: {message}")).into());
         }
-        Err(Error::Validation { message, .. }) => return Ok(Outcome::Failed(message)),
+        Err(Error::Validation { message, .. }) => return Ok(Outcome::Failed(message).into()),
         Err(e) => return Err(e),
     };
+    let mut warnings = p.warnings;
+    warnings.extend(
+        upserted
+            .not_kept
+            .iter()
+            .map(|(kind, value)| FieldWarning::taken(*kind, value).describe()),
+    );
     let outcome = if upserted.created {
         Outcome::Created
     } else {
         Outcome::Updated
     };
     // The upsert joined the list itself (add_to_lists).
-    finish_row(
+    let outcome = finish_row(
         ctx,
         &project.id,
         job,
@@ -499,7 +508,8 @@ async fn upsert_one(
         outcome,
         false,
     )
-    .await
+    .await?;
+    Ok(RowOutcome { outcome, warnings })
 }
 
 /// The batch's tags that a row names.

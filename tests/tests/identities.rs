@@ -27,7 +27,7 @@ async fn a_uk_file_in_a_us_project_imports_every_person() {
     let p = app.project().await; // default country US
     let file = "email,name,mobile\n\
                 ann@example.co.uk,Ann Smith,07911 123456\n\
-                bob@example.co.uk,Bob Jones,+44 7911 654321\n\
+                bob@example.co.uk,Bob Jones,+44 7400 123456\n\
                 cat@example.co.uk,Cat Brown,+44 121 234 5678\n";
     let job = app.import_file(&p, "uk.csv", file.as_bytes().to_vec(), json!({})).await;
     let b = &job.body;
@@ -40,7 +40,7 @@ async fn a_uk_file_in_a_us_project_imports_every_person() {
     );
 
     // International numbers mean the same in a US project as anywhere.
-    assert_eq!(by_email(&app, &p, "bob@example.co.uk").await["phone"], "+447911654321");
+    assert_eq!(by_email(&app, &p, "bob@example.co.uk").await["phone"], "+447400123456");
     assert_eq!(by_email(&app, &p, "cat@example.co.uk").await["phone"], "+441212345678");
     // A UK national number is not a US number: Ann is kept, her number shown as given.
     let ann = by_email(&app, &p, "ann@example.co.uk").await;
@@ -133,13 +133,13 @@ async fn a_signup_with_a_foreign_mobile_is_kept_and_the_api_still_refuses_it() {
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     assert_eq!(by_email(&app, &p, "li@example.cn").await["phone"], "+8613123456789");
 
-    // The same mobile written nationally is no US number: the signup is kept anyway.
+    // A Beijing number written nationally is no US number: the signup is kept anyway.
     let r = app
         .public(
             &p,
             "waitlist",
             "10.0.0.2",
-            json!({"email": "wang@example.cn", "name": "Wang Fang", "phone": "131 2345 6789"}),
+            json!({"email": "wang@example.cn", "name": "Wang Fang", "phone": "010 6552 9988"}),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
@@ -147,14 +147,14 @@ async fn a_signup_with_a_foreign_mobile_is_kept_and_the_api_still_refuses_it() {
     let wang = by_email(&app, &p, "wang@example.cn").await;
     assert_eq!(wang["first_name"], "Wang");
     assert!(wang["phone"].is_null());
-    assert_eq!(wang["phone_raw"], "131 2345 6789");
+    assert_eq!(wang["phone_raw"], "010 6552 9988");
     let profile = app
         .get(&format!("{}/profile", p.contact(wang["id"].as_str().unwrap())), &p.key)
         .await;
     let signup = &profile.body["waitlist_signups"][0];
-    assert_eq!(signup["fields"]["phone"], "131 2345 6789", "{:?}", profile.body);
+    assert_eq!(signup["fields"]["phone"], "010 6552 9988", "{:?}", profile.body);
     assert_eq!(signup["warnings"][0]["field"], "phone", "{:?}", profile.body);
-    assert_eq!(signup["warnings"][0]["value"], "131 2345 6789");
+    assert_eq!(signup["warnings"][0]["value"], "010 6552 9988");
 
     // A contact form whose phone another contact has keeps the message and its person.
     let r = app
@@ -175,7 +175,7 @@ async fn a_signup_with_a_foreign_mobile_is_kept_and_the_api_still_refuses_it() {
         .post(
             &p.contacts(),
             &p.key,
-            json!({"email": "api@example.cn", "phone": "131 2345 6789"}),
+            json!({"email": "api@example.cn", "phone": "010 6552 9988"}),
         )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);

@@ -45,7 +45,8 @@ async fn a_messy_file_imports_with_exact_counts_and_an_error_report() {
         ])
     );
     // 8 rows (blank lines and the all-empty row are not rows): ada twice (one contact),
-    // grace, zoe; no identity (skipped); a bad email, a ragged row, a bad phone (failed).
+    // grace, zoe, and a bad phone (kept without it: a warning); no identity (skipped);
+    // a bad email, a ragged row (failed).
     let counts = |k: &str| b[k].as_u64().unwrap();
     assert_eq!(
         (
@@ -56,9 +57,10 @@ async fn a_messy_file_imports_with_exact_counts_and_an_error_report() {
             counts("skipped"),
             counts("failed")
         ),
-        (8, 8, 3, 1, 1, 3),
+        (8, 8, 4, 1, 1, 2),
         "{b:?}"
     );
+    assert_eq!(counts("warnings"), 1, "{b:?}");
     assert_eq!(b["percent"], 100.0);
 
     let ada = by_email(&app, &p, "ada@example.com").await;
@@ -90,16 +92,21 @@ async fn a_messy_file_imports_with_exact_counts_and_an_error_report() {
         (zoe["full_name"].as_str(), zoe["company"].as_str()),
         (Some("Zoë Saldaña"), Some("Café Crème"))
     );
-    assert_eq!(app.all_contacts(&p).await.len(), 3, "one contact per person");
+    assert_eq!(app.all_contacts(&p).await.len(), 4, "one contact per person");
+    let bad_phone = by_email(&app, &p, "bad-phone@example.com").await;
+    assert_eq!(
+        (bad_phone["phone"].clone(), bad_phone["phone_raw"].clone()),
+        (Value::Null, json!("12"))
+    );
     // Tags are looked up once a batch; each contact counts once (ada's two rows too).
-    assert_eq!(app.tag_named(&p, "Imported").await["contact_count"], 3);
+    assert_eq!(app.tag_named(&p, "Imported").await["contact_count"], 4);
     assert_eq!(app.tag_named(&p, "vip").await["contact_count"], 1);
     let subs = app
         .get(&format!("{}/lists", p.contact(ada["id"].as_str().unwrap())), &p.key)
         .await;
     assert_eq!(subs.body["data"][0]["via"], "import", "{:?}", subs.body);
 
-    // The report: one line per failed or skipped row, with its line and values.
+    // The report: one line per failed, skipped or warned row, with its line and values.
     let url = b["error_report_url"].as_str().expect("a report link");
     let report = app.http.get(url).send().await.unwrap().text().await.unwrap();
     let lines: Vec<&str> = report.lines().collect();
@@ -119,7 +126,10 @@ async fn a_messy_file_imports_with_exact_counts_and_an_error_report() {
         rest[2],
         "9,failed,has 3 fields where the header has 8,\"ragged@example.com,Too,Few\""
     );
-    assert!(rest[3].starts_with("12,failed,phone is not"), "{report}");
+    assert!(
+        rest[3].starts_with("12,warning,\"phone \"\"12\"\": phone is not"),
+        "{report}"
+    );
 }
 
 #[tokio::test]

@@ -593,7 +593,8 @@ mod tests {
     #[test]
     fn null_clears_and_absent_leaves_alone() {
         let c = change(json!({"company": null, "phone": null})).unwrap();
-        assert_eq!(c.remove, vec!["company"]);
+        // A phone set or cleared replaces any unusable one kept as given.
+        assert_eq!(c.remove, vec!["phone_raw", "company"]);
         assert_eq!(c.identity(IdentityKind::Phone), Some(&None));
         assert_eq!(c.identity(IdentityKind::Email), None);
     }

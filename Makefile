@@ -3,7 +3,14 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: dev test lint bench venv fmt lambda
+.PHONY: dev test lint bench venv fmt lambda reset
+
+# DynamoDB locally: dynoxide (DynamoDB on SQLite), pinned, built once into
+# .local/tools with only its server (no MCP server, no importer).
+DYNOXIDE := .local/tools/bin/dynoxide
+$(DYNOXIDE):
+	cargo install --locked dynoxide-rs@3.2.0 --no-default-features \
+	  --features native-sqlite,http-server,cli --root .local/tools
 
 $(VENV)/.installed: infra/requirements.txt
 	python3 -m venv $(VENV)
@@ -13,12 +20,16 @@ $(VENV)/.installed: infra/requirements.txt
 
 venv: $(VENV)/.installed
 
-dev: venv
-	infra/dev.sh
+dev: venv $(DYNOXIDE)
+	FRESH=$(FRESH) infra/dev.sh
+
+# Forget the local data (projects, keys, contacts) kept between runs of make dev.
+reset:
+	rm -f .local/dynamodb.sqlite .local/dynamodb.sqlite-wal .local/dynamodb.sqlite-shm
 
 # Unit and end-to-end tests run in one cargo invocation against a fresh
 # emulator on a free port; then the template is linted.
-test: venv
+test: venv $(DYNOXIDE)
 	cargo fmt --all --check
 	infra/with-moto.sh cargo test --workspace --locked
 	$(VENV)/bin/cfn-lint template.yaml

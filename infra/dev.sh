@@ -19,7 +19,24 @@ else
   port=${AWS_ENDPOINT_URL##*:}
   infra/moto.sh "$port" .local/moto.pid .local/moto.log >/dev/null
   started+=("$(cat .local/moto.pid)")
+  # A fresh moto holds none of the files and messages of jobs left unfinished.
+  export ROSTER_FAIL_INTERRUPTED=1
   echo "roster: started moto on $AWS_ENDPOINT_URL (log: .local/moto.log)"
+fi
+
+# DynamoDB: dynoxide, its data in .local/dynamodb.sqlite, kept across runs
+# (FRESH=1 or `make reset` starts clean). S3, SQS and SES (moto) are in memory.
+export AWS_ENDPOINT_URL_DYNAMODB=${AWS_ENDPOINT_URL_DYNAMODB:-http://127.0.0.1:4567}
+if [ -n "${FRESH:-}" ]; then
+  rm -f .local/dynamodb.sqlite .local/dynamodb.sqlite-wal .local/dynamodb.sqlite-shm
+  echo "roster: FRESH=1: starting with no local data"
+fi
+if curl -sS -o /dev/null "$AWS_ENDPOINT_URL_DYNAMODB/" 2>/dev/null; then
+  echo "roster: using the DynamoDB already at $AWS_ENDPOINT_URL_DYNAMODB"
+else
+  infra/dynoxide.sh "${AWS_ENDPOINT_URL_DYNAMODB##*:}" .local/dynoxide.pid .local/dynoxide.log .local/dynamodb.sqlite >/dev/null
+  started+=("$(cat .local/dynoxide.pid)")
+  echo "roster: started dynoxide on $AWS_ENDPOINT_URL_DYNAMODB (data: .local/dynamodb.sqlite)"
 fi
 
 cargo build -q -p roster-local -p roster-cli

@@ -11,6 +11,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let template = Template::load(std::env::var("TEMPLATE").unwrap_or_else(|_| "template.yaml".to_string()))?;
     let local = LocalStack::start(&template, &prefix, &local_parameters()).await?;
     let state = local.api.clone();
+    // DynamoDB kept its data but a fresh S3/SQS emulator lost the files and
+    // messages of the jobs then unfinished: they can never end by themselves.
+    if std::env::var_os("ROSTER_FAIL_INTERRUPTED").is_some() {
+        let failed = roster::usecases::interrupted::fail_all(&state.store).await?;
+        if failed > 0 {
+            eprintln!(
+                "roster: {failed} import or bulk job(s) left unfinished by the last run marked failed (interrupted)"
+            );
+        }
+    }
     let table = state.config.table_name.clone();
     let bucket = state.config.imports_bucket.clone().unwrap_or_default();
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;

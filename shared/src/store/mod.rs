@@ -53,6 +53,7 @@ pub mod contacts;
 pub mod idempotency;
 pub mod imports;
 pub mod index;
+pub mod interrupted;
 pub mod lists;
 pub mod projects;
 pub mod ratelimit;

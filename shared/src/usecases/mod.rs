@@ -8,6 +8,7 @@ pub mod contacts;
 pub mod events;
 pub mod filter;
 pub mod imports;
+pub mod interrupted;
 pub mod lists;
 pub mod merge;
 pub mod profile;

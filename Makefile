@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: dev test lint bench venv fmt lambda reset
+.PHONY: dev test lint bench venv fmt lambda reset check-restart
 
 # DynamoDB locally: dynoxide (DynamoDB on SQLite), pinned, built once into
 # .local/tools with only its server (no MCP server, no importer).
@@ -22,6 +22,10 @@ venv: $(VENV)/.installed
 
 dev: venv $(DYNOXIDE)
 	FRESH=$(FRESH) infra/dev.sh
+
+# A contact survives a restart of make dev; an import interrupted by it is failed with its reason.
+check-restart: venv $(DYNOXIDE)
+	infra/check-restart.sh
 
 # Forget the local data (projects, keys, contacts) kept between runs of make dev.
 reset:

@@ -39,7 +39,8 @@ else
   echo "roster: started dynoxide on $AWS_ENDPOINT_URL_DYNAMODB (data: .local/dynamodb.sqlite)"
 fi
 
-cargo build -q -p roster-local -p roster-cli
+# The whole workspace, as `make test` builds it, so both share one build of every dependency.
+cargo build -q --workspace --locked
 target/debug/roster-local &
 started+=("$!")
 for _ in $(seq 1 100); do

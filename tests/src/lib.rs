@@ -283,6 +283,12 @@ impl TestApp {
         }
     }
 
+    /// The contact with this email (`Null` if none), by the exact lookup.
+    pub async fn by_email(&self, p: &TestProject, email: &str) -> Value {
+        let r = self.get(&format!("{}?email={email}", p.contacts()), &p.key).await;
+        r.body["data"][0].clone()
+    }
+
     /// Every contact of the project (follows the cursor to the end).
     pub async fn all_contacts(&self, p: &TestProject) -> Vec<Value> {
         let mut out = Vec::new();

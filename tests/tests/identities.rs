@@ -5,13 +5,8 @@
 //! still refuses it.
 
 use reqwest::StatusCode;
-use roster_e2e::{TestApp, TestProject};
+use roster_e2e::TestApp;
 use serde_json::{json, Value};
-
-async fn by_email(app: &TestApp, p: &TestProject, email: &str) -> Value {
-    let r = app.get(&format!("{}?email={email}", p.contacts()), &p.key).await;
-    r.body["data"][0].clone()
-}
 
 async fn report(app: &TestApp, job: &Value) -> Vec<String> {
     let url = job["error_report_url"].as_str().expect("a report link");
@@ -40,10 +35,10 @@ async fn a_uk_file_in_a_us_project_imports_every_person() {
     );
 
     // International numbers mean the same in a US project as anywhere.
-    assert_eq!(by_email(&app, &p, "bob@example.co.uk").await["phone"], "+447400123456");
-    assert_eq!(by_email(&app, &p, "cat@example.co.uk").await["phone"], "+441212345678");
+    assert_eq!(app.by_email(&p, "bob@example.co.uk").await["phone"], "+447400123456");
+    assert_eq!(app.by_email(&p, "cat@example.co.uk").await["phone"], "+441212345678");
     // A UK national number is not a US number: Ann is kept, her number shown as given.
-    let ann = by_email(&app, &p, "ann@example.co.uk").await;
+    let ann = app.by_email(&p, "ann@example.co.uk").await;
     assert_eq!(ann["first_name"], "Ann");
     assert!(ann["phone"].is_null(), "{ann:?}");
     assert_eq!(ann["phone_raw"], "07911 123456");
@@ -65,7 +60,7 @@ async fn a_uk_file_in_a_us_project_imports_every_person() {
         .import_file(&p, "uk2.csv", file.as_bytes().to_vec(), json!({}))
         .await;
     assert_eq!(job.body["updated"], 1, "{:?}", job.body);
-    let ann = by_email(&app, &p, "ann@example.co.uk").await;
+    let ann = app.by_email(&p, "ann@example.co.uk").await;
     assert_eq!(ann["phone"], "+447911123456");
     assert!(
         ann.get("phone_raw").is_none_or(Value::is_null),
@@ -95,10 +90,10 @@ async fn an_import_row_whose_phone_is_another_contacts_still_keeps_its_person() 
         (Some(1), Some(0), Some(1)),
         "{b:?}"
     );
-    let new = by_email(&app, &p, "new@example.com").await;
+    let new = app.by_email(&p, "new@example.com").await;
     assert!(new["phone"].is_null(), "{new:?}");
     assert_eq!(new["phone_raw"], "+14155552671");
-    let owner = by_email(&app, &p, "owner@example.com").await;
+    let owner = app.by_email(&p, "owner@example.com").await;
     assert_eq!(owner["phone"], "+14155552671", "the owner keeps the number");
     let lines = report(&app, b).await;
     assert_eq!(lines.len(), 1, "{lines:?}");
@@ -131,7 +126,7 @@ async fn a_signup_with_a_foreign_mobile_is_kept_and_the_api_still_refuses_it() {
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    assert_eq!(by_email(&app, &p, "li@example.cn").await["phone"], "+8613123456789");
+    assert_eq!(app.by_email(&p, "li@example.cn").await["phone"], "+8613123456789");
 
     // A Beijing number written nationally is no US number: the signup is kept anyway.
     let r = app
@@ -144,7 +139,7 @@ async fn a_signup_with_a_foreign_mobile_is_kept_and_the_api_still_refuses_it() {
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     assert!(r.body["referral_code"].is_string());
-    let wang = by_email(&app, &p, "wang@example.cn").await;
+    let wang = app.by_email(&p, "wang@example.cn").await;
     assert_eq!(wang["first_name"], "Wang");
     assert!(wang["phone"].is_null());
     assert_eq!(wang["phone_raw"], "010 6552 9988");
@@ -166,7 +161,7 @@ async fn a_signup_with_a_foreign_mobile_is_kept_and_the_api_still_refuses_it() {
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    let zhang = by_email(&app, &p, "zhang@example.cn").await;
+    let zhang = app.by_email(&p, "zhang@example.cn").await;
     assert!(zhang["phone"].is_null());
     assert_eq!(zhang["phone_raw"], "+8613123456789");
 
@@ -180,7 +175,7 @@ async fn a_signup_with_a_foreign_mobile_is_kept_and_the_api_still_refuses_it() {
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.field(), Some("phone"));
-    assert!(by_email(&app, &p, "api@example.cn").await.is_null());
+    assert!(app.by_email(&p, "api@example.cn").await.is_null());
 }
 
 #[tokio::test]
@@ -223,13 +218,13 @@ async fn a_contact_whose_phone_could_not_be_stored_joins_an_sms_list_as_invalid(
             .find(|s| s["list_id"] == list_id)
             .map(|s| s["status"].clone())
     };
-    let bad = by_email(&app, &p, "bad@example.com").await;
+    let bad = app.by_email(&p, "bad@example.com").await;
     let subs = app
         .get(&format!("{}/lists", p.contact(bad["id"].as_str().unwrap())), &p.key)
         .await;
     assert_eq!(status_on(&subs.body, sms), Some(json!("invalid")), "{:?}", subs.body);
     assert_eq!(status_on(&subs.body, email), Some(json!("active")), "{:?}", subs.body);
-    let good = by_email(&app, &p, "good@example.com").await;
+    let good = app.by_email(&p, "good@example.com").await;
     let subs = app
         .get(&format!("{}/lists", p.contact(good["id"].as_str().unwrap())), &p.key)
         .await;

@@ -6,11 +6,6 @@ use reqwest::StatusCode;
 use roster_e2e::{assert_counts_add_up, fixture, TestApp, TestProject};
 use serde_json::{json, Value};
 
-async fn by_email(app: &TestApp, p: &TestProject, email: &str) -> Value {
-    let r = app.get(&format!("{}?email={email}", p.contacts()), &p.key).await;
-    r.body["data"][0].clone()
-}
-
 #[tokio::test]
 async fn a_messy_file_imports_with_exact_counts_and_an_error_report() {
     let app = TestApp::spawn().await;
@@ -63,7 +58,7 @@ async fn a_messy_file_imports_with_exact_counts_and_an_error_report() {
     assert_eq!(counts("warnings"), 1, "{b:?}");
     assert_eq!(b["percent"], 100.0);
 
-    let ada = by_email(&app, &p, "ada@example.com").await;
+    let ada = app.by_email(&p, "ada@example.com").await;
     assert_eq!(
         (ada["first_name"].as_str(), ada["last_name"].as_str()),
         (Some("Ada"), Some("Lovelace"))
@@ -83,17 +78,17 @@ async fn a_messy_file_imports_with_exact_counts_and_an_error_report() {
         .collect();
     tags.sort();
     assert_eq!(tags, vec!["Imported", "beta", "early", "vip"]);
-    let grace = by_email(&app, &p, "grace@example.com").await;
+    let grace = app.by_email(&p, "grace@example.com").await;
     // The quoted newline kept the field whole (text fields collapse white space).
     assert_eq!(grace["address"]["city"], "Arlington Virginia");
     assert_eq!(grace["phone"], "+14155552671");
-    let zoe = by_email(&app, &p, "zoe@example.com").await;
+    let zoe = app.by_email(&p, "zoe@example.com").await;
     assert_eq!(
         (zoe["full_name"].as_str(), zoe["company"].as_str()),
         (Some("Zoë Saldaña"), Some("Café Crème"))
     );
     assert_eq!(app.all_contacts(&p).await.len(), 4, "one contact per person");
-    let bad_phone = by_email(&app, &p, "bad-phone@example.com").await;
+    let bad_phone = app.by_email(&p, "bad-phone@example.com").await;
     assert_eq!(
         (bad_phone["phone"].clone(), bad_phone["phone_raw"].clone()),
         (Value::Null, json!("12"))
@@ -187,17 +182,17 @@ async fn files_dropped_in_the_bucket_import_with_auto_mapping_in_any_encoding() 
             other => panic!("unexpected job {other}"),
         }
     }
-    let rene = by_email(&app, &p, "rene@example.com").await;
+    let rene = app.by_email(&p, "rene@example.com").await;
     assert_eq!(
         (rene["first_name"].as_str(), rene["last_name"].as_str()),
         (Some("René"), Some("Müller"))
     );
     assert_eq!(rene["company"], "Société Générale");
-    assert_eq!(by_email(&app, &p, "lars@example.com").await["last_name"], "Ørsted");
-    let bjork = by_email(&app, &p, "bjork@example.com").await;
+    assert_eq!(app.by_email(&p, "lars@example.com").await["last_name"], "Ørsted");
+    let bjork = app.by_email(&p, "bjork@example.com").await;
     assert_eq!(bjork["last_name"], "Guðmundsdóttir");
-    assert_eq!(by_email(&app, &p, "jose@example.com").await["phone"], "+34612345678");
-    let ann = by_email(&app, &p, "ann@example.com").await;
+    assert_eq!(app.by_email(&p, "jose@example.com").await["phone"], "+34612345678");
+    let ann = app.by_email(&p, "ann@example.com").await;
     assert_eq!(
         (ann["type"].as_str(), ann["eid"].as_str()),
         (Some("customer"), Some("crm-1"))
@@ -327,13 +322,13 @@ async fn modes_and_blank_cells() {
         "{:?}",
         r.body
     );
-    let old = by_email(&app, &p, "old@example.com").await;
+    let old = app.by_email(&p, "old@example.com").await;
     assert_eq!(
         (old["company"].as_str(), old["first_name"].as_str()),
         (Some("Keep Ltd"), Some("Olde")),
         "an empty cell erases nothing"
     );
-    assert!(by_email(&app, &p, "new@example.com").await.is_null());
+    assert!(app.by_email(&p, "new@example.com").await.is_null());
 
     let r = app
         .import_file(
@@ -349,14 +344,14 @@ async fn modes_and_blank_cells() {
         "{:?}",
         r.body
     );
-    assert_eq!(by_email(&app, &p, "new@example.com").await["type"], "customer");
+    assert_eq!(app.by_email(&p, "new@example.com").await["type"], "customer");
 
     let r = app
         .import_file(&p, "c.csv", file, json!({"options": {"blank_overwrites": true}}))
         .await;
     assert_eq!(r.body["updated"].as_u64(), Some(2), "{:?}", r.body);
     assert!(
-        by_email(&app, &p, "old@example.com").await["company"].is_null(),
+        app.by_email(&p, "old@example.com").await["company"].is_null(),
         "blank_overwrites clears"
     );
 }
@@ -485,7 +480,7 @@ async fn workbooks_and_quotes_never_closed_are_refused_before_anything_is_stored
         "{:?}",
         done.body
     );
-    assert_eq!(by_email(&app, &p, "sep2@example.com").await["last_name"], "Sep");
+    assert_eq!(app.by_email(&p, "sep2@example.com").await["last_name"], "Sep");
 }
 
 fn people(n: usize, dup_every: usize) -> Vec<u8> {
@@ -1110,16 +1105,13 @@ async fn a_classic_mac_file_keeps_its_accents_and_line_numbers() {
         (Some("completed"), Some("mac-roman"), Some(3), Some(1), Some(1)),
         "{done:?}"
     );
-    let rene = by_email(&app, &p, "rene@example.com").await;
+    let rene = app.by_email(&p, "rene@example.com").await;
     assert_eq!(
         (rene["last_name"].as_str(), rene["company"].as_str()),
         (Some("Müller"), Some("Société Générale"))
     );
-    assert_eq!(by_email(&app, &p, "zoe@example.com").await["last_name"], "Ångström");
-    assert_eq!(
-        by_email(&app, &p, "quoted@example.com").await["first_name"],
-        "Multi Line"
-    );
+    assert_eq!(app.by_email(&p, "zoe@example.com").await["last_name"], "Ångström");
+    assert_eq!(app.by_email(&p, "quoted@example.com").await["first_name"], "Multi Line");
     let url = done["error_report_url"].as_str().expect("a report link");
     let report = app.http.get(url).send().await.unwrap().text().await.unwrap();
     let mut lines: Vec<&str> = report.lines().skip(1).collect();

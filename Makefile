@@ -53,5 +53,9 @@ $(VENV)/.lambda: $(VENV)/.installed
 	$(VENV)/bin/pip install -q cargo-lambda==1.9.2 ziglang==0.15.2
 	touch $@
 
+# Every function of template.yaml, built together (their features unified
+# among themselves only), each zipped as its CodeUri expects:
+# target/lambda/<binary>/bootstrap.zip.
+FUNCTIONS := -p roster-api -p roster-import-planner -p roster-import-worker -p roster-bulk-worker
 lambda: $(VENV)/.lambda
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 -p roster-api
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 --output-format zip $(FUNCTIONS)

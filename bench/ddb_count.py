@@ -1,7 +1,8 @@
 """DynamoDB requests per API call: a counting proxy between the local runner
 and the emulator, by operation (X-Amz-Target).
 
-Usage: python bench/ddb_count.py MOTO_URL PROXY_PORT RUNNER_BINARY API_PORT
+Usage: python bench/ddb_count.py DYNAMODB_URL PROXY_PORT RUNNER_BINARY API_PORT
+(S3, SQS and SES: AWS_ENDPOINT_URL, not behind the proxy.)
 Prints JSON: requests per upsert of a new and of an existing contact.
 """
 import collections
@@ -104,10 +105,10 @@ def measure(label, n, fn):
 
 
 def main():
-    moto, proxy_port, runner, api_port = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-    proxy = ThreadingHTTPServer(("127.0.0.1", proxy_port), make_proxy(moto))
+    dynamodb, proxy_port, runner, api_port = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+    proxy = ThreadingHTTPServer(("127.0.0.1", proxy_port), make_proxy(dynamodb))
     threading.Thread(target=proxy.serve_forever, daemon=True).start()
-    env = dict(os.environ, AWS_ENDPOINT_URL=f"http://127.0.0.1:{proxy_port}", PORT=api_port, STACK_NAME=f"bench{int(time.time())}", RUST_LOG="warn", ADMIN_TOKEN="bench-admin-token")
+    env = dict(os.environ, AWS_ENDPOINT_URL_DYNAMODB=f"http://127.0.0.1:{proxy_port}", PORT=api_port, STACK_NAME=f"bench{int(time.time())}", RUST_LOG="warn", ADMIN_TOKEN="bench-admin-token")
     proc = subprocess.Popen([runner], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{api_port}"
     try:

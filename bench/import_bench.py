@@ -58,7 +58,7 @@ class Runner:
         self.proc = None
 
     def start(self):
-        env = dict(os.environ, AWS_ENDPOINT_URL=self.endpoint, PORT=str(self.port), STACK_NAME=self.stack,
+        env = dict(os.environ, AWS_ENDPOINT_URL_DYNAMODB=self.endpoint, PORT=str(self.port), STACK_NAME=self.stack,
                    RUST_LOG=os.environ.get("RUNNER_LOG", "warn"), ADMIN_TOKEN=ADMIN)
         if self.chunk_rows:
             env["IMPORT_CHUNK_ROWS"] = str(self.chunk_rows)
@@ -91,12 +91,8 @@ class Runner:
         return call("GET", f"{self.base}/v1/projects/{p['id']}/imports/{job_id}", p["api_key"])[1]
 
 
-def upload(url, path, direct=None):
-    """PUTs the file to a presigned URL; `direct` sends it to the emulator
-    itself instead of the host in the URL (the counting proxy)."""
-    if direct:
-        parts = urllib.parse.urlsplit(url)
-        url = urllib.parse.urlunsplit((parts.scheme, urllib.parse.urlsplit(direct).netloc, parts.path, parts.query, ""))
+def upload(url, path):
+    """PUTs the file to a presigned URL (S3 is the emulator's, not behind the proxy)."""
     with open(path, "rb") as f:
         data = f.read()
     # An explicit type: urllib would send a form type, which the emulator reads as a form.
@@ -116,11 +112,11 @@ def wait_in_emulator(ddb, table, pid, job_id, timeout=3600):
     raise RuntimeError("import did not finish")
 
 
-def counted_import(runner, ddb, moto, table, p, path, label, rows):
+def counted_import(runner, ddb, table, p, path, label, rows):
     job = runner.create_import(p, os.path.basename(path))
     with lock:
         counts.clear()
-    upload(job["upload_url"], path, direct=moto)
+    upload(job["upload_url"], path)
     print(f"bench: {label}: uploaded", file=sys.stderr)
     state = wait_in_emulator(ddb, table, p["id"], job["id"])
     with lock:
@@ -158,28 +154,28 @@ def count_contacts(runner, p):
 
 
 def main():
-    moto, binary = sys.argv[1], sys.argv[2]
+    dynamodb, binary = sys.argv[1], sys.argv[2]
     rows_counted = int(os.environ.get("ROWS_COUNTED", "2000"))
     rows_e2e = int(os.environ.get("ROWS_E2E", "100000"))
     fault_rows = int(os.environ.get("FAULT_ROWS", "50000"))
-    ddb = boto3.client("dynamodb", endpoint_url=moto)
+    ddb = boto3.client("dynamodb", endpoint_url=dynamodb)
     phases = os.environ.get("PHASES", "requests,wall,fault").split(",")
     tmp = tempfile.mkdtemp()
     out = {}
 
     if "requests" in phases:
-        out["requests"] = requests_per_row(binary, moto, ddb, tmp, rows_counted)
+        out["requests"] = requests_per_row(binary, dynamodb, ddb, tmp, rows_counted)
     if "wall" in phases:
-        out["wall"] = wall_time(binary, moto, tmp, rows_e2e)
+        out["wall"] = wall_time(binary, dynamodb, tmp, rows_e2e)
     if "fault" in phases:
-        out["fault"] = kill_and_restart(binary, moto, tmp, fault_rows)
+        out["fault"] = kill_and_restart(binary, dynamodb, tmp, fault_rows)
     print(json.dumps(out))
 
 
-def requests_per_row(binary, moto, ddb, tmp, rows_counted):
+def requests_per_row(binary, dynamodb, ddb, tmp, rows_counted):
     """1. Requests per 1,000 rows, through the counting proxy."""
     proxy_port = free_port()
-    proxy = ThreadingHTTPServer(("127.0.0.1", proxy_port), make_proxy(moto))
+    proxy = ThreadingHTTPServer(("127.0.0.1", proxy_port), make_proxy(dynamodb))
     threading.Thread(target=proxy.serve_forever, daemon=True).start()
     stack = f"bcount{int(time.time())}"
     runner = Runner(binary, f"http://127.0.0.1:{proxy_port}", stack, chunk_rows=1000)
@@ -192,19 +188,19 @@ def requests_per_row(binary, moto, ddb, tmp, rows_counted):
         phones = os.path.join(tmp, "phones.csv")
         people(phones, rows_counted, offset=10_000_000, phones=True)
         return [
-            counted_import(runner, ddb, moto, table, p, new, "all new (email, names, company)", rows_counted),
-            counted_import(runner, ddb, moto, table, p, new, "all existing (the same file again)", rows_counted),
-            counted_import(runner, ddb, moto, table, p, phones, "all new, with a phone per row", rows_counted),
+            counted_import(runner, ddb, table, p, new, "all new (email, names, company)", rows_counted),
+            counted_import(runner, ddb, table, p, new, "all existing (the same file again)", rows_counted),
+            counted_import(runner, ddb, table, p, phones, "all new, with a phone per row", rows_counted),
         ]
     finally:
         runner.kill()
         proxy.shutdown()
 
 
-def wall_time(binary, moto, tmp, rows_e2e):
+def wall_time(binary, dynamodb, tmp, rows_e2e):
     """2. Wall time end to end, straight to the emulator."""
     stack = f"bwall{int(time.time())}"
-    runner = Runner(binary, moto, stack)
+    runner = Runner(binary, dynamodb, stack)
     runner.start()
     try:
         p = runner.project()
@@ -221,10 +217,10 @@ def wall_time(binary, moto, tmp, rows_e2e):
         runner.kill()
 
 
-def kill_and_restart(binary, moto, tmp, fault_rows):
+def kill_and_restart(binary, dynamodb, tmp, fault_rows):
     """3. Kill the runner mid-import, start it again."""
     stack = f"bfault{int(time.time())}"
-    runner = Runner(binary, moto, stack, chunk_rows=5000)
+    runner = Runner(binary, dynamodb, stack, chunk_rows=5000)
     runner.start()
     try:
         p = runner.project()

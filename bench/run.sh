@@ -25,8 +25,10 @@ step() {
 }
 
 echo "bench: building release binaries (lto, codegen-units=1, strip)…" >&2
-cargo build --release -q -p roster-api -p roster-import-planner -p roster-import-worker -p roster-bulk-worker \
-  -p roster-bench-floors -p roster-bench-import
+# The functions are built together and alone, as make lambda builds them:
+# features of other crates (the CLI's, the bench's) are not unified into them.
+cargo build --release -q -p roster-api -p roster-import-planner -p roster-import-worker -p roster-bulk-worker
+cargo build --release -q -p roster-bench-floors -p roster-bench-import
 cargo build -q -p roster-local
 
 cold_starts() {
@@ -44,23 +46,38 @@ cold_starts() {
 echo "bench: cold starts ($RUNS runs each)…" >&2
 step cold cold_starts
 
-dir=$(mktemp -d)
-motos=()
-trap 'for m in "${motos[@]}"; do kill "$(cat "$m")" 2>/dev/null || true; done; rm -rf "$dir"' EXIT
-# start_moto NAME: a fresh emulator, its port on stdout.
-# It is the emulator of `make test` (infra/emulator.py) with one speed-up that
-# changes no answer (bench/moto_server.py).
-start_moto() {
-  MOTO_SERVER="$PY bench/moto_server.py" infra/moto.sh 0 "$dir/$1.pid" "$dir/$1.log"
+# The deployed artifacts: make lambda (arm64, cargo-lambda), each zip's size.
+artifacts() {
+  make -s lambda >&2
+  $PY -c 'import glob, json, os, zipfile
+for z in sorted(glob.glob("target/lambda/*/bootstrap.zip")):
+    print(json.dumps({"function": os.path.basename(os.path.dirname(z)), "zip_bytes": os.path.getsize(z),
+                      "unzipped_bytes": sum(i.file_size for i in zipfile.ZipFile(z).infolist())}))'
 }
-moto_port=$(start_moto moto)
-motos+=("$dir/moto.pid")
+echo "bench: arm64 Lambda artifacts (make lambda)…" >&2
+step artifacts artifacts
+
+dir=$(mktemp -d)
+pids=()
+trap 'for p in "${pids[@]}"; do kill "$(cat "$p")" 2>/dev/null || true; done; rm -rf "$dir"' EXIT
+# The emulators of make test and make dev: dynoxide (DynamoDB, in memory
+# here) and moto (S3, SQS, SES). start_dynamodb NAME: a fresh one, its URL
+# in $dynamodb_url.
+start_dynamodb() {
+  pids+=("$dir/$1.pid")
+  dynamodb_url="http://127.0.0.1:$(infra/dynoxide.sh 0 "$dir/$1.pid" "$dir/$1.log")"
+}
+moto_port=$(infra/moto.sh 0 "$dir/moto.pid" "$dir/moto.log")
+pids+=("$dir/moto.pid")
+start_dynamodb dynamodb
+dynamodb=$dynamodb_url
 free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-export AWS_ENDPOINT_URL="http://127.0.0.1:$moto_port" AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
+export AWS_ENDPOINT_URL="http://127.0.0.1:$moto_port" AWS_ENDPOINT_URL_DYNAMODB="$dynamodb" \
+  AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
   AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 
 echo "bench: DynamoDB requests per call…" >&2
-step counts $PY bench/ddb_count.py "http://127.0.0.1:$moto_port" "$(free_port)" target/debug/roster-local "$(free_port)"
+step counts $PY bench/ddb_count.py "$dynamodb" "$(free_port)" target/debug/roster-local "$(free_port)"
 
 echo "bench: import parse rate (${PARSE_ROWS:-1000000} rows)…" >&2
 step parse target/release/import-parse "${PARSE_ROWS:-1000000}"
@@ -69,27 +86,26 @@ echo "bench: planner and chunk worker peak RSS (100 MiB and ${RSS_MIB:-1024} MiB
 rss() { target/release/import-rss 100 1 && target/release/import-rss "${RSS_MIB:-1024}" 1; }
 step rss rss
 
-echo "bench: imports end to end (requests per 1,000 rows, ${ROWS_E2E:-100000}-row wall time)…" >&2
-step imports env PHASES=requests,wall $PY bench/import_bench.py "http://127.0.0.1:$moto_port" target/debug/roster-local
+echo "bench: one chunk worker against DynamoDB latency (${LATENCY_ROWS:-10000} rows; ${LATENCY_MS:-0,5,10} ms)…" >&2
+step latency target/release/import-latency "${LATENCY_ROWS:-10000}" "${LATENCY_MS:-0,5,10}"
 
-# The kill-and-restart run gets an emulator of its own: the one above holds
-# the 100k-row import, which the audience step reuses, and the emulator slows
-# as its tables grow.
+echo "bench: write units of a new and an existing contact…" >&2
+step wcu $PY bench/wcu.py "$dynamodb" target/debug/roster-local
+
+echo "bench: imports end to end (requests per 1,000 rows, ${ROWS_E2E:-100000}-row wall time)…" >&2
+step imports env PHASES=requests,wall $PY bench/import_bench.py "$dynamodb" target/debug/roster-local
+
+# The kill-and-restart run gets a DynamoDB of its own.
 fault() {
-  local port
-  port=$(start_moto fault)
-  motos+=("$dir/fault.pid")
-  AWS_ENDPOINT_URL="http://127.0.0.1:$port" PHASES=fault $PY bench/import_bench.py "http://127.0.0.1:$port" \
-    target/debug/roster-local
-  kill "$(cat "$dir/fault.pid")"
+  start_dynamodb fault
+  AWS_ENDPOINT_URL_DYNAMODB="$dynamodb_url" PHASES=fault $PY bench/import_bench.py "$dynamodb_url" target/debug/roster-local
 }
 echo "bench: runner killed and started again during a ${FAULT_ROWS:-50000}-row import…" >&2
 step fault fault
 
 echo "bench: audience list first pages at ${AUDIENCE_SIZES:-1000,10000,100000} contacts…" >&2
-step audience $PY bench/audience_bench.py "http://127.0.0.1:$moto_port" target/debug/roster-local
+step audience $PY bench/audience_bench.py "$dynamodb" target/debug/roster-local
 
-$PY bench/render.py "$(cat "$out/cold")" "$(cat "$out/counts")" "$(cat "$out/parse")" "$(cat "$out/rss")" \
-  "$(cat "$out/imports")" "$(cat "$out/fault")" "$(cat "$out/audience")" > bench/README.md
+$PY bench/render.py "$out" > bench/README.md
 echo "bench: wrote bench/README.md" >&2
 cat bench/README.md

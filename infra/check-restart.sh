@@ -20,7 +20,7 @@ stop() {
   sleep 2
   pkill -f "target/debug/roster-local" || true
   pkill -f "dynoxide serve --host 127.0.0.1 --port ${AWS_ENDPOINT_URL_DYNAMODB##*:}" || true
-  pkill -f "emulator.py -H 127.0.0.1 -p ${AWS_ENDPOINT_URL##*:}" || true
+  pkill -f "moto_server -H 127.0.0.1 -p ${AWS_ENDPOINT_URL##*:}" || true
   sleep 1
 }
 trap stop EXIT

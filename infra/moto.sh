@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Starts the moto server on a port (free one if 0), waits until it answers,
+# Starts the moto server (S3, SQS, SES) on a port (free one if 0), waits until it answers,
 # prints the port. Usage: infra/moto.sh PORT PIDFILE LOGFILE
 set -euo pipefail
 port=${1:-0}
@@ -9,9 +9,9 @@ mkdir -p "$(dirname "$pidfile")" "$(dirname "$log")"
 if [ "$port" = 0 ]; then
   port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 fi
-# moto with each DynamoDB request atomic (infra/emulator.py); MOTO_SERVER
-# gives another command line (the bench's, bench/moto_server.py).
-${MOTO_SERVER:-.venv/bin/python infra/emulator.py} -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+# moto as it is: it serves S3, SQS and SES only (DynamoDB is dynoxide's,
+# infra/dynoxide.sh), so none of its DynamoDB needs patching.
+.venv/bin/moto_server -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
 echo $! >"$pidfile"
 for _ in $(seq 1 100); do
   if curl -fsS -o /dev/null "http://127.0.0.1:$port/moto-api/" 2>/dev/null; then

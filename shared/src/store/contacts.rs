@@ -20,7 +20,7 @@ const IDENTITY_SK: &str = "ID";
 /// DynamoDB's limit on the actions of one TransactWriteItems.
 pub const CLAIMS_PER_TRANSACTION: usize = 100;
 /// Rows claimed at once when each needs its own requests.
-const ROWS_IN_FLIGHT: usize = 8;
+const ROWS_IN_FLIGHT: usize = 32;
 
 pub(crate) fn contact_pk(pid: &str, cid: &str) -> String {
     format!("P#{pid}#C#{cid}")
@@ -70,7 +70,14 @@ pub enum WriteMode {
     /// Creates the contact or merges into it, and (re)lists it in the index.
     /// The write is refused (`Merge::Stale`) if the contact was erased or holds
     /// another value for the matched identity: the claim that led here is stale.
-    Upsert { matched: (IdentityKind, String) },
+    /// `held`: values the caller read as claimed by this contact and does not
+    /// claim again; the write is refused too unless the contact still holds
+    /// each (a contact's values are always claimed by it, so holding one is
+    /// owning its claim).
+    Upsert {
+        matched: (IdentityKind, String),
+        held: Vec<(IdentityKind, String)>,
+    },
     /// Changes a live contact; `Merge::Missing` if there is none.
     Update,
 }
@@ -223,32 +230,43 @@ impl Store {
     /// taken since the caller looked) is redone row by row, and a row that
     /// finds a value held by someone else gives back the ones it took.
     pub async fn claim_rows(&self, pid: &str, rows: &[(String, Vec<(IdentityKind, String)>)]) -> Result<Vec<bool>> {
+        // The groups' transactions go out together; a value named in two
+        // groups cancels one of them, which then goes row by row.
+        let groups: Vec<_> = claim_groups(rows, CLAIMS_PER_TRANSACTION, |(_, values)| values.len())
+            .into_iter()
+            .map(|group| self.claim_group(pid, group))
+            .collect();
         let mut held = Vec::with_capacity(rows.len());
-        for group in claim_groups(rows, CLAIMS_PER_TRANSACTION, |(_, values)| values.len()) {
-            let claims: Vec<(IdentityKind, String, String)> = group
-                .iter()
-                .flat_map(|(cid, values)| values.iter().map(|(k, v)| (*k, v.clone(), cid.clone())))
-                .collect();
-            // A transaction may not name one item twice: a value repeated in the group goes one by one.
-            let distinct = claims.iter().map(|(k, v, _)| (k, v)).collect::<HashSet<_>>().len();
-            let together = claims.len() <= CLAIMS_PER_TRANSACTION && distinct == claims.len();
-            if together && self.claim_all(pid, &claims).await? {
-                held.extend(group.iter().map(|_| true));
-                continue;
-            }
-            tracing::info!(rows = group.len(), "claims not taken together; claiming row by row");
-            // Collected first: a lazy iterator of futures kept in the stream makes it not `Send`.
-            let one_by_one: Vec<_> = group
-                .iter()
-                .map(|(cid, values)| self.claim_row(pid, cid, values))
-                .collect();
-            for ok in futures::stream::iter(one_by_one)
-                .buffered(ROWS_IN_FLIGHT)
-                .collect::<Vec<_>>()
-                .await
-            {
-                held.push(ok?);
-            }
+        let mut done = futures::stream::iter(groups).buffered(super::batch::BATCHES_IN_FLIGHT);
+        while let Some(group) = done.next().await {
+            held.extend(group?);
+        }
+        Ok(held)
+    }
+
+    async fn claim_group(&self, pid: &str, group: &[(String, Vec<(IdentityKind, String)>)]) -> Result<Vec<bool>> {
+        let claims: Vec<(IdentityKind, String, String)> = group
+            .iter()
+            .flat_map(|(cid, values)| values.iter().map(|(k, v)| (*k, v.clone(), cid.clone())))
+            .collect();
+        // A transaction may not name one item twice: a value repeated in the group goes one by one.
+        let distinct = claims.iter().map(|(k, v, _)| (k, v)).collect::<HashSet<_>>().len();
+        let together = claims.len() <= CLAIMS_PER_TRANSACTION && distinct == claims.len();
+        if together && self.claim_all(pid, &claims).await? {
+            return Ok(vec![true; group.len()]);
+        }
+        tracing::info!(rows = group.len(), "claims not taken together; claiming row by row");
+        let one_by_one: Vec<_> = group
+            .iter()
+            .map(|(cid, values)| self.claim_row(pid, cid, values))
+            .collect();
+        let mut held = Vec::with_capacity(group.len());
+        for ok in futures::stream::iter(one_by_one)
+            .buffered(ROWS_IN_FLIGHT)
+            .collect::<Vec<_>>()
+            .await
+        {
+            held.push(ok?);
         }
         Ok(held)
     }
@@ -389,8 +407,12 @@ impl Store {
         let mut remove = write.remove;
         set.push(("updated_at".into(), now.clone()));
         set.push((UPDATED_SORT.into(), s(time_sort(&at, cid))));
-        let condition = match &write.mode {
-            WriteMode::Upsert { matched: (kind, value) } => {
+        let upsert_condition;
+        let condition: &str = match &write.mode {
+            WriteMode::Upsert {
+                matched: (kind, value),
+                held,
+            } => {
                 set.extend(index_attrs(&contacts_list(pid), cid));
                 defaults.push(("id".into(), s(cid)));
                 defaults.push(("ref_sort".into(), s(ref_sort(0, cid))));
@@ -399,7 +421,16 @@ impl Store {
                 defaults.extend(new_contact_sorts(cid, &defaults, &set));
                 names.insert("#guard".into(), kind.field().into());
                 values.insert(":guard".into(), s(value.as_str()));
-                "attribute_not_exists(PK) OR (attribute_not_exists(erased_at) AND (attribute_not_exists(#guard) OR #guard = :guard))"
+                let mut still_held = String::new();
+                for (i, (kind, value)) in held.iter().enumerate() {
+                    names.insert(format!("#h{i}"), kind.field().into());
+                    values.insert(format!(":h{i}"), s(value.as_str()));
+                    still_held.push_str(&format!(" AND #h{i} = :h{i}"));
+                }
+                upsert_condition = format!(
+                    "attribute_not_exists(PK) OR (attribute_not_exists(erased_at) AND (attribute_not_exists(#guard) OR #guard = :guard){still_held})"
+                );
+                &upsert_condition
             }
             WriteMode::Update => "attribute_exists(PK) AND attribute_not_exists(erased_at)",
         };

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use chrono::{DateTime, Utc};
 use futures::future::try_join_all;
+use futures::StreamExt;
 
 use super::{get_s, s, sdk_error, Item, Store};
 use crate::domain::contact::Contact;
@@ -369,45 +370,56 @@ impl Store {
     /// backoff; returns them in the order of `keys` (missing ones left out).
     pub(crate) async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>> {
         let order: Vec<(String, String)> = keys.iter().map(key_pair).collect();
+        // Chunks of 100 keys in flight together: one round trip for a batch's reads.
+        let reads: Vec<_> = keys
+            .chunks(100)
+            .map(|chunk| self.batch_get_chunk(chunk.to_vec()))
+            .collect();
         let mut found: HashMap<(String, String), Item> = HashMap::new();
-        for chunk in keys.chunks(100) {
-            let mut pending = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(chunk.to_vec()))
-                    .build()
-                    .map_err(Error::internal)?,
-            );
-            let mut attempt = 0u32;
-            while let Some(request) = pending.take() {
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .send()
-                    .await
-                    .map_err(sdk_error)?;
-                for item in out
-                    .responses
-                    .unwrap_or_default()
-                    .remove(&self.table)
-                    .unwrap_or_default()
-                {
-                    found.insert(key_pair(&item), item);
-                }
-                pending = out
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.table))
-                    .filter(|k| !k.keys.is_empty());
-                if pending.is_some() {
-                    attempt += 1;
-                    if attempt > 10 {
-                        return Err(Error::internal("BatchGetItem kept returning unprocessed keys"));
-                    }
-                    super::contacts::backoff(attempt).await;
-                }
-            }
+        let mut done = futures::stream::iter(reads).buffer_unordered(super::batch::BATCHES_IN_FLIGHT);
+        while let Some(items) = done.next().await {
+            found.extend(items?.into_iter().map(|item| (key_pair(&item), item)));
         }
         Ok(order.into_iter().filter_map(|k| found.remove(&k)).collect())
+    }
+
+    /// Up to 100 keys, asked again for those DynamoDB left unprocessed.
+    async fn batch_get_chunk(&self, keys: Vec<Item>) -> Result<Vec<Item>> {
+        let mut found = Vec::with_capacity(keys.len());
+        let mut pending = Some(
+            KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .build()
+                .map_err(Error::internal)?,
+        );
+        let mut attempt = 0u32;
+        while let Some(request) = pending.take() {
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            found.extend(
+                out.responses
+                    .unwrap_or_default()
+                    .remove(&self.table)
+                    .unwrap_or_default(),
+            );
+            pending = out
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .filter(|k| !k.keys.is_empty());
+            if pending.is_some() {
+                attempt += 1;
+                if attempt > 10 {
+                    return Err(Error::internal("BatchGetItem kept returning unprocessed keys"));
+                }
+                super::contacts::backoff(attempt).await;
+            }
+        }
+        Ok(found)
     }
 }
 

@@ -122,6 +122,7 @@ pub async fn upsert_change(
             &change,
             WriteMode::Upsert {
                 matched: (kind, value.clone()),
+                held: Vec::new(),
             },
         );
         // A phone another contact holds stays where a person can see it.

@@ -48,8 +48,10 @@ use crate::usecases::contacts::{self, creation_defaults, write_for, UpsertOption
 use crate::usecases::{lists, tags};
 use crate::{Error, Result};
 
-/// Rows written at once where each needs its own request.
-const IN_FLIGHT: usize = 8;
+/// Rows written at once where each needs its own request (a merge, a tag):
+/// against DynamoDB's latency, a batch of 100 existing rows takes about
+/// 100 ÷ IN_FLIGHT round trips.
+const IN_FLIGHT: usize = 32;
 
 /// A valid row on its way in.
 struct Prepared {
@@ -125,8 +127,8 @@ pub(super) async fn import_batch(
                     Some(Outcome::Skipped(format!("a contact with this {field} exists (create_only)")).into());
             }
             Some(owner) if holders.iter().all(|h| h.is_none_or(|h| h == owner)) => {
-                let owner = owner.clone();
-                existing.push((p, owner));
+                let held = p.identities().filter(|i| owners.contains_key(i)).collect();
+                existing.push((p, owner.clone(), held));
             }
             None if mode == Mode::UpdateOnly => {
                 let field = p.matched().0.field();
@@ -216,8 +218,11 @@ fn prepare(
     }))
 }
 
-fn upsert_write(p: &Prepared, now: chrono::DateTime<Utc>) -> Result<ContactWrite> {
-    let mut write = write_for(&p.change, WriteMode::Upsert { matched: p.matched() });
+/// `held`: values read as this contact's, written on condition that it still holds them.
+fn upsert_write(p: &Prepared, held: Vec<(IdentityKind, String)>, now: chrono::DateTime<Utc>) -> Result<ContactWrite> {
+    let matched = p.matched();
+    let held = held.into_iter().filter(|i| *i != matched).collect();
+    let mut write = write_for(&p.change, WriteMode::Upsert { matched, held });
     write.defaults.extend(creation_defaults(now, Source::Import)?);
     Ok(write)
 }
@@ -264,7 +269,7 @@ async fn create_new(ctx: &Importer, pid: &str, rows: Vec<Prepared>) -> Result<(W
     let mut built = Vec::with_capacity(rows.len());
     let mut items = Vec::with_capacity(rows.len());
     for (p, code) in rows.into_iter().zip(codes) {
-        let mut write = upsert_write(&p, now)?;
+        let mut write = upsert_write(&p, Vec::new(), now)?;
         write.set.push(("last_activity_at".into(), to_attr(&now)?));
         write.set.push(("referral_code".into(), AttributeValue::S(code)));
         if !p.labels.is_empty() {
@@ -314,10 +319,13 @@ fn indexing_writes(ctx: &Importer, pid: &str, contact: &Contact, writes: &mut Ve
     Ok(())
 }
 
-async fn update_existing(ctx: &Importer, pid: &str, rows: Vec<(Prepared, String)>) -> Result<(Written, Vec<Prepared>)> {
+/// A row of an existing contact: the row, its contact, the row's values the contact holds already.
+type Existing = (Prepared, String, Vec<(IdentityKind, String)>);
+
+async fn update_existing(ctx: &Importer, pid: &str, rows: Vec<Existing>) -> Result<(Written, Vec<Prepared>)> {
     let now = Utc::now();
     let merged: Vec<Result<Merged>> = futures::stream::iter(rows)
-        .map(|(p, owner)| async move { merge_row(ctx, pid, p, owner, now).await })
+        .map(|(p, owner, held)| async move { merge_row(ctx, pid, p, owner, held, now).await })
         .buffered(IN_FLIGHT)
         .collect()
         .await;
@@ -345,12 +353,17 @@ async fn merge_row(
     pid: &str,
     p: Prepared,
     owner: String,
+    held: Vec<(IdentityKind, String)>,
     now: chrono::DateTime<Utc>,
 ) -> Result<Merged> {
     let store = &ctx.store;
-    // Values the contact does not hold yet (a new phone) are claimed first.
+    // Values the contact does not hold yet (a new phone) are claimed first;
+    // those it holds are not claimed again: the merge checks it still does.
     let mut claimed = Vec::new();
-    let others: Vec<_> = p.identities().filter(|i| *i != p.matched()).collect();
+    let others: Vec<_> = p
+        .identities()
+        .filter(|i| *i != p.matched() && !held.contains(i))
+        .collect();
     for (kind, value) in others {
         match store.claim_identity(pid, kind, &value, &owner).await? {
             Claim::Claimed => claimed.push((kind, value)),
@@ -363,7 +376,7 @@ async fn merge_row(
             }
         }
     }
-    let (old, mut new) = match store.merge_contact(pid, &owner, upsert_write(&p, now)?).await? {
+    let (old, mut new) = match store.merge_contact(pid, &owner, upsert_write(&p, held, now)?).await? {
         Merge::Done { old: Some(old), new } => (old, new),
         Merge::Done { old: None, new } => {
             // The claim's contact was missing: finish what its writer could not.

@@ -1,0 +1,130 @@
+//! One chunk worker's rows/s against DynamoDB's latency: every DynamoDB
+//! request of the worker goes through a proxy that holds it for a fixed
+//! delay (`roster_bench_import::delay`); S3 is the emulator's, undelayed.
+//! For each delay: a file of ROWS new contacts (email, names, company,
+//! phone, city) imported as one chunk, then the same file again (every row
+//! an existing contact). Usage: import-latency ROWS DELAYS_MS → JSON lines.
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use roster::domain::project::ProjectSettings;
+use roster::usecases::imports::{self, ChunkMessage, CreateImport, PlanMessage};
+use roster::usecases::projects;
+use roster_bench_import::delay::DelayProxy;
+use roster_bench_import::write_people;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let rows: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(10_000);
+    let delays: Vec<u64> = std::env::args()
+        .nth(2)
+        .unwrap_or_else(|| "0,5,10".into())
+        .split(',')
+        .filter_map(|d| d.trim().parse().ok())
+        .collect();
+    let upstream = std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
+        .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+        .map_err(|_| "set AWS_ENDPOINT_URL_DYNAMODB to the local DynamoDB")?;
+    let template = roster_local::Template::load("template.yaml")?;
+    let clients = roster_local::Clients::from_env().await;
+    let prefix = format!(
+        "blat{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs()
+    );
+    let stack = template.provision(&prefix, &clients).await?;
+    let env = template.function_env("ImportPlannerFunction", &stack, &roster_local::local_parameters())?;
+    let mut config = roster::Config::from_vars(|k| env.get(k).cloned())?;
+    // The whole file is one chunk: one worker's rate.
+    config.import_chunk_rows = rows;
+    let path = std::env::temp_dir().join(format!("roster-latency-{rows}.csv"));
+    write_people(&path, u64::MAX, rows)?;
+
+    for delay in delays {
+        let proxy = DelayProxy::start(&upstream, Duration::from_millis(delay)).await?;
+        let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&clients.sdk)
+                .endpoint_url(&proxy.url)
+                .build(),
+        );
+        let store = roster::store::Store::new(dynamodb, config.table_name.clone());
+        let importer = config.importer(store.clone(), &clients.sdk)?;
+        let created = projects::create(
+            &store,
+            ProjectSettings {
+                name: Some(format!("latency {delay} ms")),
+                ..Default::default()
+            },
+        )
+        .await?;
+        let project = projects::get(&store, &created.project.id).await?;
+        for pass in ["all new", "all existing"] {
+            let job = imports::create(
+                &importer,
+                &project,
+                CreateImport {
+                    filename: "people.csv".into(),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            let id = job.status.import.id.clone();
+            upload(&importer, &job.status.import.source_key, &path).await?;
+            let plan = serde_json::to_string(&PlanMessage {
+                project_id: project.id.clone(),
+                import_id: id.clone(),
+            })?;
+            imports::handle_plan_message(&importer, &plan, 1).await?;
+            proxy.take_counts();
+            let msg = ChunkMessage {
+                project_id: project.id.clone(),
+                import_id: id.clone(),
+                chunk: 0,
+            };
+            let t = Instant::now();
+            imports::run_chunk(&importer, &msg, false).await?;
+            let secs = t.elapsed().as_secs_f64();
+            let counts = proxy.take_counts();
+            let status = imports::status(&importer, &project.id, &id).await?;
+            let requests: u64 = counts.values().sum();
+            println!(
+                "{}",
+                serde_json::json!({
+                    "delay_ms": delay,
+                    "pass": pass,
+                    "rows": rows,
+                    "state": status.import.state,
+                    "created": status.counts.created,
+                    "updated": status.counts.updated,
+                    "failed": status.counts.failed,
+                    "seconds": (secs * 100.0).round() / 100.0,
+                    "rows_per_second": (rows as f64 / secs).round(),
+                    "requests": requests,
+                    "requests_per_1000_rows": (requests as f64 * 1000.0 / rows as f64).round(),
+                    "by_operation": counts,
+                })
+            );
+        }
+    }
+    let _ = std::fs::remove_file(&path);
+    Ok(())
+}
+
+async fn upload(importer: &imports::Importer, key: &str, path: &std::path::Path) -> Result<(), Error> {
+    let mut upload = importer.files.writer(key, "text/csv");
+    let mut file = std::fs::File::open(path)?;
+    let mut block = vec![0u8; 8 * 1024 * 1024];
+    loop {
+        let n = file.read(&mut block)?;
+        if n == 0 {
+            break;
+        }
+        upload.write(&block[..n]).await?;
+    }
+    upload.finish().await?;
+    Ok(())
+}

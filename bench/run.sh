@@ -46,17 +46,6 @@ cold_starts() {
 echo "bench: cold starts ($RUNS runs each)…" >&2
 step cold cold_starts
 
-# The deployed artifacts: make lambda (arm64, cargo-lambda), each zip's size.
-artifacts() {
-  make -s lambda >&2
-  $PY -c 'import glob, json, os, zipfile
-for z in sorted(glob.glob("target/lambda/*/bootstrap.zip")):
-    print(json.dumps({"function": os.path.basename(os.path.dirname(z)), "zip_bytes": os.path.getsize(z),
-                      "unzipped_bytes": sum(i.file_size for i in zipfile.ZipFile(z).infolist())}))'
-}
-echo "bench: arm64 Lambda artifacts (make lambda)…" >&2
-step artifacts artifacts
-
 dir=$(mktemp -d)
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$(cat "$p")" 2>/dev/null || true; done; rm -rf "$dir"' EXIT
@@ -105,6 +94,17 @@ step fault fault
 
 echo "bench: audience list first pages at ${AUDIENCE_SIZES:-1000,10000,100000} contacts…" >&2
 step audience $PY bench/audience_bench.py "$dynamodb" target/debug/roster-local
+
+# The deployed artifacts: make lambda (arm64, cargo-lambda), each zip's size.
+artifacts() {
+  make -s lambda >&2
+  $PY -c 'import glob, json, os, zipfile
+for z in sorted(glob.glob("target/lambda/*/bootstrap.zip")):
+    print(json.dumps({"function": os.path.basename(os.path.dirname(z)), "zip_bytes": os.path.getsize(z),
+                      "unzipped_bytes": sum(i.file_size for i in zipfile.ZipFile(z).infolist())}))'
+}
+echo "bench: arm64 Lambda artifacts (make lambda)…" >&2
+step artifacts artifacts
 
 $PY bench/render.py "$out" > bench/README.md
 echo "bench: wrote bench/README.md" >&2

@@ -1,15 +1,19 @@
 //! A proxy in front of the local DynamoDB that holds every request for a
 //! fixed delay before passing it on: DynamoDB's in-region latency, so that
 //! a worker's rounds of requests cost what they cost on AWS. It counts the
-//! requests by operation (`X-Amz-Target`) on the way.
+//! requests by operation (`X-Amz-Target`) on the way, and the time the
+//! emulator was busy (at least one request passed on and not yet answered):
+//! the local emulator serves one request at a time, where DynamoDB serves
+//! them side by side within its latency, so that time is the emulator's
+//! and not the worker's.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use axum::body::{to_bytes, Body};
+use axum::body::{to_bytes, Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderName, StatusCode};
+use axum::http::{HeaderMap, HeaderName, StatusCode};
 use axum::response::Response;
 
 struct Proxy {
@@ -17,6 +21,21 @@ struct Proxy {
     delay: Duration,
     client: reqwest::Client,
     counts: Mutex<BTreeMap<String, u64>>,
+    upstream_busy: Mutex<Busy>,
+}
+
+/// Requests passed on and not answered yet, since when, and the busy time so far.
+#[derive(Default)]
+struct Busy {
+    outstanding: u32,
+    since: Option<Instant>,
+    total: Duration,
+}
+
+impl Proxy {
+    fn busy(&self) -> std::sync::MutexGuard<'_, Busy> {
+        self.upstream_busy.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// A running proxy: its URL and the requests counted so far.
@@ -37,6 +56,7 @@ impl DelayProxy {
                 .build()
                 .map_err(std::io::Error::other)?,
             counts: Mutex::new(BTreeMap::new()),
+            upstream_busy: Mutex::new(Busy::default()),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);
@@ -48,6 +68,18 @@ impl DelayProxy {
     /// Requests by operation since the last call, and resets the count.
     pub fn take_counts(&self) -> BTreeMap<String, u64> {
         std::mem::take(&mut *self.proxy.counts.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// How long the emulator was busy since the last call; resets it.
+    pub fn take_upstream_busy(&self) -> Duration {
+        let mut busy = self.proxy.busy();
+        let now = Instant::now();
+        if let Some(since) = busy.since.replace(now) {
+            busy.total += now - since;
+        } else {
+            busy.since = None;
+        }
+        std::mem::take(&mut busy.total)
     }
 }
 
@@ -71,22 +103,47 @@ async fn forward(State(proxy): State<Arc<Proxy>>, request: Request) -> Result<Re
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let mut headers = parts.headers;
     headers.remove("host");
-    let answer = proxy
+    {
+        let mut busy = proxy.busy();
+        if busy.outstanding == 0 {
+            busy.since = Some(Instant::now());
+        }
+        busy.outstanding += 1;
+    }
+    let sent = proxy
         .client
         .request(parts.method, format!("{}{path}", proxy.upstream))
         .headers(headers)
         .body(body)
         .send()
-        .await
-        .map_err(|_| StatusCode::BAD_GATEWAY)?;
-    let mut response = Response::builder().status(answer.status());
-    for (name, value) in answer.headers() {
+        .await;
+    let answer = match sent {
+        Ok(answer) => read_whole(answer).await,
+        Err(e) => Err(e),
+    };
+    {
+        let mut busy = proxy.busy();
+        busy.outstanding -= 1;
+        if busy.outstanding == 0 {
+            if let Some(since) = busy.since.take() {
+                busy.total += since.elapsed();
+            }
+        }
+    }
+    let (status, answer_headers, bytes) = answer.map_err(|_| StatusCode::BAD_GATEWAY)?;
+    let mut response = Response::builder().status(status);
+    for (name, value) in &answer_headers {
         if name != HeaderName::from_static("transfer-encoding") && name != HeaderName::from_static("content-length") {
             response = response.header(name, value);
         }
     }
-    let bytes = answer.bytes().await.map_err(|_| StatusCode::BAD_GATEWAY)?;
     response
         .body(Body::from(bytes))
         .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// The whole answer, read before the emulator counts as done with it.
+async fn read_whole(answer: reqwest::Response) -> reqwest::Result<(StatusCode, HeaderMap, Bytes)> {
+    let (status, headers) = (answer.status(), answer.headers().clone());
+    Ok((status, headers, answer.bytes().await?))
 }

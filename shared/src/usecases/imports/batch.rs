@@ -51,7 +51,7 @@ use crate::{Error, Result};
 /// Rows written at once where each needs its own request (a merge, a tag):
 /// against DynamoDB's latency, a batch of 100 existing rows takes about
 /// 100 ÷ IN_FLIGHT round trips.
-const IN_FLIGHT: usize = 32;
+const IN_FLIGHT: usize = 50;
 
 /// A valid row on its way in.
 struct Prepared {

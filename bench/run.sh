@@ -29,7 +29,7 @@ echo "bench: building release binaries (lto, codegen-units=1, strip)…" >&2
 # features of other crates (the CLI's, the bench's) are not unified into them.
 cargo build --release -q -p roster-api -p roster-import-planner -p roster-import-worker -p roster-bulk-worker
 cargo build --release -q -p roster-bench-floors -p roster-bench-import
-cargo build -q -p roster-local
+cargo build -q --workspace --locked  # the debug build of make test and make dev
 
 cold_starts() {
   $PY bench/coldstart.py "$RUNS" target/release/floor-hello target/release/floor-sdk target/release/api \

@@ -24,12 +24,17 @@ def machine():
     return f"{platform.machine()}, {os.cpu_count()} cores ({cpu}), {mem_gib:.0f} GiB, {platform.system()} {platform.release()}; {rustc}"
 
 
+# A step not run (a run stopped early) leaves its section out.
 def lines(path):
+    if not os.path.exists(path):
+        return []
     with open(path) as f:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def one(path):
+def one(path, missing=None):
+    if not os.path.exists(path):
+        return missing
     with open(path) as f:
         return json.load(f)
 
@@ -41,9 +46,9 @@ def main():
     counts = one(at("counts"))
     parse = one(at("parse"))
     rss = lines(at("rss"))
-    imports = one(at("imports"))
-    imports.update(one(at("fault")))
-    audience = one(at("audience"))
+    imports = one(at("imports"), {})
+    imports.update(one(at("fault"), {}))
+    audience = one(at("audience"), [])
     latency = lines(at("latency"))
     wcu = one(at("wcu"))
     artifacts = lines(at("artifacts"))
@@ -162,7 +167,7 @@ def render_imports(w, parse, rss, imports):
       "all-existing ≤ 1,050.\n")
     w(f"| import | rows | created | updated | requests / 1,000 rows | by operation |")
     w("|---|---:|---:|---:|---:|---|")
-    for r in imports["requests"]:
+    for r in imports.get("requests", []):
         ops = ", ".join(f"{k} {v:g}" for k, v in r["by_operation_per_1000_rows"].items())
         w(f"| {r['import']} | {r['rows']:,} | {r['created']:,} | {r['updated']:,} | {r['requests_per_1000_rows']:g} | {ops} |")
     w("")
@@ -215,11 +220,12 @@ def template_max_concurrency():
 
 # A new on-demand table's limit the chunk workers must stay under (the table quota).
 TABLE_WCU = 40_000
+NEW_TABLE_WCU = 4_000
 ROWS_1M, CHUNK = 1_000_000, 10_000
 
 
 def render_latency(w, latency, wcu):
-    if not latency:
+    if not latency or not wcu:
         return
     w("### One chunk worker against DynamoDB latency\n")
     w("`import-latency` (`bench/import/src/bin/import_latency.rs`) runs the planner and one chunk worker in one "
@@ -264,19 +270,21 @@ def render_latency(w, latency, wcu):
     c = template_max_concurrency()
     chunks = ROWS_1M // CHUNK
     rounds = math.ceil(chunks / c)
-    secs = rounds * CHUNK / rate
+    worker_bound = rounds * CHUNK / rate
+    table_bound = ROWS_1M * units / TABLE_WCU
+    new_table_bound = ROWS_1M * units / NEW_TABLE_WCU
     w("### A 1,000,000-row import on AWS, projected\n")
-    w(f"At 5 ms one worker writes {rate:,.0f} new contacts/s × {units:g} units = {per_worker:,.0f} WCU/s. The table's "
-      f"on-demand quota is {TABLE_WCU:,} WCU/s: at most {TABLE_WCU / per_worker:.1f} workers at once. `template.yaml` sets the "
-      f"chunk worker's `MaximumConcurrency` to **{c}** (the SQS event source's cap on concurrent invocations): "
-      f"{c * per_worker:,.0f} WCU/s at full speed, {c * per_worker / TABLE_WCU * 100:.0f}% of the quota, leaving the rest to the API "
-      f"and other workers. A 1,000,000-row file is {chunks} chunks of {CHUNK:,} rows: {rounds} rounds of {c} workers × "
-      f"{CHUNK / rate:.1f} s = **{secs / 60:.1f} minutes** of writing, plus the planner's one pass over the file "
-      "(seconds: see the planner's rate above) and SQS delivery. A brand-new on-demand table starts with less warm "
-      "throughput than the quota (AWS: new on-demand tables serve up to 4,000 writes/s at once, then scale); "
-      "DynamoDB throttles above it and the worker's batched writes retry what comes back unprocessed, so the first "
-      "import into a new table runs slower until the table has scaled (or is pre-warmed).\n")
-
+    w(f"At 5 ms one worker writes {rate:,.0f} new contacts/s × {units:g} units = {per_worker:,.0f} WCU/s, against a table "
+      f"quota of {TABLE_WCU:,} WCU/s: {TABLE_WCU / per_worker:.2f} workers' worth. `template.yaml` sets the chunk worker's "
+      f"`MaximumConcurrency` to **{c}**, the least the SQS event source allows: {c * per_worker:,.0f} WCU/s at full speed, "
+      f"{c * per_worker / TABLE_WCU * 100:.0f}% of the quota, so two workers at full speed are held back by DynamoDB "
+      "(throttled writes come back unprocessed and are retried with backoff). A 1,000,000-row file is "
+      f"{chunks} chunks of {CHUNK:,} rows. Bounded by the workers: {rounds} rounds × {CHUNK / rate:.1f} s = "
+      f"{worker_bound / 60:.1f} min; bounded by the table at its quota: {ROWS_1M:,} × {units:g} ÷ {TABLE_WCU:,} = "
+      f"{table_bound / 60:.1f} min. Projected: **{max(worker_bound, table_bound) / 60:.1f} minutes** of writing, plus the "
+      "planner's one pass over the file and SQS delivery. A brand-new on-demand table starts at 4,000 writes/s of warm "
+      f"throughput (AWS: new on-demand tables sustain up to 4,000 writes/s, then scale): {new_table_bound / 60:.0f} min for "
+      "the first such import unless the table is pre-warmed (warm throughput set on the table).\n")
 
 if __name__ == "__main__":
     main()

@@ -78,6 +78,8 @@ def kind(key):
     """A readable item type from its key: P#pid#C#id/CONTACT → C/CONTACT."""
     pk, sk = key
     parts = pk.split("#")[2:]
+    if parts and parts[0] == "Q":
+        return "Q / (search token)"
     head = "#".join(p for p in parts[:2] if not p[:1].isdigit() and len(p) < 20) or parts[0]
     return f"{head} / {sk.split('#')[0]}"
 
@@ -134,10 +136,10 @@ def main():
                 "table_units_per_contact": round(table_units / ROWS, 2),
                 "gsi_units_per_contact": round(gsi_units / ROWS, 2),
                 "units_per_contact": round((table_units + gsi_units) / ROWS, 2),
-                "by_item": {k: {"per_contact": round(v["items"] / ROWS, 2),
+                "by_item": {k: {"per_contact": round(v["items"] / ROWS, 3),
                                 "mean_bytes": round(v["bytes"] / v["items"]),
-                                "units_per_contact": round(v["units"] / ROWS, 2),
-                                "gsi_units_per_contact": round(v["gsi_units"] / ROWS, 2)} for k, v in sorted(by_kind.items())},
+                                "units_per_contact": round(v["units"] / ROWS, 3),
+                                "gsi_units_per_contact": round(v["gsi_units"] / ROWS, 3)} for k, v in sorted(by_kind.items())},
             }
         print(json.dumps(out))
     finally:

@@ -38,3 +38,41 @@ pub fn reset_peak_rss() {
 }
 
 pub mod delay;
+
+pub type BenchError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A stack of its own (table, bucket, queues from template.yaml, named
+/// `{prefix}{seconds}`) in the emulators, and the import functions' config.
+pub async fn bench_stack(prefix: &str) -> Result<(roster_local::Clients, roster::Config), BenchError> {
+    let template = roster_local::Template::load("template.yaml")?;
+    let clients = roster_local::Clients::from_env().await;
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let stack = template.provision(&format!("{prefix}{seconds}"), &clients).await?;
+    // The planner's environment: the chunk queue too.
+    let env = template.function_env("ImportPlannerFunction", &stack, &roster_local::local_parameters())?;
+    let config = roster::Config::from_vars(|k| env.get(k).cloned())?;
+    Ok((clients, config))
+}
+
+/// Uploads a file to the import's source key (multipart, 8 MiB parts).
+pub async fn upload(
+    importer: &roster::usecases::imports::Importer,
+    key: &str,
+    path: &std::path::Path,
+) -> Result<(), BenchError> {
+    use std::io::Read;
+    let mut upload = importer.files.writer(key, "text/csv");
+    let mut file = std::fs::File::open(path)?;
+    let mut block = vec![0u8; 8 * 1024 * 1024];
+    loop {
+        let n = file.read(&mut block)?;
+        if n == 0 {
+            break;
+        }
+        upload.write(&block[..n]).await?;
+    }
+    upload.finish().await?;
+    Ok(())
+}

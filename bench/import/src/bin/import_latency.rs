@@ -8,16 +8,13 @@
 //! too, and the rate without it: the worker's own rate at that latency.
 //! Usage: import-latency ROWS DELAYS_MS → JSON lines.
 
-use std::io::Read;
 use std::time::{Duration, Instant};
 
 use roster::domain::project::ProjectSettings;
 use roster::usecases::imports::{self, ChunkMessage, CreateImport, PlanMessage};
 use roster::usecases::projects;
 use roster_bench_import::delay::DelayProxy;
-use roster_bench_import::write_people;
-
-type Error = Box<dyn std::error::Error + Send + Sync>;
+use roster_bench_import::{bench_stack, upload, write_people, BenchError as Error};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -31,17 +28,7 @@ async fn main() -> Result<(), Error> {
     let upstream = std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
         .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
         .map_err(|_| "set AWS_ENDPOINT_URL_DYNAMODB to the local DynamoDB")?;
-    let template = roster_local::Template::load("template.yaml")?;
-    let clients = roster_local::Clients::from_env().await;
-    let prefix = format!(
-        "blat{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)?
-            .as_secs()
-    );
-    let stack = template.provision(&prefix, &clients).await?;
-    let env = template.function_env("ImportPlannerFunction", &stack, &roster_local::local_parameters())?;
-    let mut config = roster::Config::from_vars(|k| env.get(k).cloned())?;
+    let (clients, mut config) = bench_stack("blat").await?;
     // The whole file is one chunk: one worker's rate.
     config.import_chunk_rows = rows;
     let path = std::env::temp_dir().join(format!("roster-latency-{rows}.csv"));
@@ -121,20 +108,5 @@ async fn main() -> Result<(), Error> {
         }
     }
     let _ = std::fs::remove_file(&path);
-    Ok(())
-}
-
-async fn upload(importer: &imports::Importer, key: &str, path: &std::path::Path) -> Result<(), Error> {
-    let mut upload = importer.files.writer(key, "text/csv");
-    let mut file = std::fs::File::open(path)?;
-    let mut block = vec![0u8; 8 * 1024 * 1024];
-    loop {
-        let n = file.read(&mut block)?;
-        if n == 0 {
-            break;
-        }
-        upload.write(&block[..n]).await?;
-    }
-    upload.finish().await?;
     Ok(())
 }

@@ -2,29 +2,18 @@
 //! file in the emulator's S3. Runs both in this process, one after the
 //! other, resetting the peak between them. Usage: import-rss MIB [CHUNKS] → JSON.
 
-use std::io::Read;
 use std::time::Instant;
 
 use roster::domain::project::ProjectSettings;
 use roster::usecases::imports::{self, ChunkMessage, CreateImport, PlanMessage};
 use roster::usecases::projects;
-use roster_bench_import::{peak_rss_mib, reset_peak_rss, write_people};
+use roster_bench_import::{bench_stack, peak_rss_mib, reset_peak_rss, upload, write_people};
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+async fn main() -> Result<(), roster_bench_import::BenchError> {
     let mib: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(1024);
     let chunks_to_run: usize = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(2);
-    let template = roster_local::Template::load("template.yaml")?;
-    let clients = roster_local::Clients::from_env().await;
-    let prefix = format!(
-        "brss{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)?
-            .as_secs()
-    );
-    let stack = template.provision(&prefix, &clients).await?;
-    let env = template.function_env("ImportPlannerFunction", &stack, &roster_local::local_parameters())?;
-    let config = roster::Config::from_vars(|k| env.get(k).cloned())?;
+    let (clients, config) = bench_stack("brss").await?;
     let store = roster::store::Store::new(clients.dynamodb.clone(), config.table_name.clone());
     let importer = config.importer(store.clone(), &clients.sdk)?;
 
@@ -50,18 +39,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     )
     .await?;
     let id = job.status.import.id.clone();
-    let mut upload = importer.files.writer(&job.status.import.source_key, "text/csv");
-    let mut file = std::fs::File::open(&path)?;
-    let mut block = vec![0u8; 8 * 1024 * 1024];
-    loop {
-        let n = file.read(&mut block)?;
-        if n == 0 {
-            break;
-        }
-        upload.write(&block[..n]).await?;
-    }
-    upload.finish().await?;
-    drop(block);
+    upload(&importer, &job.status.import.source_key, &path).await?;
     let _ = std::fs::remove_file(&path);
 
     reset_peak_rss();

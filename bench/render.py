@@ -182,7 +182,7 @@ def render_imports(w, parse, rss, imports):
     wall = imports.get("wall")
     if wall:
         created = f", {wall['created']:,} created" if wall.get("created") is not None else ""
-        w(f"| upload → completed (4 local chunk workers, chunks of 10,000; target ≤ 300 s) | {wall['rows']:,} | "
+        w(f"| upload → completed (chunks of 10,000; target ≤ 300 s) | {wall['rows']:,} | "
           f"{wall['seconds']} s ({wall['rows_per_second']:,.1f} rows/s), {wall['state']}{created}, {wall['chunks']} chunks |")
     f = imports.get("fault")
     if f:

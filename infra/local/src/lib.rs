@@ -486,7 +486,7 @@ mod tests {
         let worker = find("import-worker");
         assert_eq!(
             (worker.queue.as_str(), worker.batch_size, worker.max_concurrency),
-            ("ChunkQueue", 1, 20)
+            ("ChunkQueue", 1, 2)
         );
         let bulk = find("bulk-worker");
         assert_eq!((bulk.queue.as_str(), bulk.batch_size), ("BulkQueue", 1));

@@ -72,12 +72,13 @@ impl DelayProxy {
 
     /// How long the emulator was busy since the last call; resets it.
     pub fn take_upstream_busy(&self) -> Duration {
-        let mut busy = self.proxy.busy();
-        let now = Instant::now();
-        if let Some(since) = busy.since.replace(now) {
-            busy.total += now - since;
-        } else {
-            busy.since = None;
+        let mut guard = self.proxy.busy();
+        let busy = &mut *guard;
+        // A busy stretch still open is counted up to now and goes on from now.
+        if let Some(since) = busy.since.as_mut() {
+            let now = Instant::now();
+            busy.total += now - *since;
+            *since = now;
         }
         std::mem::take(&mut busy.total)
     }

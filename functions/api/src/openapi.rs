@@ -16,9 +16,10 @@ use crate::routes::*;
           list_tags, create_tag, create_tags, get_tag, update_tag, delete_tag, tag_contact, tag_contacts,
           all_lists, create_list, get_list, update_list, delete_list, list_members, set_status, remove_member,
           contact_lists, contact_consent, merge_contacts, bulk, bulk_job,
-          create_import, list_imports, get_import, preview_import, start_import, cancel_import),
+          create_import, list_imports, get_import, preview_import, start_import, cancel_import,
+          list_templates, create_template, get_template, update_template, delete_template, preview_template),
     modifiers(&Security),
-    tags((name = "projects"), (name = "contacts"), (name = "timeline"), (name = "public"), (name = "messages"), (name = "tags"), (name = "lists"), (name = "imports"), (name = "meta"))
+    tags((name = "projects"), (name = "contacts"), (name = "timeline"), (name = "public"), (name = "messages"), (name = "tags"), (name = "lists"), (name = "imports"), (name = "templates"), (name = "meta"))
 )]
 pub struct ApiDoc;
 

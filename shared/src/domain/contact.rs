@@ -247,7 +247,7 @@ impl IdentityKind {
 /// A field in a write: absent (leave alone), `null` (clear) or a value.
 pub type Patch<T> = Option<Option<T>>;
 
-fn patch<'de, D, T>(d: D) -> std::result::Result<Patch<T>, D::Error>
+pub(crate) fn patch<'de, D, T>(d: D) -> std::result::Result<Patch<T>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,

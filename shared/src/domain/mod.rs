@@ -13,3 +13,4 @@ pub mod project;
 pub mod search;
 pub mod submission;
 pub mod tag;
+pub mod template;

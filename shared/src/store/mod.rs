@@ -61,6 +61,7 @@ pub mod records;
 pub mod referrals;
 pub mod search;
 pub mod tags;
+pub mod templates;
 
 pub use aws_sdk_dynamodb::Client as DynamoClient;
 use aws_sdk_dynamodb::{error::SdkError, types::AttributeValue, Client};

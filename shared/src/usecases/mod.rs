@@ -16,6 +16,7 @@ pub mod projects;
 pub mod referrals;
 pub mod submissions;
 pub mod tags;
+pub mod templates;
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use serde::Serialize;

@@ -8,6 +8,7 @@ mod lists;
 mod projects;
 mod public;
 mod tags;
+mod templates;
 mod timeline;
 
 use axum::http::StatusCode;
@@ -36,6 +37,10 @@ pub(crate) use public::{__path_chat, __path_form, __path_message, __path_waitlis
 pub(crate) use tags::{
     __path_create_tag, __path_create_tags, __path_delete_tag, __path_get_tag, __path_list_tags, __path_tag_contact,
     __path_tag_contacts, __path_update_tag,
+};
+pub(crate) use templates::{
+    __path_create_template, __path_delete_template, __path_get_template, __path_list_templates,
+    __path_preview_template, __path_update_template,
 };
 pub(crate) use timeline::{__path_post_activity, __path_timeline};
 
@@ -126,6 +131,20 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/v1/projects/{pid}/contacts/{cid}/lists", get(lists::contact_lists))
         .route("/v1/projects/{pid}/contacts/{cid}/consent", get(lists::contact_consent))
+        .route(
+            "/v1/projects/{pid}/templates",
+            get(templates::list_templates).post(templates::create_template),
+        )
+        .route(
+            "/v1/projects/{pid}/templates/{template_id}",
+            get(templates::get_template)
+                .patch(templates::update_template)
+                .delete(templates::delete_template),
+        )
+        .route(
+            "/v1/projects/{pid}/templates/{template_id}/preview",
+            post(templates::preview_template),
+        )
         .route(
             "/v1/projects/{pid}/imports",
             get(imports::list_imports).post(imports::create_import),

@@ -23,6 +23,18 @@ pub struct Config {
     pub bulk_queue_url: Option<String>,
     /// Contact ids per bulk job chunk.
     pub bulk_chunk_ids: usize,
+    /// Signs one-click unsubscribe links (HMAC-SHA256); messaging is off without it.
+    pub signing_secret: Option<String>,
+    /// The SES identity (a domain) emails are sent from: a project's
+    /// `email_from` must be on it.
+    pub sender_domain: Option<String>,
+    /// The SES configuration set every email goes through (its events reach Roster).
+    pub email_configuration_set: Option<String>,
+    /// The base URL recipients reach the API at (links in messages); empty:
+    /// taken from the request that sends.
+    pub public_base_url: Option<String>,
+    /// Where broadcasts are planned and their batches sent.
+    pub send_queue_url: Option<String>,
 }
 
 pub const DEFAULT_ADMIN_TOKEN: &str = "dev-admin-token";
@@ -64,6 +76,22 @@ impl Config {
         })
     }
 
+    /// Messaging's adapters; `None` where no signing secret is configured.
+    pub fn messaging(
+        &self,
+        store: crate::store::Store,
+        sdk: &aws_config::SdkConfig,
+    ) -> Option<crate::usecases::messages::Messaging> {
+        let secret = self.signing_secret.clone()?;
+        Some(crate::usecases::messages::Messaging {
+            store,
+            mailer: crate::mailer::Mailer::new(crate::aws::sesv2(sdk), self.email_configuration_set.clone()),
+            secret: std::sync::Arc::from(secret.into_bytes()),
+            sender_domain: self.sender_domain.clone(),
+            public_base_url: self.public_base_url.clone(),
+        })
+    }
+
     /// From any source of variables (the local runner resolves them from `template.yaml`).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let table_name = var("TABLE_NAME").ok_or_else(|| Error::internal("TABLE_NAME is not set"))?;
@@ -81,6 +109,20 @@ impl Config {
             queue_max_receives: positive(&var, "QUEUE_MAX_RECEIVES", 5)?,
             bulk_queue_url: var("BULK_QUEUE_URL"),
             bulk_chunk_ids: positive(&var, "BULK_CHUNK_IDS", 1000)?,
+            signing_secret: match var("SIGNING_SECRET").filter(|s| !s.is_empty()) {
+                Some(s) if s.len() < 32 => {
+                    return Err(Error::internal("SIGNING_SECRET must be at least 32 characters"))
+                }
+                other => other,
+            },
+            sender_domain: var("SENDER_DOMAIN")
+                .map(|d| d.trim().to_ascii_lowercase())
+                .filter(|d| !d.is_empty()),
+            email_configuration_set: var("EMAIL_CONFIGURATION_SET").filter(|s| !s.is_empty()),
+            public_base_url: var("PUBLIC_BASE_URL")
+                .map(|u| u.trim().trim_end_matches('/').to_string())
+                .filter(|u| !u.is_empty()),
+            send_queue_url: var("SEND_QUEUE_URL"),
         })
     }
 }

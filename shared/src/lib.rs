@@ -6,7 +6,7 @@
 //! - `usecases`: one function per thing a caller can do; validates, then
 //!   drives the store.
 //! - `store`: the only place that talks to DynamoDB (key layout documented there).
-//! - `files` (S3) and `queue` (SQS): the other AWS adapters.
+//! - `files` (S3), `queue` (SQS) and `mailer` (SESv2): the other AWS adapters.
 //! - `config`, `telemetry`, `aws`: process set-up shared by every `main`.
 
 pub mod aws;
@@ -14,6 +14,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod files;
+pub mod mailer;
 pub mod queue;
 pub mod store;
 pub mod telemetry;

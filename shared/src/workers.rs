@@ -69,3 +69,14 @@ pub async fn bulk_batch(jobs: &Jobs, event: SqsEvent) -> SqsBatchResponse {
     )
     .await
 }
+
+/// The SES events consumer: one event record per message.
+pub async fn ses_batch(store: &crate::store::Store, event: SqsEvent) -> SqsBatchResponse {
+    each_message(event, |d| async move {
+        Box::pin(crate::usecases::feedback::handle_ses_message(
+            store, &d.body, d.receives,
+        ))
+        .await
+    })
+    .await
+}

@@ -10,6 +10,8 @@ use serde_json::Value;
 pub mod strict_json;
 
 pub const ADMIN: &str = "test-admin-token-0001";
+/// The stack's unsubscribe-link secret (a test can forge with another).
+pub const SIGNING_SECRET: &str = "test-signing-secret-0123456789abcdef";
 
 pub struct TestApp {
     pub base: String,
@@ -59,7 +61,10 @@ impl TestApp {
         roster::telemetry::init_for_tests();
         let template = roster_local::Template::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
         let prefix = format!("t{}", ulid::Ulid::new().to_string().to_lowercase());
-        let mut params = HashMap::from([("AdminToken".to_string(), ADMIN.to_string())]);
+        let mut params = HashMap::from([
+            ("AdminToken".to_string(), ADMIN.to_string()),
+            ("SigningSecret".to_string(), SIGNING_SECRET.to_string()),
+        ]);
         params.extend(parameters.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let local = roster_local::LocalStack::start(&template, &prefix, &params)
             .await

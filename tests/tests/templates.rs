@@ -41,7 +41,11 @@ async fn templates_render_per_contact_with_html_escaping_only_in_html() {
     )
     .await;
     let r = app
-        .post(&format!("{}/{tid}/preview", url(&p)), &p.key, json!({"contact_id": cid}))
+        .post(
+            &format!("{}/{tid}/preview", url(&p)),
+            &p.key,
+            json!({"contact_id": cid}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["subject"], "Hi <Ann> at A & B");
@@ -51,7 +55,11 @@ async fn templates_render_per_contact_with_html_escaping_only_in_html() {
     // Missing values take their defaults.
     let bare = contact(&app, &p, json!({"email": "bare@example.com"})).await;
     let r = app
-        .post(&format!("{}/{tid}/preview", url(&p)), &p.key, json!({"contact_id": bare}))
+        .post(
+            &format!("{}/{tid}/preview", url(&p)),
+            &p.key,
+            json!({"contact_id": bare}),
+        )
         .await;
     assert_eq!(r.body["subject"], "Hi there at ");
     assert_eq!(r.body["html"], "<p>Hello </p><p>Plan: free</p>");
@@ -66,7 +74,11 @@ async fn templates_render_per_contact_with_html_escaping_only_in_html() {
         .await;
     assert_eq!((r.status, r.field()), (StatusCode::UNPROCESSABLE_ENTITY, Some("html")));
     let r = app
-        .post(&format!("{}/{tid}/preview", url(&p)), &p.key, json!({"contact_id": "01J0000000000000000000000A"}))
+        .post(
+            &format!("{}/{tid}/preview", url(&p)),
+            &p.key,
+            json!({"contact_id": "01J0000000000000000000000A"}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
@@ -96,7 +108,11 @@ async fn syntax_errors_and_unknown_variables_are_refused_naming_part_line_and_co
             "text",
             "",
         ),
-        (json!({"name": "x", "channel": "sms", "subject": "s", "body": "b"}), "subject", ""),
+        (
+            json!({"name": "x", "channel": "sms", "subject": "s", "body": "b"}),
+            "subject",
+            "",
+        ),
         (json!({"name": "x", "channel": "email", "subject": "s"}), "html", ""),
     ];
     for (body, field, start) in cases {
@@ -123,9 +139,15 @@ async fn every_project_has_read_only_starters() {
     let starters: Vec<&Value> = all.body["data"].as_array().unwrap().iter().collect();
     assert!(starters.len() >= 3, "{:?}", all.body);
     let sms = app.get(&format!("{}?channel=sms", url(&p)), &p.key).await;
-    assert!(sms.body["data"].as_array().unwrap().iter().all(|t| t["channel"] == "sms"));
+    assert!(sms.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| t["channel"] == "sms"));
     let id = starters[0]["id"].as_str().unwrap();
-    let r = app.patch(&format!("{}/{id}", url(&p)), &p.key, json!({"name": "Mine"})).await;
+    let r = app
+        .patch(&format!("{}/{id}", url(&p)), &p.key, json!({"name": "Mine"}))
+        .await;
     assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, Some("system_template")));
     let r = app.delete(&format!("{}/{id}", url(&p)), &p.key).await;
     assert_eq!(r.status, StatusCode::CONFLICT);
@@ -139,10 +161,16 @@ async fn every_project_has_read_only_starters() {
     // Another project's key reads none of this project's templates.
     let other = app.project().await;
     let mine = app
-        .post(&url(&p), &p.key, json!({"name": "Own", "channel": "sms", "body": "hi {{ name }}"}))
+        .post(
+            &url(&p),
+            &p.key,
+            json!({"name": "Own", "channel": "sms", "body": "hi {{ name }}"}),
+        )
         .await;
     let tid = mine.body["id"].as_str().unwrap();
-    let r = app.get(&format!("/v1/projects/{}/templates/{tid}", other.id), &other.key).await;
+    let r = app
+        .get(&format!("/v1/projects/{}/templates/{tid}", other.id), &other.key)
+        .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let r = app.delete(&format!("{}/{tid}", url(&p)), &p.key).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);

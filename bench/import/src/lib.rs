@@ -49,7 +49,13 @@ pub async fn bench_stack(prefix: &str) -> Result<(roster_local::Clients, roster:
     let seconds = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs();
-    let stack = template.provision(&format!("{prefix}{seconds}"), &clients).await?;
+    let stack = template
+        .provision(
+            &format!("{prefix}{seconds}"),
+            &clients,
+            &roster_local::local_parameters(),
+        )
+        .await?;
     // The planner's environment: the chunk queue too.
     let env = template.function_env("ImportPlannerFunction", &stack, &roster_local::local_parameters())?;
     let config = roster::Config::from_vars(|k| env.get(k).cloned())?;

@@ -240,6 +240,30 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     }
 }
 
+/// The base URL the caller reached the API at (`X-Forwarded-Proto` and
+/// `Host`), for links in messages where no `PUBLIC_BASE_URL` is configured.
+pub struct RequestBase(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestBase {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|h| !h.is_empty() && !h.contains(['/', ' ', '@']));
+        let proto = parts
+            .headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .filter(|p| matches!(*p, "http" | "https"))
+            .unwrap_or("http");
+        Ok(RequestBase(host.map(|h| format!("{proto}://{h}"))))
+    }
+}
+
 /// A public submission body: a JSON object, or an HTML form post
 /// (`application/x-www-form-urlencoded`), as a map of fields.
 pub struct SubmissionBody(pub serde_json::Map<String, serde_json::Value>);

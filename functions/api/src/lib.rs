@@ -11,7 +11,7 @@ mod routes;
 use std::sync::Arc;
 
 use axum::{extract::DefaultBodyLimit, middleware, Router};
-use roster::usecases::{bulk::Jobs, imports::Importer};
+use roster::usecases::{bulk::Jobs, imports::Importer, messages::Messaging};
 use roster::{store::Store, Config};
 
 pub use openapi::ApiDoc;
@@ -28,6 +28,8 @@ pub struct AppState {
     pub importer: Option<Importer>,
     /// Absent where no bulk queue is configured (larger selections are refused).
     pub jobs: Option<Jobs>,
+    /// Absent where no signing secret is configured (sending answers 503).
+    pub messaging: Option<Messaging>,
 }
 
 impl AppState {
@@ -39,6 +41,7 @@ impl AppState {
         };
         Ok(AppState {
             jobs: config.jobs(store.clone(), sdk),
+            messaging: config.messaging(store.clone(), sdk),
             store,
             config: Arc::new(config),
             importer,

@@ -17,7 +17,8 @@ use crate::routes::*;
           all_lists, create_list, get_list, update_list, delete_list, list_members, set_status, remove_member,
           contact_lists, contact_consent, merge_contacts, bulk, bulk_job,
           create_import, list_imports, get_import, preview_import, start_import, cancel_import,
-          list_templates, create_template, get_template, update_template, delete_template, preview_template),
+          list_templates, create_template, get_template, update_template, delete_template, preview_template,
+          send_message, list_all_messages, contact_messages, get_message, unsubscribe_page, unsubscribe_post),
     modifiers(&Security),
     tags((name = "projects"), (name = "contacts"), (name = "timeline"), (name = "public"), (name = "messages"), (name = "tags"), (name = "lists"), (name = "imports"), (name = "templates"), (name = "meta"))
 )]

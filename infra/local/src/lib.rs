@@ -88,7 +88,7 @@ impl Template {
     /// Creates what the template declares (if missing), named after
     /// `{prefix}-{LogicalId}`: queues (dead-letter queues first), tables,
     /// then buckets with their notifications.
-    pub async fn provision(&self, prefix: &str, aws: &Clients) -> Result<Stack> {
+    pub async fn provision(&self, prefix: &str, aws: &Clients, parameters: &HashMap<String, String>) -> Result<Stack> {
         let mut stack = Stack::default();
         let mut queues: Vec<(&str, &Value)> = self.of_type("AWS::SQS::Queue").collect();
         queues.sort_by_key(|(_, q)| get(q, "Properties").and_then(|p| get(p, "RedrivePolicy")).is_some());
@@ -108,6 +108,21 @@ impl Template {
             resources::create_bucket(&aws.s3, &name, resource, &stack).await?;
             stack.arns.insert(id.to_string(), format!("arn:aws:s3:::{name}"));
             stack.names.insert(id.to_string(), name);
+        }
+        // SES: the configuration set emails name, and the sending identity
+        // (the emulator, like SES, refuses a From address on no identity).
+        for (id, _) in self.of_type("AWS::SES::ConfigurationSet") {
+            let name = format!("{prefix}-{id}");
+            resources::create_configuration_set(&aws.sesv2, &name).await?;
+            stack.names.insert(id.to_string(), name);
+        }
+        for (id, resource) in self.of_type("AWS::SES::EmailIdentity") {
+            let value = get(resource, "Properties")
+                .and_then(|p| get(p, "EmailIdentity"))
+                .ok_or_else(|| bad(format!("{id} has no EmailIdentity")))?;
+            let identity = self.resolve(id, value, &stack, parameters)?;
+            resources::create_email_identity(&aws.sesv2, &identity).await?;
+            stack.names.insert(id.to_string(), identity);
         }
         Ok(stack)
     }
@@ -202,23 +217,28 @@ impl Template {
         let mut env = HashMap::new();
         for (k, v) in &vars {
             let key = k.as_str().ok_or_else(|| bad("environment names are strings"))?;
-            let value = match v {
-                Value::Tagged(t) if t.tag == "!Ref" => {
-                    let target = t.value.as_str().unwrap_or_default();
-                    stack
-                        .names
-                        .get(target)
-                        .or_else(|| parameters.get(target))
-                        .cloned()
-                        .or_else(|| self.parameter_default(target))
-                        .ok_or_else(|| bad(format!("{function}: cannot resolve !Ref {target} locally")))?
-                }
-                Value::String(s) => s.clone(),
-                other => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
-            };
-            env.insert(key.to_string(), value);
+            env.insert(key.to_string(), self.resolve(function, v, stack, parameters)?);
         }
         Ok(env)
+    }
+
+    /// A property value: `!Ref` to what was provisioned or to a parameter
+    /// (given, else its default), or the literal.
+    fn resolve(&self, owner: &str, v: &Value, stack: &Stack, parameters: &HashMap<String, String>) -> Result<String> {
+        Ok(match v {
+            Value::Tagged(t) if t.tag == "!Ref" => {
+                let target = t.value.as_str().unwrap_or_default();
+                stack
+                    .names
+                    .get(target)
+                    .or_else(|| parameters.get(target))
+                    .cloned()
+                    .or_else(|| self.parameter_default(target))
+                    .ok_or_else(|| bad(format!("{owner}: cannot resolve !Ref {target} locally")))?
+            }
+            Value::String(s) => s.clone(),
+            other => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
+        })
     }
 }
 
@@ -239,6 +259,7 @@ pub struct Clients {
     pub dynamodb: DynamoClient,
     pub s3: aws_sdk_s3::Client,
     pub sqs: aws_sdk_sqs::Client,
+    pub sesv2: aws_sdk_sesv2::Client,
 }
 
 impl Clients {
@@ -248,6 +269,7 @@ impl Clients {
             dynamodb: roster::aws::dynamodb(&sdk),
             s3: roster::aws::s3(&sdk),
             sqs: roster::aws::sqs(&sdk),
+            sesv2: roster::aws::sesv2(&sdk),
             sdk,
         }
     }
@@ -333,10 +355,20 @@ async fn create_table(dynamodb: &DynamoClient, name: &str, props: &Value) -> Res
     Ok(())
 }
 
-/// Parameter values for a local stack: `ADMIN_TOKEN`, `IMPORT_CHUNK_ROWS` and `BULK_CHUNK_IDS` from the environment.
+/// Signs unsubscribe links locally unless `SIGNING_SECRET` is set (never for a deployment).
+pub const LOCAL_SIGNING_SECRET: &str = "local-signing-secret-not-for-production";
+
+/// Parameter values for a local stack: `ADMIN_TOKEN`, `SIGNING_SECRET`,
+/// `SENDER_DOMAIN`, `PUBLIC_BASE_URL`, `IMPORT_CHUNK_ROWS` and `BULK_CHUNK_IDS` from the environment.
 pub fn local_parameters() -> HashMap<String, String> {
     let token = std::env::var("ADMIN_TOKEN").unwrap_or_else(|_| roster::config::DEFAULT_ADMIN_TOKEN.to_string());
-    let mut params = HashMap::from([("AdminToken".to_string(), token)]);
+    let secret = std::env::var("SIGNING_SECRET").unwrap_or_else(|_| LOCAL_SIGNING_SECRET.to_string());
+    let mut params = HashMap::from([("AdminToken".to_string(), token), ("SigningSecret".to_string(), secret)]);
+    for (var, param) in [("SENDER_DOMAIN", "SenderDomain"), ("PUBLIC_BASE_URL", "PublicBaseUrl")] {
+        if let Ok(v) = std::env::var(var) {
+            params.insert(param.to_string(), v);
+        }
+    }
     if let Ok(rows) = std::env::var("IMPORT_CHUNK_ROWS") {
         params.insert("ImportChunkRows".to_string(), rows);
     }
@@ -363,7 +395,7 @@ impl LocalStack {
         parameters: &HashMap<String, String>,
     ) -> std::result::Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let clients = Clients::from_env().await;
-        let stack = template.provision(prefix, &clients).await?;
+        let stack = template.provision(prefix, &clients, parameters).await?;
         let (function, _) = template
             .http_functions()
             .into_iter()
@@ -441,10 +473,14 @@ mod tests {
                 ("PlanQueue".into(), "http://q/x-PlanQueue".into()),
                 ("ChunkQueue".into(), "http://q/x-ChunkQueue".into()),
                 ("BulkQueue".into(), "http://q/x-BulkQueue".into()),
+                ("EmailConfigurationSet".into(), "x-EmailConfigurationSet".into()),
             ]),
             ..Stack::default()
         };
-        let params = HashMap::from([("AdminToken".to_string(), "secret-token".to_string())]);
+        let params = HashMap::from([
+            ("AdminToken".to_string(), "secret-token".to_string()),
+            ("SigningSecret".to_string(), "s".repeat(32)),
+        ]);
         let env = t.function_env("ApiFunction", &stack, &params).unwrap();
         assert_eq!(env["TABLE_NAME"], "x-Table");
         assert_eq!(env["ADMIN_TOKEN"], "secret-token");
@@ -452,6 +488,10 @@ mod tests {
         assert_eq!(env["CHUNK_QUEUE_URL"], "http://q/x-ChunkQueue");
         assert_eq!(env["BULK_QUEUE_URL"], "http://q/x-BulkQueue");
         assert_eq!(env["BULK_CHUNK_IDS"], "1000");
+        assert_eq!(env["SIGNING_SECRET"], "s".repeat(32));
+        assert_eq!(env["EMAIL_CONFIGURATION_SET"], "x-EmailConfigurationSet");
+        assert_eq!(env["SENDER_DOMAIN"], "example.com");
+        assert_eq!(env["PUBLIC_BASE_URL"], "");
     }
 
     #[test]
@@ -490,6 +530,8 @@ mod tests {
         );
         let bulk = find("bulk-worker");
         assert_eq!((bulk.queue.as_str(), bulk.batch_size), ("BulkQueue", 1));
+        let ses = find("ses-events");
+        assert_eq!((ses.queue.as_str(), ses.batch_size), ("SesEventsQueue", 10));
     }
 
     #[test]

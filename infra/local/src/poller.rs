@@ -50,6 +50,13 @@ pub fn handler_for(
                 Box::pin(async move { roster::workers::bulk_batch(&ctx, event).await })
             }))
         }
+        "ses-events" => {
+            let store = Arc::new(store);
+            Some(Arc::new(move |event| {
+                let store = store.clone();
+                Box::pin(async move { roster::workers::ses_batch(&store, event).await })
+            }))
+        }
         _ => None,
     })
 }

@@ -153,3 +153,35 @@ pub(crate) async fn create_bucket(s3: &aws_sdk_s3::Client, name: &str, resource:
         .map_err(|e| aws(aws_sdk_s3::error::DisplayErrorContext(e)))?;
     Ok(())
 }
+
+/// A configuration set by name (one already there is fine).
+pub(crate) async fn create_configuration_set(ses: &aws_sdk_sesv2::Client, name: &str) -> Result<()> {
+    if ses
+        .get_configuration_set()
+        .configuration_set_name(name)
+        .send()
+        .await
+        .is_ok()
+    {
+        return Ok(());
+    }
+    ses.create_configuration_set()
+        .configuration_set_name(name)
+        .send()
+        .await
+        .map_err(|e| aws(aws_sdk_sesv2::error::DisplayErrorContext(e)))?;
+    Ok(())
+}
+
+/// A sending identity (a domain or an address); the emulator verifies it at once.
+pub(crate) async fn create_email_identity(ses: &aws_sdk_sesv2::Client, identity: &str) -> Result<()> {
+    if ses.get_email_identity().email_identity(identity).send().await.is_ok() {
+        return Ok(());
+    }
+    ses.create_email_identity()
+        .email_identity(identity)
+        .send()
+        .await
+        .map_err(|e| aws(aws_sdk_sesv2::error::DisplayErrorContext(e)))?;
+    Ok(())
+}

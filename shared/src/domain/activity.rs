@@ -20,7 +20,7 @@ pub const KNOWN_TYPES: [&str; 8] = [
 ];
 
 /// Types only Roster records; callers cannot post them.
-pub const SYSTEM_TYPES: [&str; 13] = [
+pub const SYSTEM_TYPES: [&str; 14] = [
     "contacts_merged",
     "contact_created",
     "contact_updated",
@@ -34,6 +34,7 @@ pub const SYSTEM_TYPES: [&str; 13] = [
     "list_changed",
     "import",
     "message_sent",
+    "channel_opt_out",
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -159,6 +159,8 @@ pub struct Contact {
     #[serde(default)]
     pub messages_out: u64,
     pub last_sent_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub last_opened_at: Option<DateTime<Utc>>,
     pub last_clicked_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

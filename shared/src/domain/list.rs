@@ -76,6 +76,10 @@ pub enum Via {
     Journey,
     Inbound,
     Form,
+    /// The recipient, from a message (the one-click unsubscribe link).
+    Email,
+    /// The provider's feedback: a complaint, a permanent bounce, a carrier opt-out.
+    Feedback,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]

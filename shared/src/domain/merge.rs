@@ -102,6 +102,7 @@ pub fn plan(survivor: &Contact, other: &Contact) -> MergePlan {
     }
     for (field, s, o) in [
         ("last_sent_at", survivor.last_sent_at, other.last_sent_at),
+        ("last_opened_at", survivor.last_opened_at, other.last_opened_at),
         ("last_clicked_at", survivor.last_clicked_at, other.last_clicked_at),
         ("last_activity_at", survivor.last_activity_at, other.last_activity_at),
     ] {

@@ -21,8 +21,50 @@ pub struct Project {
     pub public_rate_per_ip: u32,
     #[serde(default = "default_rate_per_project")]
     pub public_rate_per_project: u32,
+    // Kept flat (not a nested map): a settings change sets each attribute
+    // alone, on projects stored before these existed too.
+    #[serde(default)]
+    pub email_from: Option<String>,
+    #[serde(default)]
+    pub email_from_name: Option<String>,
+    #[serde(default)]
+    pub reply_to: Option<String>,
+    #[serde(default)]
+    pub unsubscribe_mailto: Option<String>,
+    #[serde(default = "default_send_rate")]
+    pub send_rate: u32,
+    #[serde(default = "default_missed_after")]
+    pub missed_after_minutes: u32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// How the project's messages go out: the sender, and how fast.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, ToSchema)]
+pub struct Sending {
+    /// The default From address of emails (on the deployment's sending domain).
+    pub email_from: Option<String>,
+    /// The display name beside it.
+    pub email_from_name: Option<String>,
+    pub reply_to: Option<String>,
+    /// A mailbox that unsubscribes too (`List-Unsubscribe` mailto), if any.
+    pub unsubscribe_mailto: Option<String>,
+    /// Messages per second a broadcast sends at, at most (default 10).
+    pub send_rate: u32,
+    /// A scheduled broadcast found this many minutes after its time, with
+    /// nothing sent, is marked missed instead of sent late (default 60).
+    pub missed_after_minutes: u32,
+}
+
+pub const DEFAULT_SEND_RATE: u32 = 10;
+pub const DEFAULT_MISSED_AFTER_MINUTES: u32 = 60;
+
+fn default_send_rate() -> u32 {
+    DEFAULT_SEND_RATE
+}
+
+fn default_missed_after() -> u32 {
+    DEFAULT_MISSED_AFTER_MINUTES
 }
 
 /// Public submissions per minute from one IP address, by default.
@@ -39,6 +81,17 @@ fn default_rate_per_project() -> u32 {
 }
 
 impl Project {
+    pub fn sending(&self) -> Sending {
+        Sending {
+            email_from: self.email_from.clone(),
+            email_from_name: self.email_from_name.clone(),
+            reply_to: self.reply_to.clone(),
+            unsubscribe_mailto: self.unsubscribe_mailto.clone(),
+            send_rate: self.send_rate,
+            missed_after_minutes: self.missed_after_minutes,
+        }
+    }
+
     /// Whether a browser page at `origin` may call the public endpoints.
     pub fn allows_origin(&self, origin: &str) -> bool {
         let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
@@ -59,6 +112,8 @@ pub struct ProjectView {
     pub public_rate_per_ip: u32,
     /// Public submissions allowed per minute to this project.
     pub public_rate_per_project: u32,
+    #[serde(flatten)]
+    pub sending: Sending,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -72,6 +127,7 @@ impl From<&Project> for ProjectView {
             allowed_origins: p.allowed_origins.clone(),
             public_rate_per_ip: p.public_rate_per_ip,
             public_rate_per_project: p.public_rate_per_project,
+            sending: p.sending(),
             created_at: p.created_at,
             updated_at: p.updated_at,
         }
@@ -92,6 +148,16 @@ pub struct ProjectSettings {
     pub public_rate_per_ip: Option<u32>,
     /// Public submissions per minute to the project (1 to 100000; default 600).
     pub public_rate_per_project: Option<u32>,
+    /// The default From address of emails.
+    pub email_from: Option<String>,
+    pub email_from_name: Option<String>,
+    pub reply_to: Option<String>,
+    /// A mailbox that unsubscribes too (`List-Unsubscribe` mailto).
+    pub unsubscribe_mailto: Option<String>,
+    /// Messages per second a broadcast sends at, at most (1 to 1000; default 10).
+    pub send_rate: Option<u32>,
+    /// Minutes after its time a scheduled broadcast that has not run is missed (1 to 10080; default 60).
+    pub missed_after_minutes: Option<u32>,
 }
 
 impl ProjectSettings {
@@ -123,12 +189,43 @@ impl ProjectSettings {
                 return Err(Error::invalid(field, format!("{field} is between 1 and 100000")));
             }
         }
+        let address = |field: &str, v: Option<String>| {
+            v.map(|a| normalize::email(&a).map_err(|m| Error::invalid(field, m)))
+                .transpose()
+        };
+        let email_from_name = self
+            .email_from_name
+            .map(|n| {
+                let n = normalize::text(&n).ok_or_else(|| Error::invalid("email_from_name", "cannot be empty"))?;
+                if n.chars().count() > 100 {
+                    return Err(Error::invalid(
+                        "email_from_name",
+                        "email_from_name is at most 100 characters",
+                    ));
+                }
+                Ok(n)
+            })
+            .transpose()?;
+        for (field, value, max) in [
+            ("send_rate", self.send_rate, 1000),
+            ("missed_after_minutes", self.missed_after_minutes, 10_080),
+        ] {
+            if value.is_some_and(|v| !(1..=max).contains(&v)) {
+                return Err(Error::invalid(field, format!("{field} is between 1 and {max}")));
+            }
+        }
         Ok(ProjectSettings {
             name,
             default_country,
             allowed_origins,
             public_rate_per_ip: self.public_rate_per_ip,
             public_rate_per_project: self.public_rate_per_project,
+            email_from: address("email_from", self.email_from)?,
+            email_from_name,
+            reply_to: address("reply_to", self.reply_to)?,
+            unsubscribe_mailto: address("unsubscribe_mailto", self.unsubscribe_mailto)?,
+            send_rate: self.send_rate,
+            missed_after_minutes: self.missed_after_minutes,
         })
     }
 }

@@ -500,16 +500,27 @@ mod tests {
     fn unknown_variables_are_refused_with_their_place() {
         let (field, message) = field_and_message(check_part(Part::Subject, "Hi {{ first_name }}\n  {{ secret }}"));
         assert_eq!(field, "subject");
-        assert!(message.starts_with("line 2, column 6: unknown variable `secret`"), "{message}");
+        assert!(
+            message.starts_with("line 2, column 6: unknown variable `secret`"),
+            "{message}"
+        );
         let (_, message) = field_and_message(check_part(Part::Body, "{{ email.domain }}"));
         assert!(message.contains("`email.domain`"), "{message}");
-        check_part(Part::Body, "{{ labels.plan }} {{ labels }} {% for x in [1, 2] %}{{ x }}{% endfor %}").unwrap();
+        check_part(
+            Part::Body,
+            "{{ labels.plan }} {{ labels }} {% for x in [1, 2] %}{{ x }}{% endfor %}",
+        )
+        .unwrap();
         check_part(Part::Body, "{% set who = first_name %}{{ who }}").unwrap();
     }
 
     #[test]
     fn no_file_or_environment_access() {
-        for src in ["{% include \"/etc/passwd\" %}", "{% extends \"base\" %}", "{% import \"x\" as y %}"] {
+        for src in [
+            "{% include \"/etc/passwd\" %}",
+            "{% extends \"base\" %}",
+            "{% import \"x\" as y %}",
+        ] {
             let t = Template {
                 body: Some(src.into()),
                 ..email("s", "h", "t")
@@ -523,7 +534,11 @@ mod tests {
 
     #[test]
     fn rendering_is_bounded() {
-        let t = email("s", "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}", "t");
+        let t = email(
+            "s",
+            "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
+            "t",
+        );
         let err = Compiled::new(&t).unwrap().render(&vars()).unwrap_err();
         assert!(matches!(err, Error::Validation { field: Some(f), .. } if f == "html"));
     }

@@ -16,6 +16,10 @@
 //! | tag membership         | `P#{pid}#C#{cid}`           | `TAG#{tag id}`      | GSI1PK `P#{pid}#TAG#{tag id}#{shard}`, GSI1SK `{cid}` |
 //! | subscription           | `P#{pid}#C#{cid}`           | `SUB#{list id}`     | GSI1PK `P#{pid}#LIST#{list id}#{shard}`, GSI1SK `{cid}` |
 //! | consent record         | `P#{pid}#C#{cid}`           | `CONSENT#{ulid}`    |                                              |
+//! | message (email, SMS)   | `P#{pid}#C#{cid}`           | `M#{id}`            | GSI1PK `P#{pid}#MSGS#{shard}`, GSI1SK `{id}` |
+//! | channel opt-out        | `P#{pid}#C#{cid}`           | `OPTOUT#{channel}`  |                                              |
+//! | provider id → message  | `PMID#{channel}#{provider id}` | `PMID`           |                                              |
+//! | template               | `P#{pid}#TEMPLATES`         | `T#{id}`            |                                              |
 //! | tag, tag name claim    | `P#{pid}#TAGS`, `P#{pid}#TAGNAME#{name}` | `T#{id}`, `TN` |                                   |
 //! | tag counter shard      | `P#{pid}#TAGN#{tag id}#{shard}` | `N`             |                                              |
 //! | sending list           | `P#{pid}#LISTS`             | `L#{id}`            |                                              |
@@ -55,6 +59,7 @@ pub mod imports;
 pub mod index;
 pub mod interrupted;
 pub mod lists;
+pub mod messages;
 pub mod projects;
 pub mod ratelimit;
 pub mod records;

@@ -62,6 +62,26 @@ impl Store {
             sets.push("public_rate_per_project = :rate_project".into());
             req = req.expression_attribute_values(":rate_project", super::n(v));
         }
+        for (field, value) in [
+            ("email_from", &settings.email_from),
+            ("email_from_name", &settings.email_from_name),
+            ("reply_to", &settings.reply_to),
+            ("unsubscribe_mailto", &settings.unsubscribe_mailto),
+        ] {
+            if let Some(v) = value {
+                sets.push(format!("{field} = :{field}"));
+                req = req.expression_attribute_values(format!(":{field}"), s(v));
+            }
+        }
+        for (field, value) in [
+            ("send_rate", settings.send_rate),
+            ("missed_after_minutes", settings.missed_after_minutes),
+        ] {
+            if let Some(v) = value {
+                sets.push(format!("{field} = :{field}"));
+                req = req.expression_attribute_values(format!(":{field}"), super::n(v));
+            }
+        }
         if let Some(origins) = &settings.allowed_origins {
             sets.push("allowed_origins = :origins".into());
             req = req.expression_attribute_values(":origins", to_attr(origins)?);

@@ -7,7 +7,8 @@ use utoipa::ToSchema;
 use crate::domain::ids::new_id;
 use crate::domain::keys::{self, KeyKind};
 use crate::domain::project::{
-    Project, ProjectSettings, ProjectView, DEFAULT_COUNTRY, DEFAULT_RATE_PER_IP, DEFAULT_RATE_PER_PROJECT,
+    Project, ProjectSettings, ProjectView, DEFAULT_COUNTRY, DEFAULT_MISSED_AFTER_MINUTES, DEFAULT_RATE_PER_IP,
+    DEFAULT_RATE_PER_PROJECT, DEFAULT_SEND_RATE,
 };
 use crate::store::Store;
 use crate::{Error, Result};
@@ -41,6 +42,12 @@ pub async fn create(store: &Store, settings: ProjectSettings) -> Result<CreatedP
         publishable_key_hash: keys::hash_key(&publishable_key),
         public_rate_per_ip: settings.public_rate_per_ip.unwrap_or(DEFAULT_RATE_PER_IP),
         public_rate_per_project: settings.public_rate_per_project.unwrap_or(DEFAULT_RATE_PER_PROJECT),
+        email_from: settings.email_from,
+        email_from_name: settings.email_from_name,
+        reply_to: settings.reply_to,
+        unsubscribe_mailto: settings.unsubscribe_mailto,
+        send_rate: settings.send_rate.unwrap_or(DEFAULT_SEND_RATE),
+        missed_after_minutes: settings.missed_after_minutes.unwrap_or(DEFAULT_MISSED_AFTER_MINUTES),
         created_at: now,
         updated_at: now,
     };

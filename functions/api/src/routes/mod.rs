@@ -5,11 +5,13 @@ mod contacts;
 mod health;
 mod imports;
 mod lists;
+mod messages;
 mod projects;
 mod public;
 mod tags;
 mod templates;
 mod timeline;
+mod unsubscribe;
 
 use axum::http::StatusCode;
 use axum::routing::{get, patch, post, put};
@@ -32,6 +34,7 @@ pub(crate) use lists::{
     __path_all_lists, __path_contact_consent, __path_contact_lists, __path_create_list, __path_delete_list,
     __path_get_list, __path_list_members, __path_remove_member, __path_set_status, __path_update_list,
 };
+pub(crate) use messages::{__path_contact_messages, __path_get_message, __path_list_all_messages, __path_send_message};
 pub(crate) use projects::{__path_create_project, __path_get_project, __path_rotate_key, __path_update_project};
 pub(crate) use public::{__path_chat, __path_form, __path_message, __path_waitlist};
 pub(crate) use tags::{
@@ -43,6 +46,7 @@ pub(crate) use templates::{
     __path_preview_template, __path_update_template,
 };
 pub(crate) use timeline::{__path_post_activity, __path_timeline};
+pub(crate) use unsubscribe::{__path_unsubscribe_page, __path_unsubscribe_post};
 
 pub fn router(state: AppState) -> Router<AppState> {
     let public = Router::new()
@@ -67,6 +71,10 @@ pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .merge(public)
         .route("/health", get(health::health))
+        .route(
+            "/v1/unsubscribe/{token}",
+            get(unsubscribe::unsubscribe_page).post(unsubscribe::unsubscribe_post),
+        )
         .route("/v1/openapi.json", get(crate::openapi::serve))
         .route("/v1/projects", post(projects::create_project))
         .route(
@@ -131,6 +139,12 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/v1/projects/{pid}/contacts/{cid}/lists", get(lists::contact_lists))
         .route("/v1/projects/{pid}/contacts/{cid}/consent", get(lists::contact_consent))
+        .route(
+            "/v1/projects/{pid}/contacts/{cid}/messages",
+            post(messages::send_message).get(messages::contact_messages),
+        )
+        .route("/v1/projects/{pid}/messages", get(messages::list_all_messages))
+        .route("/v1/projects/{pid}/messages/{mid}", get(messages::get_message))
         .route(
             "/v1/projects/{pid}/templates",
             get(templates::list_templates).post(templates::create_template),

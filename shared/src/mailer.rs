@@ -1,0 +1,81 @@
+//! The SESv2 adapter: one raw MIME message per call, through the
+//! configuration set whose event destination reports what became of it.
+
+use aws_sdk_sesv2::primitives::Blob;
+use aws_sdk_sesv2::types::{Destination, EmailContent, RawMessage};
+use aws_sdk_sesv2::Client;
+
+/// Why SES did not take a message.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// Over the account's rate or quota: try again later, it is no failure.
+    #[error("throttled: {0}")]
+    Throttled(String),
+    /// SES refused this message (it will refuse it again).
+    #[error("rejected: {0}")]
+    Rejected(String),
+    /// Anything else (network, SES unavailable): try again.
+    #[error("{0}")]
+    Other(String),
+}
+
+#[derive(Clone)]
+pub struct Mailer {
+    client: Client,
+    configuration_set: Option<String>,
+}
+
+impl Mailer {
+    pub fn new(client: Client, configuration_set: Option<String>) -> Self {
+        Mailer {
+            client,
+            configuration_set,
+        }
+    }
+
+    /// Sends the message; SES's message id on success.
+    pub async fn send_raw(&self, from: &str, to: &str, raw: Vec<u8>) -> Result<String, SendError> {
+        let content = EmailContent::builder()
+            .raw(
+                RawMessage::builder()
+                    .data(Blob::new(raw))
+                    .build()
+                    .map_err(|e| SendError::Other(e.to_string()))?,
+            )
+            .build();
+        let out = self
+            .client
+            .send_email()
+            .from_email_address(from)
+            .destination(Destination::builder().to_addresses(to).build())
+            .content(content)
+            .set_configuration_set_name(self.configuration_set.clone())
+            .send()
+            .await;
+        match out {
+            Ok(out) => out
+                .message_id
+                .ok_or_else(|| SendError::Other("SES returned no message id".into())),
+            Err(e) => Err(classify(e)),
+        }
+    }
+}
+
+fn classify<R: std::fmt::Debug>(
+    e: aws_sdk_sesv2::error::SdkError<aws_sdk_sesv2::operation::send_email::SendEmailError, R>,
+) -> SendError {
+    use aws_sdk_sesv2::error::ProvideErrorMetadata;
+    use aws_sdk_sesv2::operation::send_email::SendEmailError as E;
+    let text = aws_sdk_sesv2::error::DisplayErrorContext(&e).to_string();
+    let Some(service) = e.as_service_error() else {
+        return SendError::Other(text);
+    };
+    match service {
+        E::TooManyRequestsException(_) | E::LimitExceededException(_) => SendError::Throttled(text),
+        E::MessageRejected(_) | E::BadRequestException(_) | E::MailFromDomainNotVerifiedException(_) => {
+            SendError::Rejected(text)
+        }
+        _ if matches!(service.code(), Some("Throttling" | "ThrottlingException")) => SendError::Throttled(text),
+        _ => SendError::Other(text),
+    }
+}

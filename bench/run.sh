@@ -27,7 +27,7 @@ step() {
 echo "bench: building release binaries (lto, codegen-units=1, strip)…" >&2
 # The functions are built together and alone, as make lambda builds them:
 # features of other crates (the CLI's, the bench's) are not unified into them.
-cargo build --release -q -p roster-api -p roster-import-planner -p roster-import-worker -p roster-bulk-worker -p roster-ses-events
+cargo build --release -q -p roster-api -p roster-import-planner -p roster-import-worker -p roster-bulk-worker -p roster-ses-events -p roster-send-worker
 cargo build --release -q -p roster-bench-floors -p roster-bench-import
 cargo build -q --workspace --locked  # the debug build of make test and make dev
 

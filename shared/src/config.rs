@@ -35,6 +35,10 @@ pub struct Config {
     pub public_base_url: Option<String>,
     /// Where broadcasts are planned and their batches sent.
     pub send_queue_url: Option<String>,
+    /// Recipients per broadcast chunk.
+    pub send_chunk_ids: usize,
+    /// Send workers that may run at once (the send queue's MaximumConcurrency).
+    pub send_workers: u32,
 }
 
 pub const DEFAULT_ADMIN_TOKEN: &str = "dev-admin-token";
@@ -92,6 +96,21 @@ impl Config {
         })
     }
 
+    /// Broadcasts' adapters; `None` without messaging or a send queue.
+    pub fn broadcasts(
+        &self,
+        store: crate::store::Store,
+        sdk: &aws_config::SdkConfig,
+    ) -> Option<crate::usecases::broadcasts::Broadcasts> {
+        let url = self.send_queue_url.clone()?;
+        Some(crate::usecases::broadcasts::Broadcasts {
+            ms: self.messaging(store, sdk)?,
+            queue: crate::queue::Queue::new(crate::aws::sqs(sdk), url),
+            chunk_ids: self.send_chunk_ids,
+            workers: self.send_workers,
+        })
+    }
+
     /// From any source of variables (the local runner resolves them from `template.yaml`).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let table_name = var("TABLE_NAME").ok_or_else(|| Error::internal("TABLE_NAME is not set"))?;
@@ -123,6 +142,8 @@ impl Config {
                 .map(|u| u.trim().trim_end_matches('/').to_string())
                 .filter(|u| !u.is_empty()),
             send_queue_url: var("SEND_QUEUE_URL"),
+            send_chunk_ids: positive(&var, "SEND_CHUNK_IDS", 1000)?,
+            send_workers: positive(&var, "SEND_WORKERS", 1)?,
         })
     }
 }

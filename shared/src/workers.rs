@@ -80,3 +80,11 @@ pub async fn ses_batch(store: &crate::store::Store, event: SqsEvent) -> SqsBatch
     })
     .await
 }
+
+/// The send worker: plans a broadcast, sends one chunk of it, or runs the scheduler's tick.
+pub async fn send_batch(broadcasts: &crate::usecases::broadcasts::Broadcasts, event: SqsEvent) -> SqsBatchResponse {
+    each_message(event, |d| async move {
+        Box::pin(crate::usecases::broadcasts::handle_message(broadcasts, &d.body)).await
+    })
+    .await
+}

@@ -11,7 +11,7 @@ mod routes;
 use std::sync::Arc;
 
 use axum::{extract::DefaultBodyLimit, middleware, Router};
-use roster::usecases::{bulk::Jobs, imports::Importer, messages::Messaging};
+use roster::usecases::{broadcasts::Broadcasts, bulk::Jobs, imports::Importer, messages::Messaging};
 use roster::{store::Store, Config};
 
 pub use openapi::ApiDoc;
@@ -30,6 +30,8 @@ pub struct AppState {
     pub jobs: Option<Jobs>,
     /// Absent where no signing secret is configured (sending answers 503).
     pub messaging: Option<Messaging>,
+    /// Absent without messaging or a send queue (broadcasts answer 503).
+    pub broadcasts: Option<Broadcasts>,
 }
 
 impl AppState {
@@ -42,6 +44,7 @@ impl AppState {
         Ok(AppState {
             jobs: config.jobs(store.clone(), sdk),
             messaging: config.messaging(store.clone(), sdk),
+            broadcasts: config.broadcasts(store.clone(), sdk),
             store,
             config: Arc::new(config),
             importer,

@@ -18,9 +18,11 @@ use crate::routes::*;
           contact_lists, contact_consent, merge_contacts, bulk, bulk_job,
           create_import, list_imports, get_import, preview_import, start_import, cancel_import,
           list_templates, create_template, get_template, update_template, delete_template, preview_template,
-          send_message, list_all_messages, contact_messages, get_message, unsubscribe_page, unsubscribe_post),
+          send_message, list_all_messages, contact_messages, get_message, unsubscribe_page, unsubscribe_post,
+          create_broadcast, list_broadcasts, get_broadcast, update_broadcast, send_broadcast, pause_broadcast,
+          resume_broadcast, cancel_broadcast),
     modifiers(&Security),
-    tags((name = "projects"), (name = "contacts"), (name = "timeline"), (name = "public"), (name = "messages"), (name = "tags"), (name = "lists"), (name = "imports"), (name = "templates"), (name = "meta"))
+    tags((name = "projects"), (name = "contacts"), (name = "timeline"), (name = "public"), (name = "messages"), (name = "tags"), (name = "lists"), (name = "imports"), (name = "templates"), (name = "broadcasts"), (name = "meta"))
 )]
 pub struct ApiDoc;
 

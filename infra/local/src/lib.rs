@@ -28,6 +28,7 @@ pub enum ProvisionError {
 
 type Result<T> = std::result::Result<T, ProvisionError>;
 
+#[derive(Clone)]
 pub struct Template {
     resources: Mapping,
     parameters: Mapping,
@@ -166,6 +167,31 @@ impl Template {
         out
     }
 
+    /// The schedules that send to a queue.
+    pub fn schedules(&self) -> Result<Vec<Schedule>> {
+        let mut out = Vec::new();
+        for (id, s) in self.of_type("AWS::Scheduler::Schedule") {
+            let props = get(s, "Properties").ok_or_else(|| bad(format!("{id} has no Properties")))?;
+            let expression = str_at(props, "ScheduleExpression")?;
+            let every = rate(expression).ok_or_else(|| {
+                bad(format!(
+                    "{id}: the local runner drives rate(…) schedules; {expression:?} is not one"
+                ))
+            })?;
+            let target = get(props, "Target").ok_or_else(|| bad(format!("{id} has no Target")))?;
+            let queue = get(target, "Arn")
+                .and_then(resources::get_att_target)
+                .ok_or_else(|| bad(format!("{id}: Target.Arn is not !GetAtt Queue.Arn")))?;
+            out.push(Schedule {
+                id: id.to_string(),
+                queue,
+                every,
+                input: get(target, "Input").and_then(Value::as_str).unwrap_or("{}").to_string(),
+            });
+        }
+        Ok(out)
+    }
+
     /// The binary (`BuildProperties.Binary`) of each function with an HTTP API event.
     pub fn http_functions(&self) -> Vec<(String, String)> {
         self.of_type("AWS::Serverless::Function")
@@ -240,6 +266,29 @@ impl Template {
             other => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
         })
     }
+}
+
+/// An EventBridge Scheduler schedule whose target is a queue.
+#[derive(Clone, Debug)]
+pub struct Schedule {
+    pub id: String,
+    pub queue: String,
+    pub every: std::time::Duration,
+    pub input: String,
+}
+
+/// `rate(N minute|minutes|hour|hours|day|days)`, as EventBridge Scheduler writes it.
+fn rate(expression: &str) -> Option<std::time::Duration> {
+    let inner = expression.trim().strip_prefix("rate(")?.strip_suffix(')')?;
+    let (n, unit) = inner.trim().split_once(' ')?;
+    let n: u64 = n.parse().ok().filter(|n| *n > 0)?;
+    let secs = match unit.trim() {
+        "minute" | "minutes" => 60,
+        "hour" | "hours" => 3600,
+        "day" | "days" => 86_400,
+        _ => return None,
+    };
+    Some(std::time::Duration::from_secs(n * secs))
 }
 
 /// A function wired to a queue by an `SQS` event.
@@ -411,6 +460,7 @@ impl LocalStack {
             workers: Vec::new(),
         };
         local.start_workers(template, parameters)?;
+        local.start_schedules(template)?;
         Ok(local)
     }
 
@@ -445,6 +495,29 @@ impl LocalStack {
         Ok(())
     }
 
+    /// Sends each schedule's input to its target queue as EventBridge
+    /// Scheduler would (`rate(…)` expressions), from the template.
+    pub fn start_schedules(
+        &mut self,
+        template: &Template,
+    ) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        for s in template.schedules()? {
+            let url = self
+                .stack
+                .names
+                .get(&s.queue)
+                .cloned()
+                .ok_or_else(|| bad(format!("{}: unknown queue {}", s.id, s.queue)))?;
+            self.workers.push(tokio::spawn(poller::tick(
+                self.clients.sqs.clone(),
+                url,
+                s.every,
+                s.input,
+            )));
+        }
+        Ok(())
+    }
+
     /// Stops the pollers at once, wherever they are (as a killed process would).
     pub fn kill_workers(&mut self) {
         for w in self.workers.drain(..) {
@@ -474,6 +547,7 @@ mod tests {
                 ("ChunkQueue".into(), "http://q/x-ChunkQueue".into()),
                 ("BulkQueue".into(), "http://q/x-BulkQueue".into()),
                 ("EmailConfigurationSet".into(), "x-EmailConfigurationSet".into()),
+                ("SendQueue".into(), "http://q/x-SendQueue".into()),
             ]),
             ..Stack::default()
         };
@@ -497,14 +571,23 @@ mod tests {
     #[test]
     fn queue_functions_know_when_their_queue_gives_a_message_up() {
         let t = template();
-        let names = ["Table", "ImportsBucket", "PlanQueue", "ChunkQueue", "BulkQueue"];
+        let names = [
+            "Table",
+            "ImportsBucket",
+            "PlanQueue",
+            "ChunkQueue",
+            "BulkQueue",
+            "SendQueue",
+            "EmailConfigurationSet",
+        ];
         let stack = Stack {
             names: names.iter().map(|n| (n.to_string(), format!("x-{n}"))).collect(),
             ..Stack::default()
         };
         let mut checked = Vec::new();
         for f in t.sqs_functions() {
-            let env = t.function_env(&f.function, &stack, &HashMap::new()).unwrap();
+            let params = HashMap::from([("SigningSecret".to_string(), "s".repeat(32))]);
+            let env = t.function_env(&f.function, &stack, &params).unwrap();
             let Some(max_receives) = env.get("QUEUE_MAX_RECEIVES") else {
                 continue;
             };
@@ -530,8 +613,24 @@ mod tests {
         );
         let bulk = find("bulk-worker");
         assert_eq!((bulk.queue.as_str(), bulk.batch_size), ("BulkQueue", 1));
+        let send = find("send-worker");
+        assert_eq!(
+            (send.queue.as_str(), send.batch_size, send.max_concurrency),
+            ("SendQueue", 1, 2)
+        );
         let ses = find("ses-events");
         assert_eq!((ses.queue.as_str(), ses.batch_size), ("SesEventsQueue", 10));
+    }
+
+    #[test]
+    fn the_scheduler_tick_reaches_the_send_queue_every_minute() {
+        let s = template().schedules().unwrap();
+        let tick = s.iter().find(|s| s.id == "SchedulerTick").unwrap();
+        assert_eq!((tick.queue.as_str(), tick.every.as_secs()), ("SendQueue", 60));
+        assert!(tick.input.contains("<aws.scheduler.scheduled-time>"));
+        assert_eq!(rate("rate(5 minutes)").map(|d| d.as_secs()), Some(300));
+        assert_eq!(rate("cron(0 12 * * ? *)"), None);
+        assert_eq!(rate("rate(0 minutes)"), None);
     }
 
     #[test]

@@ -50,6 +50,17 @@ pub fn handler_for(
                 Box::pin(async move { roster::workers::bulk_batch(&ctx, event).await })
             }))
         }
+        "send-worker" => {
+            let ctx = Arc::new(
+                config
+                    .broadcasts(store, sdk)
+                    .ok_or_else(|| missing("SEND_QUEUE_URL or SIGNING_SECRET"))?,
+            );
+            Some(Arc::new(move |event| {
+                let ctx = ctx.clone();
+                Box::pin(async move { roster::workers::send_batch(&ctx, event).await })
+            }))
+        }
         "ses-events" => {
             let store = Arc::new(store);
             Some(Arc::new(move |event| {
@@ -158,6 +169,24 @@ async fn keep_invisible(sqs: &aws_sdk_sqs::Client, url: &str, handles: &[(String
                 .visibility_timeout(VISIBILITY_SECS)
                 .send()
                 .await;
+        }
+    }
+}
+
+/// A schedule's input sent to its queue every `every`, with the scheduled
+/// time filled in where EventBridge Scheduler fills it.
+pub async fn tick(sqs: aws_sdk_sqs::Client, url: String, every: Duration, input: String) {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    interval.tick().await; // The first tick is immediate; the schedule's first is one period in.
+    loop {
+        interval.tick().await;
+        let body = input.replace(
+            "<aws.scheduler.scheduled-time>",
+            &chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        );
+        if let Err(e) = sqs.send_message().queue_url(&url).message_body(body).send().await {
+            warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "a scheduled message could not be sent");
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Pure rules: no I/O, no clock reads except where a timestamp is an input.
 
 pub mod activity;
+pub mod broadcast;
 pub mod bulk;
 pub mod contact;
 pub mod email;

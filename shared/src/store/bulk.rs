@@ -16,7 +16,7 @@ use crate::{Error, Result};
 
 const JOB_SK: &str = "BULK";
 /// Sorts after `BULK` and every `CHUNK#…`: the bound of a progress read.
-const IDS_PREFIX: &str = "IDS#";
+pub(crate) const IDS_PREFIX: &str = "IDS#";
 /// The ids of a job are needed only while it runs.
 const KEEP_IDS_SECS: i64 = 30 * 24 * 3600;
 
@@ -24,7 +24,7 @@ fn job_pk(pid: &str, id: &str) -> String {
     format!("P#{pid}#BULK#{id}")
 }
 
-fn chunk_sk(chunk: u32) -> String {
+pub(crate) fn chunk_sk(chunk: u32) -> String {
     format!("CHUNK#{chunk:06}")
 }
 
@@ -56,21 +56,36 @@ impl Store {
     /// Writes the selection as chunks of ids with a fresh ledger entry each.
     /// Only before the job starts: a planner run again rewrites them whole.
     pub async fn put_bulk_chunks(&self, pid: &str, id: &str, chunks: &[Vec<String>]) -> Result<()> {
+        self.put_id_chunks(job_pk(pid, id), chunks, |chunk, size| {
+            serde_dynamo::to_item(ChunkProgress {
+                chunk,
+                size,
+                ..Default::default()
+            })
+            .map_err(Error::internal)
+        })
+        .await
+    }
+
+    /// A job's selection as chunks in partition `pk`: each chunk's ids
+    /// (`IDS#{n}`, expiring once the job is long over) and its fresh ledger
+    /// entry (`CHUNK#{n}`, made by `ledger(chunk, size)`).
+    pub(crate) async fn put_id_chunks(
+        &self,
+        pk: String,
+        chunks: &[Vec<String>],
+        ledger: impl Fn(u32, u64) -> Result<Item>,
+    ) -> Result<()> {
         let expires = Utc::now().timestamp() + KEEP_IDS_SECS;
         let mut writes = Vec::with_capacity(chunks.len() * 2);
         for (i, ids) in chunks.iter().enumerate() {
             let chunk = i as u32;
-            let mut item = key(job_pk(pid, id), &ids_sk(chunk));
+            let mut item = key(pk.clone(), &ids_sk(chunk));
             item.insert("ids".into(), to_attr(ids)?);
             item.insert("expires_at".into(), n(expires));
             writes.push(put_request(item)?);
-            let progress = ChunkProgress {
-                chunk,
-                size: ids.len() as u64,
-                ..Default::default()
-            };
-            let mut item: Item = serde_dynamo::to_item(&progress).map_err(Error::internal)?;
-            item.extend(key(job_pk(pid, id), &chunk_sk(chunk)));
+            let mut item = ledger(chunk, ids.len() as u64)?;
+            item.extend(key(pk.clone(), &chunk_sk(chunk)));
             writes.push(put_request(item)?);
         }
         self.batch_write(writes).await?;
@@ -114,16 +129,25 @@ impl Store {
     }
 
     pub async fn bulk_chunk(&self, pid: &str, id: &str, chunk: u32) -> Result<Option<(ChunkProgress, Vec<String>)>> {
-        let Some(progress) = self.get_one(key(job_pk(pid, id), &chunk_sk(chunk))).await? else {
+        self.id_chunk(job_pk(pid, id), chunk).await
+    }
+
+    /// A chunk's ledger entry and its ids, from partition `pk`.
+    pub(crate) async fn id_chunk<P: serde::de::DeserializeOwned>(
+        &self,
+        pk: String,
+        chunk: u32,
+    ) -> Result<Option<(P, Vec<String>)>> {
+        let Some(progress) = self.get_one(key(pk.clone(), &chunk_sk(chunk))).await? else {
             return Ok(None);
         };
-        let progress: ChunkProgress = from_item(progress)?;
-        let ids = match self.get_one(key(job_pk(pid, id), &ids_sk(chunk))).await? {
+        let progress: P = from_item(progress)?;
+        let ids = match self.get_one(key(pk.clone(), &ids_sk(chunk))).await? {
             Some(mut item) => match item.remove("ids") {
                 Some(v) => serde_dynamo::from_attribute_value(v).map_err(Error::internal)?,
                 None => Vec::new(),
             },
-            None => return Err(Error::internal(format!("bulk job {id}: chunk {chunk} has no ids"))),
+            None => return Err(Error::internal(format!("{pk}: chunk {chunk} has no ids"))),
         };
         Ok(Some((progress, ids)))
     }

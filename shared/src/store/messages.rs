@@ -130,6 +130,23 @@ impl Store {
         Ok(())
     }
 
+    /// Takes back a claim the provider never took (throttled): the message
+    /// goes, if it is still queued, so that a later try sends it.
+    pub async fn withdraw_claim(&self, pid: &str, cid: &str, mid: &str) -> Result<()> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(contact_pk(pid, cid), &message_sk(mid))))
+            .condition_expression("#status = :queued")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":queued", to_attr(&MessageState::Queued)?)
+            .send()
+            .await;
+        conditional(out)?;
+        Ok(())
+    }
+
     /// The message a provider id belongs to.
     pub async fn message_by_provider_id(&self, channel: Channel, provider_id: &str) -> Result<Option<MessageRef>> {
         let Some(item) = self.get_one(key(pointer_pk(channel, provider_id), "PMID")).await? else {

@@ -20,6 +20,9 @@
 //! | channel opt-out        | `P#{pid}#C#{cid}`           | `OPTOUT#{channel}`  |                                              |
 //! | provider id → message  | `PMID#{channel}#{provider id}` | `PMID`           |                                              |
 //! | template               | `P#{pid}#TEMPLATES`         | `T#{id}`            |                                              |
+//! | broadcast, its ledger  | `P#{pid}#BCAST#{id}`        | `BCAST`, `CHUNK#{n}`, `IDS#{n}` | GSI1PK `P#{pid}#BCASTS#{shard}`, GSI1SK `{id}` (the broadcast) |
+//! | broadcast counter shard| `P#{pid}#BCN#{id}#{shard}`  | `N`                 |                                              |
+//! | scheduled broadcast    | `BCAST_DUE`                 | `{send_at}#{pid}#{id}` |                                           |
 //! | tag, tag name claim    | `P#{pid}#TAGS`, `P#{pid}#TAGNAME#{name}` | `T#{id}`, `TN` |                                   |
 //! | tag counter shard      | `P#{pid}#TAGN#{tag id}#{shard}` | `N`             |                                              |
 //! | sending list           | `P#{pid}#LISTS`             | `L#{id}`            |                                              |
@@ -52,6 +55,7 @@
 
 pub mod activities;
 pub mod batch;
+pub mod broadcasts;
 pub mod bulk;
 pub mod contacts;
 pub mod idempotency;

@@ -11,7 +11,7 @@ use crate::domain::message::{SkipReason, StatusEvent};
 use crate::domain::ses_event::{self, EventKind};
 use crate::store::messages::Engagement;
 use crate::store::Store;
-use crate::usecases::{activities, lists, unsubscribe};
+use crate::usecases::{activities, broadcasts, lists, unsubscribe};
 use crate::{Error, Result};
 
 /// Deliveries after which an event for a message Roster does not know is
@@ -53,6 +53,17 @@ pub async fn handle_ses_message(store: &Store, body: &str, receives: u32) -> Res
         return Ok(()); // Seen before, or the message is gone.
     };
     info!(message = %mid, kind = event.kind.name(), "SES event recorded");
+    let counter = match &event.kind {
+        EventKind::Delivery => Some("delivered"),
+        EventKind::Open => Some("opened"),
+        EventKind::Click { .. } => Some("clicked"),
+        EventKind::Bounce { permanent: true } => Some("bounced"),
+        EventKind::Complaint => Some("complained"),
+        _ => None,
+    };
+    if let (Some(bid), Some(field)) = (&message.broadcast_id, counter) {
+        broadcasts::count_event(store, pid, bid, mid, field).await?;
+    }
     match &event.kind {
         EventKind::Open => {
             let change = Engagement {

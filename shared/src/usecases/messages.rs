@@ -50,7 +50,7 @@ impl Messaging {
     }
 
     /// A From address, checked against the sending domain.
-    fn check_from(&self, from: &str) -> Result<()> {
+    pub(crate) fn check_from(&self, from: &str) -> Result<()> {
         let Some(domain) = &self.sender_domain else {
             return Ok(());
         };
@@ -338,6 +338,18 @@ pub(crate) fn prepare(
     message: &Message,
     base: &str,
 ) -> Result<Prepared> {
+    prepare_compiled(ms, project, contact, &Compiled::new(template)?, message, base)
+}
+
+/// As [`prepare`], with the template compiled once for many recipients.
+pub(crate) fn prepare_compiled(
+    ms: &Messaging,
+    project: &Project,
+    contact: &Contact,
+    template: &Compiled<'_>,
+    message: &Message,
+    base: &str,
+) -> Result<Prepared> {
     let link = Unsubscribe {
         project_id: project.id.clone(),
         contact_id: contact.id.clone(),
@@ -347,7 +359,7 @@ pub(crate) fn prepare(
     let unsubscribe_url = ms.unsubscribe_url(base, &link);
     let mut vars = Variables::of(contact);
     vars.unsubscribe_url = Some(unsubscribe_url.clone());
-    let parts = Compiled::new(template)?.render(&vars)?;
+    let parts = template.render(&vars)?;
     let domain = message.from.rsplit_once('@').map_or("roster.invalid", |(_, d)| d);
     let raw = email::mime(
         &Envelope {

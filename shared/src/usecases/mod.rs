@@ -3,6 +3,7 @@
 //! nothing below them.
 
 pub mod activities;
+pub mod broadcasts;
 pub mod bulk;
 pub mod contacts;
 pub mod events;

@@ -1,6 +1,7 @@
 //! Every route, by resource.
 
 mod audience;
+mod broadcasts;
 mod contacts;
 mod health;
 mod imports;
@@ -22,6 +23,10 @@ use crate::AppState;
 
 pub(crate) use audience::{
     __path_get_profile, __path_get_referrals, __path_list_messages, __path_post_event, __path_update_message,
+};
+pub(crate) use broadcasts::{
+    __path_cancel_broadcast, __path_create_broadcast, __path_get_broadcast, __path_list_broadcasts,
+    __path_pause_broadcast, __path_resume_broadcast, __path_send_broadcast, __path_update_broadcast,
 };
 pub(crate) use contacts::{__path_bulk, __path_bulk_job, __path_create_contact, __path_merge_contacts};
 pub(crate) use contacts::{__path_delete_contact, __path_get_contact, __path_list_contacts, __path_update_contact};
@@ -145,6 +150,30 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/v1/projects/{pid}/messages", get(messages::list_all_messages))
         .route("/v1/projects/{pid}/messages/{mid}", get(messages::get_message))
+        .route(
+            "/v1/projects/{pid}/broadcasts",
+            get(broadcasts::list_broadcasts).post(broadcasts::create_broadcast),
+        )
+        .route(
+            "/v1/projects/{pid}/broadcasts/{id}",
+            get(broadcasts::get_broadcast).patch(broadcasts::update_broadcast),
+        )
+        .route(
+            "/v1/projects/{pid}/broadcasts/{id}/send",
+            post(broadcasts::send_broadcast),
+        )
+        .route(
+            "/v1/projects/{pid}/broadcasts/{id}/pause",
+            post(broadcasts::pause_broadcast),
+        )
+        .route(
+            "/v1/projects/{pid}/broadcasts/{id}/resume",
+            post(broadcasts::resume_broadcast),
+        )
+        .route(
+            "/v1/projects/{pid}/broadcasts/{id}/cancel",
+            post(broadcasts::cancel_broadcast),
+        )
         .route(
             "/v1/projects/{pid}/templates",
             get(templates::list_templates).post(templates::create_template),

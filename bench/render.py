@@ -52,6 +52,8 @@ def main():
     latency = lines(at("latency"))
     wcu = one(at("wcu"))
     artifacts = lines(at("artifacts"))
+    render_bench = one(at("render"))
+    broadcast = one(at("broadcast"))
     by_name = {c["binary"]: c for c in cold}
     hello, sdk = by_name["floor-hello"], by_name["floor-sdk"]
     out = []
@@ -101,7 +103,60 @@ def main():
     render_imports(w, parse, rss, imports)
     render_latency(w, latency, wcu)
     render_audience(w, audience)
+    render_messaging(w, render_bench, broadcast)
     print("\n".join(out))
+
+
+# What a send worker's recipient costs on AWS, for the projection: DynamoDB's
+# and SES's typical in-region latencies, and the recipients a worker sends at once.
+DDB_MS = 5
+SES_MS = 30
+IN_FLIGHT = 8
+
+
+def render_messaging(w, render_bench, broadcast):
+    if not render_bench and not broadcast:
+        return
+    w("## Messaging\n")
+    if render_bench:
+        r = render_bench
+        w("### Template rendering\n")
+        w(f"`render-throughput` (`bench/messaging/src/bin/render_throughput.rs`) renders a realistic email on one core: a subject, "
+          f"{r['html_bytes']:,} bytes of html and a text part, {r['variables']} variables (a default, a label, the unsubscribe link), "
+          "values HTML-escaped in the html part; the template compiled once, the variables built for every render. The floor "
+          "makes the same output (checked equal) by hand: the html cut once into its literal pieces, then pieces and escaped "
+          "values pushed into a string, the subject and text with `format!`.\n")
+        w("| | renders/s | µs per render | ÷ floor |")
+        w("|---|---:|---:|---:|")
+        w(f"| minijinja (the send worker's path) | {r['engine_per_sec']:,.0f} | {r['engine_us']} | {r['ratio']} |")
+        w(f"| floor: by hand | {r['floor_per_sec']:,.0f} | {r['floor_us']} | 1.000 |")
+        w("")
+    if broadcast:
+        b = broadcast
+        n = b["recipients"]
+        w("### A broadcast through one send worker\n")
+        w(f"`broadcast-bench` (`bench/messaging/src/bin/broadcast_bench.rs`): {n:,} contacts on an email list, a broadcast to "
+          "the list sent and worked by one send worker in the same process (its own poller on the send queue), DynamoDB "
+          "(a fresh dynoxide) through the counting proxy, SES and SQS the emulator's; the project's send rate at its "
+          "maximum (1,000/s) so that the emulators set the pace. Measured from `send` to `completed`. "
+          f"Not 100,000: the emulators answer one request at a time, so {n:,} shows the counts per recipient, which do not "
+          "depend on the audience's size, in minutes instead of an hour.\n")
+        ops = ", ".join(f"{k} {v:g}" for k, v in b["by_operation_per_1000"].items())
+        w("| recipients | state | sent | skipped | failed | uncertain | seconds | recipients/s | SQS messages | SES calls | DynamoDB requests / 1,000 recipients | by operation |")
+        w("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+        w(f"| {n:,} | {b['state']} | {b['sent']:,} | {b['skipped']} | {b['failed']} | {b['uncertain']} | {b['seconds']} | "
+          f"{b['recipients_per_second']} | {b['sqs_messages']} | {b['ses_calls']:,} | {b['dynamodb_per_1000']:g} | {ops} |")
+        w("")
+        per = b["dynamodb_per_1000"] / 1000
+        latency_ms = per * DDB_MS + SES_MS
+        rate = IN_FLIGHT * 1000 / latency_ms
+        w(f"The emulator was busy {b['emulator_busy_seconds']} s of the {b['seconds']} s. On AWS: a recipient is "
+          f"{per:.1f} DynamoDB requests, made one after another (the claim read, the consent reads, the claim, then after "
+          "SES the provider-id pointer, the sent status and the contact's counters), and one SES call; at "
+          f"{DDB_MS} ms a DynamoDB request and {SES_MS} ms an SES call, a recipient takes about {latency_ms:.0f} ms, and with "
+          f"{IN_FLIGHT} recipients in flight one send worker reaches about **{rate:.0f} recipients/s**, below the project's "
+          "send rate only past that (the rate is divided between the send workers, 2 by `MaximumConcurrency`). "
+          f"The SQS messages are the plan message and one per chunk of 1,000 recipients.\n")
 
 
 def render_audience(w, audience):

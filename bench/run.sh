@@ -28,12 +28,13 @@ echo "bench: building release binaries (lto, codegen-units=1, strip)…" >&2
 # The functions are built together and alone, as make lambda builds them:
 # features of other crates (the CLI's, the bench's) are not unified into them.
 cargo build --release -q -p roster-api -p roster-import-planner -p roster-import-worker -p roster-bulk-worker -p roster-ses-events -p roster-send-worker
-cargo build --release -q -p roster-bench-floors -p roster-bench-import
+cargo build --release -q -p roster-bench-floors -p roster-bench-import -p roster-bench-messaging
 cargo build -q --workspace --locked  # the debug build of make test and make dev
 
 cold_starts() {
   $PY bench/coldstart.py "$RUNS" target/release/floor-hello target/release/floor-sdk target/release/api \
-    target/release/import-planner target/release/import-worker target/release/bulk-worker
+    target/release/import-planner target/release/import-worker target/release/bulk-worker \
+    target/release/send-worker target/release/ses-events
   # The same with the TLS roots read from one bundle file instead of a directory
   # of certificates: how much of the SDK floor is root loading.
   local bundle
@@ -94,6 +95,17 @@ step fault fault
 
 echo "bench: audience list first pages at ${AUDIENCE_SIZES:-1000,10000,100000} contacts…" >&2
 step audience $PY bench/audience_bench.py "$dynamodb" target/debug/roster-local
+
+echo "bench: template render throughput against format! (one core)…" >&2
+step render target/release/render-throughput "${RENDER_SECS:-5}"
+
+# The broadcast gets a DynamoDB of its own: dynoxide slows as its database grows.
+broadcast() {
+  start_dynamodb broadcast
+  AWS_ENDPOINT_URL_DYNAMODB="$dynamodb_url" target/release/broadcast-bench "${BROADCAST_RECIPIENTS:-10000}"
+}
+echo "bench: a ${BROADCAST_RECIPIENTS:-10000}-recipient broadcast through one send worker…" >&2
+step broadcast broadcast
 
 # The deployed artifacts: make lambda (arm64, cargo-lambda), each zip's size.
 artifacts() {

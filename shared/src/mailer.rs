@@ -64,12 +64,18 @@ impl Mailer {
 fn classify<R: std::fmt::Debug>(
     e: aws_sdk_sesv2::error::SdkError<aws_sdk_sesv2::operation::send_email::SendEmailError, R>,
 ) -> SendError {
+    let text = aws_sdk_sesv2::error::DisplayErrorContext(&e).to_string();
+    match e.as_service_error() {
+        Some(service) => of_service(service, text),
+        None => SendError::Other(text),
+    }
+}
+
+/// SES's answer, sorted: throttling (retried, never a failure), a refusal
+/// of the message, or anything else.
+fn of_service(service: &aws_sdk_sesv2::operation::send_email::SendEmailError, text: String) -> SendError {
     use aws_sdk_sesv2::error::ProvideErrorMetadata;
     use aws_sdk_sesv2::operation::send_email::SendEmailError as E;
-    let text = aws_sdk_sesv2::error::DisplayErrorContext(&e).to_string();
-    let Some(service) = e.as_service_error() else {
-        return SendError::Other(text);
-    };
     match service {
         E::TooManyRequestsException(_) | E::LimitExceededException(_) => SendError::Throttled(text),
         E::MessageRejected(_) | E::BadRequestException(_) | E::MailFromDomainNotVerifiedException(_) => {
@@ -77,5 +83,42 @@ fn classify<R: std::fmt::Debug>(
         }
         _ if matches!(service.code(), Some("Throttling" | "ThrottlingException")) => SendError::Throttled(text),
         _ => SendError::Other(text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_sesv2::error::ErrorMetadata;
+    use aws_sdk_sesv2::operation::send_email::SendEmailError as E;
+    use aws_sdk_sesv2::types::error::{LimitExceededException, MessageRejected, TooManyRequestsException};
+
+    fn kind(e: E) -> &'static str {
+        match of_service(&e, String::new()) {
+            SendError::Throttled(_) => "throttled",
+            SendError::Rejected(_) => "rejected",
+            SendError::Other(_) => "other",
+        }
+    }
+
+    #[test]
+    fn throttling_in_every_shape_ses_sends_is_throttling() {
+        assert_eq!(
+            kind(E::TooManyRequestsException(TooManyRequestsException::builder().build())),
+            "throttled"
+        );
+        assert_eq!(
+            kind(E::LimitExceededException(LimitExceededException::builder().build())),
+            "throttled"
+        );
+        assert_eq!(
+            kind(E::generic(ErrorMetadata::builder().code("Throttling").build())),
+            "throttled"
+        );
+        assert_eq!(kind(E::MessageRejected(MessageRejected::builder().build())), "rejected");
+        assert_eq!(
+            kind(E::generic(ErrorMetadata::builder().code("InternalFailure").build())),
+            "other"
+        );
     }
 }

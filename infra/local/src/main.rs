@@ -17,7 +17,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let failed = roster::usecases::interrupted::fail_all(&state.store).await?;
         if failed > 0 {
             eprintln!(
-                "roster: {failed} import or bulk job(s) left unfinished by the last run marked failed (interrupted)"
+                "roster: {failed} import or bulk job(s) marked failed, or broadcast(s) paused (resume them), left unfinished by the last run"
             );
         }
     }

@@ -11,8 +11,19 @@ use crate::Result;
 /// A job that was pending or running.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Unfinished {
-    Import { pid: String, id: String },
-    Bulk { pid: String, id: String },
+    Import {
+        pid: String,
+        id: String,
+    },
+    Bulk {
+        pid: String,
+        id: String,
+    },
+    /// A broadcast that was pending or sending.
+    Broadcast {
+        pid: String,
+        id: String,
+    },
 }
 
 /// `P#{pid}#IMPORT#{id}` / `P#{pid}#BULK#{id}` → the job.
@@ -25,6 +36,7 @@ fn job_of(item: &Item) -> Option<Unfinished> {
     match (kind, get_s(item, "SK")?) {
         ("IMPORT", "IMPORT") => Some(Unfinished::Import { pid, id }),
         ("BULK", "BULK") => Some(Unfinished::Bulk { pid, id }),
+        ("BCAST", "BCAST") => Some(Unfinished::Broadcast { pid, id }),
         _ => None,
     }
 }
@@ -38,11 +50,13 @@ impl Store {
                 .client
                 .scan()
                 .table_name(&self.table)
-                .filter_expression("SK IN (:import, :bulk) AND #state IN (:pending, :running)")
+                .filter_expression("SK IN (:import, :bulk, :bcast) AND #state IN (:pending, :running, :sending)")
                 .projection_expression("PK, SK")
                 .expression_attribute_names("#state", "state")
                 .expression_attribute_values(":import", AttributeValue::S("IMPORT".into()))
                 .expression_attribute_values(":bulk", AttributeValue::S("BULK".into()))
+                .expression_attribute_values(":bcast", AttributeValue::S("BCAST".into()))
+                .expression_attribute_values(":sending", AttributeValue::S("sending".into()))
                 .expression_attribute_values(":pending", AttributeValue::S("pending".into()))
                 .expression_attribute_values(":running", AttributeValue::S("running".into()))
                 .set_exclusive_start_key(start)
@@ -83,6 +97,13 @@ mod tests {
             Some(Unfinished::Bulk {
                 pid: "p1".into(),
                 id: "j2".into()
+            })
+        );
+        assert_eq!(
+            job_of(&item("P#p1#BCAST#b1", "BCAST")),
+            Some(Unfinished::Broadcast {
+                pid: "p1".into(),
+                id: "b1".into()
             })
         );
         assert_eq!(job_of(&item("P#p1#IMPORT#j1", "CHUNK#000001")), None);

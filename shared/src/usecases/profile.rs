@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use crate::domain::activity::Activity;
 use crate::domain::contact::Contact;
 use crate::domain::list::Subscription;
+use crate::domain::message::Message;
 use crate::domain::submission::{Record, RecordKind};
 use crate::store::Store;
 use crate::usecases::referrals::ReferralContact;
@@ -30,7 +31,10 @@ pub struct Profile {
     pub contact: Contact,
     pub waitlist_signups: Vec<Record>,
     pub form_submissions: Vec<Record>,
+    /// Contact-form messages the person sent.
     pub messages: Vec<Record>,
+    /// The latest emails and SMS to and from the person, newest first.
+    pub conversation: Vec<Message>,
     /// Chat conversations, with their summaries.
     pub chats: Vec<Record>,
     pub referrals: ReferralSummary,
@@ -39,9 +43,9 @@ pub struct Profile {
     pub recent_activity: Vec<Activity>,
 }
 
-/// At most 10 requests: the contact; then at once the four record lists, the
-/// subscriptions, the timeline, the referrer and the referred links; then one
-/// batch read of the referred contacts.
+/// At most 11 requests: the contact; then at once the four record lists, the
+/// conversation, the subscriptions, the timeline, the referrer and the
+/// referred links; then one batch read of the referred contacts.
 pub async fn get(store: &Store, pid: &str, cid: &str) -> Result<Profile> {
     let contact = contacts::get(store, pid, cid).await?;
     let referrer = async {
@@ -54,11 +58,12 @@ pub async fn get(store: &Store, pid: &str, cid: &str) -> Result<Profile> {
             None => Ok(None),
         }
     };
-    let (waitlist, forms, messages, chats, lists, (activity, _), referred_by, referred) = futures::try_join!(
+    let (waitlist, forms, messages, chats, (conversation, _), lists, (activity, _), referred_by, referred) = futures::try_join!(
         store.contact_records(pid, cid, RecordKind::Waitlist, RECENT),
         store.contact_records(pid, cid, RecordKind::Form, RECENT),
         store.contact_records(pid, cid, RecordKind::Message, RECENT),
         store.contact_records(pid, cid, RecordKind::Chat, RECENT),
+        store.contact_messages(pid, cid, RECENT, None),
         store.contact_subscriptions(pid, cid),
         store.list_activities(pid, cid, RECENT, None, &[]),
         referrer,
@@ -74,6 +79,7 @@ pub async fn get(store: &Store, pid: &str, cid: &str) -> Result<Profile> {
         waitlist_signups: waitlist,
         form_submissions: forms,
         messages,
+        conversation,
         chats,
         lists,
         recent_activity: activity,

@@ -449,3 +449,50 @@ async fn drafts_are_checked_and_only_drafts_change() {
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_complaint_rate_over_the_limit_after_1000_sends_pauses_the_broadcast() {
+    let app = TestApp::spawn().await;
+    // 60 a second over 2 workers: 1,000 sends take about half a minute, the rest as long.
+    let s = setup(&app, 2000, 60).await;
+    let id = create(&app, &s, json!({})).await;
+    act(&app, &s.p, &id, "send").await;
+    wait(&app, &s.p, &id, 120, |b| b["sent"].as_u64() >= Some(1000)).await;
+    let msgs = app
+        .get(
+            &format!("/v1/projects/{}/messages?broadcast_id={id}&limit=6", s.p.id),
+            &s.p.key,
+        )
+        .await;
+    let fixture =
+        std::fs::read_to_string(format!("{}/fixtures/ses/complaint.json", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let queue = app.local.stack.names["SesEventsQueue"].clone();
+    // Six complaints: over 0.3% of anything up to 2,000 sent.
+    for m in msgs.body["data"].as_array().unwrap() {
+        let record = fixture
+            .replace(
+                "EXAMPLE7c191be45-e9aedb9a-02f9-4d12-a87d-dd0099a07f8a-000000",
+                m["provider_id"].as_str().unwrap(),
+            )
+            .replace("recipient@example.com", m["to"].as_str().unwrap());
+        let body =
+            json!({"Type": "Notification", "MessageId": ulid::Ulid::new().to_string(), "Message": record}).to_string();
+        app.local
+            .clients
+            .sqs
+            .send_message()
+            .queue_url(&queue)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+    // Counted, each once; the pause comes as soon as the rate is over the limit.
+    let b = wait(&app, &s.p, &id, 60, |b| b["state"] != "sending" && b["complained"] == 6).await;
+    assert_eq!(b["state"], "paused", "{b:?}");
+    assert!(b["reason"].as_str().unwrap().contains("complaints"), "{b:?}");
+    assert_eq!(b["complained"], 6, "{b:?}");
+    let r = act(&app, &s.p, &id, "cancel").await;
+    assert_eq!(r.body["state"], "cancelled");
+    assert!(r.body["sent"].as_u64().unwrap() < 2000, "{:?}", r.body);
+}

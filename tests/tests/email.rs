@@ -24,6 +24,39 @@ async fn sending_project(app: &TestApp) -> TestProject {
     p
 }
 
+#[tokio::test]
+async fn sender_settings_are_checked_against_the_sending_domain() {
+    let app = TestApp::spawn().await;
+    let p = app.project().await;
+    let url = format!("/v1/projects/{}", p.id);
+    for (body, field) in [
+        (json!({"email_from": "news@elsewhere.test"}), "email_from"),
+        (json!({"email_from": "not an address"}), "email_from"),
+        (json!({"reply_to": "nope"}), "reply_to"),
+        (json!({"send_rate": 0}), "send_rate"),
+        (json!({"missed_after_minutes": 20000}), "missed_after_minutes"),
+    ] {
+        let r = app.patch(&url, &p.key, body.clone()).await;
+        assert_eq!(
+            (r.status, r.field()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some(field)),
+            "{body}: {:?}",
+            r.body
+        );
+    }
+    let r = app
+        .patch(
+            &url,
+            &p.key,
+            json!({"email_from": "News@Mail.Example.com", "send_rate": 50}),
+        )
+        .await;
+    assert_eq!(
+        (r.body["email_from"].as_str(), r.body["send_rate"].as_u64()),
+        (Some("news@mail.example.com"), Some(50))
+    );
+}
+
 fn unique_address(tag: &str) -> String {
     format!("{tag}-{}@example.org", ulid::Ulid::new().to_string().to_lowercase())
 }

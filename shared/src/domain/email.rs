@@ -22,6 +22,13 @@ pub struct Envelope<'a> {
     pub domain: &'a str,
 }
 
+/// Whether an address is on the sending domain (or one of its subdomains).
+pub fn on_domain(address: &str, domain: &str) -> bool {
+    address
+        .rsplit_once('@')
+        .is_some_and(|(_, d)| d == domain || d.ends_with(&format!(".{domain}")))
+}
+
 fn mailbox(field: &str, name: Option<&str>, address: &str) -> Result<Mailbox> {
     let address = address
         .parse()
@@ -109,6 +116,14 @@ mod tests {
         );
         // A non-ASCII subject is encoded, not sent raw.
         assert!(raw.contains("Subject: Hello Ann =?utf-8?"), "{raw}");
+    }
+
+    #[test]
+    fn senders_are_on_the_domain_or_below_it() {
+        assert!(on_domain("news@example.com", "example.com"));
+        assert!(on_domain("news@mail.example.com", "example.com"));
+        assert!(!on_domain("news@badexample.com", "example.com"));
+        assert!(!on_domain("example.com", "example.com"));
     }
 
     #[test]

@@ -54,10 +54,7 @@ impl Messaging {
         let Some(domain) = &self.sender_domain else {
             return Ok(());
         };
-        let on_domain = from
-            .rsplit_once('@')
-            .is_some_and(|(_, d)| d == domain || d.ends_with(&format!(".{domain}")));
-        if on_domain {
+        if email::on_domain(from, domain) {
             Ok(())
         } else {
             Err(Error::invalid(

@@ -59,8 +59,23 @@ pub async fn create(store: &Store, settings: ProjectSettings) -> Result<CreatedP
     })
 }
 
-pub async fn update(store: &Store, pid: &str, settings: ProjectSettings) -> Result<Project> {
+/// Applies the settings present; `sender_domain`: the deployment's sending
+/// domain, which `email_from` must be on.
+pub async fn update(
+    store: &Store,
+    pid: &str,
+    settings: ProjectSettings,
+    sender_domain: Option<&str>,
+) -> Result<Project> {
     let settings = settings.normalized()?;
+    if let (Some(from), Some(domain)) = (&settings.email_from, sender_domain) {
+        if !crate::domain::email::on_domain(from, domain) {
+            return Err(Error::invalid(
+                "email_from",
+                format!("{from} is not on the sending domain {domain}; emails go out from addresses @{domain}"),
+            ));
+        }
+    }
     store
         .update_project(pid, &settings)
         .await?

@@ -46,7 +46,7 @@ pub async fn update_project(
     ProjectAdmin(pid): ProjectAdmin,
     JsonBody(settings): JsonBody<ProjectSettings>,
 ) -> ApiResult<Json<ProjectView>> {
-    let project = projects::update(&state.store, &pid, settings).await?;
+    let project = projects::update(&state.store, &pid, settings, state.config.sender_domain.as_deref()).await?;
     Ok(Json(ProjectView::from(&project)))
 }
 

@@ -210,6 +210,47 @@ impl TestProject {
     }
 }
 
+/// Messaging: what the emulator's SES took, and events put on a queue as AWS would.
+impl TestApp {
+    /// Every raw message the emulator's SES took (its state at `/moto-api/data.json`), long headers unfolded.
+    pub async fn raw_emails(&self) -> Vec<String> {
+        let base = std::env::var("AWS_ENDPOINT_URL").unwrap();
+        let data = self
+            .http
+            .get(format!("{base}/moto-api/data.json"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let data: Value = serde_json::from_str(&data).unwrap();
+        data["ses"]["RawMessage"]
+            .as_array()
+            .map(|all| {
+                all.iter()
+                    .filter_map(|m| m["raw_data"].as_str())
+                    .map(|raw| raw.replace("\r\n ", " "))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Sends a message body to one of the stack's queues (by its logical id in template.yaml).
+    pub async fn send_to_queue(&self, queue: &str, body: String) {
+        let url = self.local.stack.names[queue].clone();
+        self.local
+            .clients
+            .sqs
+            .send_message()
+            .queue_url(url)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
 /// Imports: files in, finished jobs out.
 impl TestApp {
     pub fn bucket(&self) -> String {

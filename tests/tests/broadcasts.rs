@@ -130,19 +130,7 @@ async fn wait(app: &TestApp, p: &TestProject, id: &str, secs: u64, done: impl Fn
 
 /// How many emails the emulator's SES took for each of these addresses.
 async fn copies(app: &TestApp, addresses: &[String]) -> HashMap<String, usize> {
-    let base = std::env::var("AWS_ENDPOINT_URL").unwrap();
-    let data = app
-        .http
-        .get(format!("{base}/moto-api/data.json"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let data: Value = serde_json::from_str(&data).unwrap();
-    let mut raws = Vec::new();
-    collect_raw(&data["ses"], &mut raws);
+    let raws = app.raw_emails().await;
     addresses
         .iter()
         .map(|a| {
@@ -150,19 +138,6 @@ async fn copies(app: &TestApp, addresses: &[String]) -> HashMap<String, usize> {
             (a.clone(), raws.iter().filter(|r| r.contains(&to)).count())
         })
         .collect()
-}
-
-fn collect_raw(v: &Value, out: &mut Vec<String>) {
-    match v {
-        Value::Object(m) => {
-            if let Some(raw) = m.get("raw_data").and_then(Value::as_str) {
-                out.push(raw.to_string());
-            }
-            m.values().for_each(|v| collect_raw(v, out));
-        }
-        Value::Array(a) => a.iter().for_each(|v| collect_raw(v, out)),
-        _ => {}
-    }
 }
 
 async fn set_status(app: &TestApp, s: &Setup, cid: &str, status: &str) {
@@ -337,17 +312,8 @@ async fn a_killed_send_worker_never_sends_a_second_copy_and_skips_no_one_unclaim
 }
 
 async fn tick(app: &TestApp, at: chrono::DateTime<chrono::Utc>) {
-    let url = app.local.stack.names["SendQueue"].clone();
     let body = json!({"step": "tick", "at": at.to_rfc3339()}).to_string();
-    app.local
-        .clients
-        .sqs
-        .send_message()
-        .queue_url(url)
-        .message_body(body)
-        .send()
-        .await
-        .unwrap();
+    app.send_to_queue("SendQueue", body).await;
 }
 
 #[tokio::test]
@@ -466,7 +432,6 @@ async fn a_complaint_rate_over_the_limit_after_1000_sends_pauses_the_broadcast()
         .await;
     let fixture =
         std::fs::read_to_string(format!("{}/fixtures/ses/complaint.json", env!("CARGO_MANIFEST_DIR"))).unwrap();
-    let queue = app.local.stack.names["SesEventsQueue"].clone();
     // Six complaints: over 0.3% of anything up to 2,000 sent.
     for m in msgs.body["data"].as_array().unwrap() {
         let record = fixture
@@ -477,15 +442,7 @@ async fn a_complaint_rate_over_the_limit_after_1000_sends_pauses_the_broadcast()
             .replace("recipient@example.com", m["to"].as_str().unwrap());
         let body =
             json!({"Type": "Notification", "MessageId": ulid::Ulid::new().to_string(), "Message": record}).to_string();
-        app.local
-            .clients
-            .sqs
-            .send_message()
-            .queue_url(&queue)
-            .message_body(body)
-            .send()
-            .await
-            .unwrap();
+        app.send_to_queue("SesEventsQueue", body).await;
     }
     // Counted, each once; the pause comes as soon as the rate is over the limit.
     let b = wait(&app, &s.p, &id, 60, |b| b["state"] != "sending" && b["complained"] == 6).await;

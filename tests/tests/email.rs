@@ -75,36 +75,22 @@ fn hello() -> Value {
     json!({"channel": "email", "subject": "Hi {{ first_name | default(\"there\") }}", "html": "<p>Hello {{ first_name }}</p>", "text": "Hello {{ first_name }}"})
 }
 
-/// The raw messages the emulator's SES took for `to` (its state, as JSON).
+/// The raw messages the emulator's SES took for `to`.
 async fn sent_to(app: &TestApp, to: &str) -> Vec<String> {
-    let base = std::env::var("AWS_ENDPOINT_URL").unwrap();
-    let data: Value = app
-        .http
-        .get(format!("{base}/moto-api/data.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut out = Vec::new();
-    collect_raw(&data["ses"], to, &mut out);
-    out
+    let to = format!("To: {to}\r\n");
+    app.raw_emails().await.into_iter().filter(|r| r.contains(&to)).collect()
 }
 
-fn collect_raw(v: &Value, to: &str, out: &mut Vec<String>) {
-    match v {
-        Value::Object(m) => {
-            if let Some(raw) = m.get("raw_data").and_then(Value::as_str) {
-                if raw.contains(to) {
-                    out.push(raw.replace("\r\n ", " "));
-                }
-            }
-            m.values().for_each(|v| collect_raw(v, to, out));
-        }
-        Value::Array(a) => a.iter().for_each(|v| collect_raw(v, to, out)),
-        _ => {}
-    }
+async fn email_list(app: &TestApp, p: &TestProject, name: &str) -> String {
+    let list = app
+        .post(
+            &format!("/v1/projects/{}/lists", p.id),
+            &p.key,
+            json!({"name": name, "channel": "email", "sender": "news@example.com"}),
+        )
+        .await;
+    assert_eq!(list.status, StatusCode::CREATED, "{:?}", list.body);
+    list.body["id"].as_str().unwrap().to_string()
 }
 
 fn header<'a>(raw: &'a str, name: &str) -> Option<&'a str> {
@@ -178,14 +164,7 @@ async fn a_one_off_email_is_sent_with_one_click_unsubscribe_and_recorded() {
 async fn a_contact_who_may_not_receive_email_is_refused_and_nothing_is_sent() {
     let app = TestApp::spawn().await;
     let p = sending_project(&app).await;
-    let list = app
-        .post(
-            &format!("/v1/projects/{}/lists", p.id),
-            &p.key,
-            json!({"name": "News", "channel": "email", "sender": "news@example.com"}),
-        )
-        .await;
-    let list_id = list.body["id"].as_str().unwrap().to_string();
+    let list_id = email_list(&app, &p, "News").await;
     let phone_only = contact(&app, &p, json!({"phone": "+14155552671"})).await;
     let r = send(&app, &p, &phone_only, hello()).await;
     assert_eq!(
@@ -242,14 +221,7 @@ async fn a_contact_who_may_not_receive_email_is_refused_and_nothing_is_sent() {
 async fn one_click_unsubscribe_takes_a_post_and_a_get_changes_nothing() {
     let app = TestApp::spawn().await;
     let p = sending_project(&app).await;
-    let list = app
-        .post(
-            &format!("/v1/projects/{}/lists", p.id),
-            &p.key,
-            json!({"name": "Weekly", "channel": "email", "sender": "news@example.com"}),
-        )
-        .await;
-    let list_id = list.body["id"].as_str().unwrap().to_string();
+    let list_id = email_list(&app, &p, "Weekly").await;
     let to = unique_address("cy");
     let cid = contact(&app, &p, json!({"email": to, "add_to_lists": [list_id]})).await;
     let mut body = hello();
@@ -357,16 +329,7 @@ fn ses_record(name: &str, ses_id: &str, to: &str, shape: &str) -> String {
 }
 
 async fn put_event(app: &TestApp, body: String) {
-    let url = app.local.stack.names["SesEventsQueue"].clone();
-    app.local
-        .clients
-        .sqs
-        .send_message()
-        .queue_url(url)
-        .message_body(body)
-        .send()
-        .await
-        .unwrap();
+    app.send_to_queue("SesEventsQueue", body).await;
 }
 
 /// Polls the message until `done` holds (at most 30 s).
@@ -481,14 +444,7 @@ async fn ses_events_in_both_shapes_move_status_engagement_and_consent_once() {
 async fn a_complaint_unsubscribes_from_the_list_and_suppresses() {
     let app = TestApp::spawn().await;
     let p = sending_project(&app).await;
-    let list = app
-        .post(
-            &format!("/v1/projects/{}/lists", p.id),
-            &p.key,
-            json!({"name": "Promos", "channel": "email", "sender": "news@example.com"}),
-        )
-        .await;
-    let list_id = list.body["id"].as_str().unwrap().to_string();
+    let list_id = email_list(&app, &p, "Promos").await;
     let to = unique_address("eve");
     let cid = contact(&app, &p, json!({"email": to, "add_to_lists": [list_id]})).await;
     let (mid, ses_id) = sent_message(&app, &p, &cid, Some(&list_id)).await;

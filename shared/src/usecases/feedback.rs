@@ -6,7 +6,7 @@
 use serde_json::json;
 use tracing::{info, warn};
 
-use crate::domain::list::{Channel, SubscriptionStatus, Via};
+use crate::domain::list::{Channel, Via};
 use crate::domain::message::{SkipReason, StatusEvent};
 use crate::domain::ses_event::{self, EventKind};
 use crate::store::messages::Engagement;
@@ -108,18 +108,7 @@ pub async fn handle_ses_message(store: &Store, body: &str, receives: u32) -> Res
         EventKind::Complaint => {
             let note = Some(format!("complaint about message {mid}"));
             if let Some(list_id) = &message.list_id {
-                if store.get_list(pid, list_id).await?.is_some() {
-                    lists::set_status(
-                        store,
-                        pid,
-                        list_id,
-                        cid,
-                        SubscriptionStatus::Unsubscribed,
-                        Via::Feedback,
-                        note.clone(),
-                    )
-                    .await?;
-                }
+                lists::unsubscribe_if_listed(store, pid, list_id, cid, Via::Feedback, note.clone()).await?;
             }
             unsubscribe::channel_wide(store, pid, cid, Channel::Email, SkipReason::Suppressed, Some(mid), note).await?;
         }

@@ -125,6 +125,23 @@ pub async fn set_status(
     Err(Error::internal("subscription kept changing under us"))
 }
 
+/// Unsubscribes the contact from a list, if the list is still there
+/// (deleted lists have no one left to unsubscribe). Whether it was.
+pub async fn unsubscribe_if_listed(
+    store: &Store,
+    pid: &str,
+    list_id: &str,
+    cid: &str,
+    via: Via,
+    note: Option<String>,
+) -> Result<bool> {
+    if store.get_list(pid, list_id).await?.is_none() {
+        return Ok(false);
+    }
+    set_status(store, pid, list_id, cid, SubscriptionStatus::Unsubscribed, via, note).await?;
+    Ok(true)
+}
+
 /// Adds the contact as active unless it is on the list already, in any
 /// status: an opt-out is never undone by adding again. A contact whose phone
 /// could not be stored (`phone_raw`) joins an SMS list as `invalid`.

@@ -53,31 +53,21 @@ pub async fn unsubscribe(ms: &Messaging, token: &str) -> Result<Scope> {
         return Ok(scope);
     }
     let note = Some(format!("one-click unsubscribe, message {}", link.message_id));
-    match &link.list_id {
-        Some(list_id) if store.get_list(pid, list_id).await?.is_some() => {
-            lists::set_status(
-                store,
-                pid,
-                list_id,
-                cid,
-                SubscriptionStatus::Unsubscribed,
-                Via::Email,
-                note,
-            )
-            .await?;
-        }
-        _ => {
-            channel_wide(
-                store,
-                pid,
-                cid,
-                Channel::Email,
-                SkipReason::Unsubscribed,
-                Some(&link.message_id),
-                note,
-            )
-            .await?;
-        }
+    let on_list = match &link.list_id {
+        Some(list_id) => lists::unsubscribe_if_listed(store, pid, list_id, cid, Via::Email, note.clone()).await?,
+        None => false,
+    };
+    if !on_list {
+        channel_wide(
+            store,
+            pid,
+            cid,
+            Channel::Email,
+            SkipReason::Unsubscribed,
+            Some(&link.message_id),
+            note,
+        )
+        .await?;
     }
     Ok(scope)
 }

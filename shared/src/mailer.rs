@@ -4,6 +4,8 @@
 use aws_sdk_sesv2::primitives::Blob;
 use aws_sdk_sesv2::types::{Destination, EmailContent, RawMessage};
 use aws_sdk_sesv2::Client;
+use std::future::Future;
+use std::time::Duration;
 
 /// Why SES did not take a message.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +63,29 @@ impl Mailer {
     }
 }
 
+/// Calls `send` again while the provider throttles, waiting `first` and
+/// twice as long each time after; the last throttling after `tries` calls.
+/// Anything else (sent, refused, no answer) is returned at once.
+pub async fn while_throttled<F, Fut>(tries: u32, first: Duration, mut send: F) -> Result<String, SendError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<String, SendError>>,
+{
+    let mut attempt = 0;
+    loop {
+        match send().await {
+            Err(SendError::Throttled(e)) => {
+                attempt += 1;
+                if attempt >= tries {
+                    return Err(SendError::Throttled(e));
+                }
+                tokio::time::sleep(first * (1 << (attempt - 1).min(6))).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 fn classify<R: std::fmt::Debug>(
     e: aws_sdk_sesv2::error::SdkError<aws_sdk_sesv2::operation::send_email::SendEmailError, R>,
 ) -> SendError {
@@ -99,6 +124,39 @@ mod tests {
             SendError::Rejected(_) => "rejected",
             SendError::Other(_) => "other",
         }
+    }
+
+    /// A provider that throttles `n` times, then takes the message; counts the calls.
+    async fn run(throttles: u32, tries: u32) -> (Result<String, SendError>, u32) {
+        let calls = std::cell::Cell::new(0);
+        let out = while_throttled(tries, Duration::from_millis(1), || {
+            calls.set(calls.get() + 1);
+            let n = calls.get();
+            async move {
+                if n <= throttles {
+                    Err(SendError::Throttled("slow down".into()))
+                } else {
+                    Ok(format!("id-{n}"))
+                }
+            }
+        })
+        .await;
+        (out, calls.get())
+    }
+
+    #[tokio::test]
+    async fn throttling_is_waited_out_and_never_a_failure() {
+        let (out, calls) = run(3, 6).await;
+        assert_eq!((out.unwrap(), calls), ("id-4".to_string(), 4));
+        // Past the tries it stays throttling (the caller leaves it for later), not a refusal.
+        let (out, calls) = run(10, 6).await;
+        assert!(matches!(out, Err(SendError::Throttled(_))));
+        assert_eq!(calls, 6);
+        let refused = while_throttled(6, Duration::from_millis(1), || async {
+            Err::<String, _>(SendError::Rejected("bad".into()))
+        })
+        .await;
+        assert!(matches!(refused, Err(SendError::Rejected(_))));
     }
 
     #[test]

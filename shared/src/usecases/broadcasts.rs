@@ -32,7 +32,7 @@ use crate::domain::list::Channel;
 use crate::domain::message::{MessageState, SkipReason};
 use crate::domain::project::Project;
 use crate::domain::template::{Compiled, Template};
-use crate::mailer::SendError;
+use crate::mailer::{while_throttled, SendError};
 use crate::queue::Queue;
 use crate::store::messages::Engagement;
 use crate::store::Store;
@@ -47,6 +47,8 @@ const IN_FLIGHT: usize = 8;
 /// Tries of one recipient while the provider throttles (then the batch is
 /// left to be delivered again, uncounted).
 const THROTTLE_TRIES: u32 = 6;
+/// The first wait while throttled (doubling each try: 0.5 s to 8 s).
+const THROTTLE_WAIT: Duration = Duration::from_millis(250);
 
 /// What broadcasts need: sending, and the queue their steps go through.
 #[derive(Clone)]
@@ -740,45 +742,35 @@ async fn send_one(
         let m = store.get_message(pid, &contact.id, &message.id).await?;
         return Ok(m.map_or(Outcome::Uncertain, |m| claimed_outcome(m.status)));
     }
-    let mut attempt = 0;
-    loop {
-        match messages::deliver(&bc.ms, &message, prepared.raw.clone()).await {
-            Ok(provider_id) => {
-                store.mark_sent(pid, &message, &provider_id).await?;
-                let change = Engagement {
-                    sends: 1,
-                    sent_at: Some(Utc::now()),
-                    ..Default::default()
-                };
-                store.add_engagement(pid, &contact.id, &change).await?;
-                return Ok(Outcome::Sent);
-            }
-            Err(SendError::Throttled(e)) => {
-                attempt += 1;
-                if attempt >= THROTTLE_TRIES {
-                    // Not sent: the claim is withdrawn, so that the batch's next delivery sends it.
-                    store.withdraw_claim(pid, &contact.id, &message.id).await?;
-                    return Err(Error::internal(format!("the provider kept throttling: {e}")));
-                }
-                let wait = Duration::from_millis(250 << attempt.min(5));
-                tokio::time::sleep(wait).await;
-            }
-            Err(SendError::Rejected(e)) => {
-                store.mark_unsent(pid, &message, MessageState::Rejected, &e).await?;
-                return Ok(Outcome::Failed);
-            }
-            Err(SendError::Other(e)) => {
-                // No answer: it may or may not have gone. Not sent again; reported.
-                store
-                    .mark_unsent(
-                        pid,
-                        &message,
-                        MessageState::Failed,
-                        &format!("no answer from the provider: {e}"),
-                    )
-                    .await?;
-                return Ok(Outcome::Failed);
-            }
+    let delivered = while_throttled(THROTTLE_TRIES, THROTTLE_WAIT, || {
+        messages::deliver(&bc.ms, &message, prepared.raw.clone())
+    })
+    .await;
+    match delivered {
+        Ok(provider_id) => {
+            store.mark_sent(pid, &message, &provider_id).await?;
+            let change = Engagement {
+                sends: 1,
+                sent_at: Some(Utc::now()),
+                ..Default::default()
+            };
+            store.add_engagement(pid, &contact.id, &change).await?;
+            Ok(Outcome::Sent)
+        }
+        Err(SendError::Throttled(e)) => {
+            // Not sent: the claim is withdrawn, so that the batch's next delivery sends it.
+            store.withdraw_claim(pid, &contact.id, &message.id).await?;
+            Err(Error::internal(format!("the provider kept throttling: {e}")))
+        }
+        Err(SendError::Rejected(e)) => {
+            store.mark_unsent(pid, &message, MessageState::Rejected, &e).await?;
+            Ok(Outcome::Failed)
+        }
+        Err(SendError::Other(e)) => {
+            // No answer: it may or may not have gone. Not sent again; reported.
+            let why = format!("no answer from the provider: {e}");
+            store.mark_unsent(pid, &message, MessageState::Failed, &why).await?;
+            Ok(Outcome::Failed)
         }
     }
 }

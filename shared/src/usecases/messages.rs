@@ -17,7 +17,7 @@ use crate::domain::message::{preview_of, Direction, Message, MessageState, SkipR
 use crate::domain::project::Project;
 use crate::domain::template::{check_parts, Compiled, Rendered, Template, Variables};
 use crate::domain::unsubscribe::Unsubscribe;
-use crate::mailer::{Mailer, SendError};
+use crate::mailer::{while_throttled, Mailer, SendError};
 use crate::store::messages::Engagement;
 use crate::store::Store;
 use crate::telemetry::mask_email;
@@ -245,7 +245,11 @@ pub async fn send_email(
         ..message
     };
     store.put_message(&project.id, &message).await?;
-    match deliver(ms, &message, prepared.raw).await {
+    let delivered = while_throttled(3, std::time::Duration::from_millis(200), || {
+        deliver(ms, &message, prepared.raw.clone())
+    })
+    .await;
+    match delivered {
         Ok(provider_id) => {
             let sent = store.mark_sent(&project.id, &message, &provider_id).await?;
             after_send(store, &project.id, &sent).await?;

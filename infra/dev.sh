@@ -61,6 +61,13 @@ Roster is running on http://127.0.0.1:$PORT   (Ctrl-C stops it)
   curl -s "localhost:$PORT/v1/projects/\$PID/contacts?email=ada@example.com" -H "Authorization: Bearer \$KEY"
   curl -s localhost:$PORT/v1/openapi.json
 
+  # Email (from the project's email_from, on example.com), then what the emulator's SES took:
+  curl -s -X PATCH localhost:$PORT/v1/projects/\$PID -H "Authorization: Bearer \$KEY" \\
+       -H 'Content-Type: application/json' -d '{"email_from":"news@example.com"}'
+  curl -s -X POST localhost:$PORT/v1/projects/\$PID/contacts/\$CID/messages -H "Authorization: Bearer \$KEY" \\
+       -H 'Content-Type: application/json' -d '{"channel":"email","subject":"Hi {{ first_name }}","text":"Hello"}'
+  curl -s $AWS_ENDPOINT_URL/moto-api/data.json   # ses → RawMessage → raw_data
+
   # Import a file with a live progress bar (or drop one under s3://<imports bucket>/imports/\$PID/):
   ROSTER_URL=http://127.0.0.1:$PORT ROSTER_PROJECT=\$PID ROSTER_KEY=\$KEY \\
        target/debug/roster import people.csv

@@ -52,7 +52,7 @@ pub async fn handle_ses_message(store: &Store, body: &str, receives: u32) -> Res
     let Some(message) = store.add_message_event(pid, cid, mid, &step, &event.key).await? else {
         return Ok(()); // Seen before, or the message is gone.
     };
-    info!(message = %mid, kind = event.kind.name(), "SES event recorded");
+    info!(message_id = %mid, kind = event.kind.name(), "SES event recorded");
     let counter = match &event.kind {
         EventKind::Delivery => Some("delivered"),
         EventKind::Open => Some("opened"),

@@ -381,8 +381,8 @@ pub(crate) fn prepare_compiled(
 pub(crate) async fn deliver(ms: &Messaging, message: &Message, raw: Vec<u8>) -> std::result::Result<String, SendError> {
     let out = ms.mailer.send_raw(&message.from, &message.to, raw).await;
     match &out {
-        Ok(id) => info!(message = %message.id, to = %mask_email(&message.to), ses = %id, "email sent"),
-        Err(e) => warn!(message = %message.id, to = %mask_email(&message.to), error = %e, "email not sent"),
+        Ok(id) => info!(message_id = %message.id, to = %mask_email(&message.to), ses = %id, "email sent"),
+        Err(e) => warn!(message_id = %message.id, to = %mask_email(&message.to), error = %e, "email not sent"),
     }
     out
 }

@@ -25,6 +25,10 @@ def machine():
 
 
 # A step not run (a run stopped early) leaves its section out.
+# bench/run.sh's steps, in its order.
+STEPS = ["cold", "counts", "parse", "rss", "latency", "wcu", "imports", "fault", "audience", "render", "broadcast", "artifacts"]
+
+
 def lines(path):
     if not os.path.exists(path):
         return []
@@ -65,6 +69,10 @@ def main():
     w("- Binaries: native release builds (`lto`, `codegen-units = 1`, `strip`, `panic = \"abort\"`) of the functions "
       "built together and alone, as `make lambda` builds them; the deployed artifacts are the same code built for "
       "arm64 by `make lambda` (`cargo lambda build --release --arm64`, below).")
+    stamps = ", ".join(
+        f"{name} {datetime.datetime.fromtimestamp(os.path.getmtime(at(name)), datetime.timezone.utc).strftime('%Y-%m-%d %H:%M')}"
+        for name in STEPS if os.path.exists(at(name)))
+    w(f"- When each step was measured (UTC; `BENCH_RESUME=1` keeps a step's earlier output): {stamps}")
     w("- Emulators: dynoxide 3.2.0 (DynamoDB, in memory) and moto 5.2.5 (S3, SQS, SES), as in `make test` and `make dev`.\n")
     w("## Function binaries: size, init time, peak RSS\n")
     w("Init is process start until the binary first polls `/runtime/invocation/next` on a local stand-in "
@@ -154,8 +162,8 @@ def render_messaging(w, render_bench, broadcast):
           f"{per:.1f} DynamoDB requests, made one after another (the claim read, the consent reads, the claim, then after "
           "SES the provider-id pointer, the sent status and the contact's counters), and one SES call; at "
           f"{DDB_MS} ms a DynamoDB request and {SES_MS} ms an SES call, a recipient takes about {latency_ms:.0f} ms, and with "
-          f"{IN_FLIGHT} recipients in flight one send worker reaches about **{rate:.0f} recipients/s**, below the project's "
-          "send rate only past that (the rate is divided between the send workers, 2 by `MaximumConcurrency`). "
+          f"{IN_FLIGHT} recipients in flight one send worker reaches about **{rate:.0f} recipients/s**, unless the project's "
+          "send rate is lower (the rate is shared by the send workers, 2 by `MaximumConcurrency`, so each paces at half of it). "
           f"The SQS messages are the plan message and one per chunk of 1,000 recipients.\n")
 
 

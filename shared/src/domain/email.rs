@@ -29,6 +29,18 @@ pub fn on_domain(address: &str, domain: &str) -> bool {
         .is_some_and(|(_, d)| d == domain || d.ends_with(&format!(".{domain}")))
 }
 
+/// A From address off the sending domain, refused as input `field`.
+pub fn check_on_domain(field: &str, address: &str, domain: &str) -> Result<()> {
+    if on_domain(address, domain) {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            field,
+            format!("{address} is not on the sending domain {domain}; emails go out from addresses @{domain}"),
+        ))
+    }
+}
+
 fn mailbox(field: &str, name: Option<&str>, address: &str) -> Result<Mailbox> {
     let address = address
         .parse()

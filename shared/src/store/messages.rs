@@ -6,7 +6,7 @@
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chrono::{DateTime, Utc};
 
-use super::contacts::{conditional, contact_pk};
+use super::contacts::{conditional, contact_pk, CONTACT_SK};
 use super::index::index_attrs;
 use super::{from_item, get_s, key, n, s, sdk_error, to_attr, Item, Store};
 use crate::domain::list::Channel;
@@ -173,9 +173,17 @@ impl Store {
         event_key: &str,
     ) -> Result<Option<Message>> {
         for _ in 0..5 {
-            let Some(m) = self.get_message(pid, cid, mid).await? else {
+            let Some(item) = self.get_one(key(contact_pk(pid, cid), &message_sk(mid))).await? else {
                 return Ok(None);
             };
+            let seen = item
+                .get("event_keys")
+                .and_then(|v| v.as_ss().ok())
+                .is_some_and(|keys| keys.iter().any(|k| k == event_key));
+            if seen {
+                return Ok(None);
+            }
+            let m: Message = from_item(item)?;
             let status = if event.status.rank() >= m.status.rank() {
                 event.status
             } else {
@@ -200,20 +208,9 @@ impl Store {
                 .return_values(ReturnValue::AllNew)
                 .send()
                 .await;
-            match conditional(out)? {
-                Some(out) => return out.attributes.map(from_item).transpose(),
-                None => {
-                    // Either the event is in already (done) or the message moved: read again.
-                    let seen = self
-                        .get_one(key(contact_pk(pid, cid), &message_sk(mid)))
-                        .await?
-                        .and_then(|i| i.get("event_keys").cloned())
-                        .and_then(|v| v.as_ss().ok().cloned())
-                        .is_some_and(|keys| keys.iter().any(|k| k == event_key));
-                    if seen {
-                        return Ok(None);
-                    }
-                }
+            // Refused: the event is in already, or the message moved; the next read tells which.
+            if let Some(out) = conditional(out)? {
+                return out.attributes.map(from_item).transpose();
             }
         }
         Err(Error::internal("the message kept changing under us"))
@@ -307,7 +304,7 @@ impl Store {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(contact_pk(pid, cid), "CONTACT")))
+            .set_key(Some(key(contact_pk(pid, cid), CONTACT_SK)))
             .condition_expression("attribute_exists(PK)");
         for (field, value) in [
             ("total_sends", change.sends),

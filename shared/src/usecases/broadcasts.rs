@@ -730,13 +730,7 @@ async fn send_one(
             return Ok(Outcome::Failed);
         }
     };
-    message.subject = prepared.parts.subject.clone();
-    message.body = prepared
-        .parts
-        .text
-        .as_deref()
-        .or(prepared.parts.html.as_deref())
-        .map(crate::domain::message::preview_of);
+    prepared.record_on(&mut message);
     // The claim.
     if !store.put_message(pid, &message).await? {
         let m = store.get_message(pid, &contact.id, &message.id).await?;

@@ -51,16 +51,9 @@ impl Messaging {
 
     /// A From address, checked against the sending domain.
     pub(crate) fn check_from(&self, from: &str) -> Result<()> {
-        let Some(domain) = &self.sender_domain else {
-            return Ok(());
-        };
-        if email::on_domain(from, domain) {
-            Ok(())
-        } else {
-            Err(Error::invalid(
-                "from",
-                format!("{from} is not on the sending domain {domain}; emails go out from addresses @{domain}"),
-            ))
+        match &self.sender_domain {
+            Some(domain) => email::check_on_domain("from", from, domain),
+            None => Ok(()),
         }
     }
 }
@@ -232,18 +225,9 @@ pub async fn send_email(
     }
     let base = ms.base_url(request_base)?;
     let to = contact.email.clone().unwrap_or_default();
-    let message = new_message(&contact, &template, input.list_id.clone(), None, &from, &to);
+    let mut message = new_message(&contact, &template, input.list_id.clone(), None, &from, &to);
     let prepared = prepare(ms, project, &contact, &template, &message, &base)?;
-    let message = Message {
-        subject: prepared.parts.subject.clone(),
-        body: prepared
-            .parts
-            .text
-            .as_deref()
-            .or(prepared.parts.html.as_deref())
-            .map(preview_of),
-        ..message
-    };
+    prepared.record_on(&mut message);
     store.put_message(&project.id, &message).await?;
     let delivered = while_throttled(3, std::time::Duration::from_millis(200), || {
         deliver(ms, &message, prepared.raw.clone())
@@ -329,6 +313,20 @@ pub(crate) fn new_message(
 pub(crate) struct Prepared {
     pub parts: Rendered,
     pub raw: Vec<u8>,
+}
+
+impl Prepared {
+    /// What the message keeps of what was sent: the subject, and the text
+    /// part (else the html) cut for the conversation view.
+    pub fn record_on(&self, message: &mut Message) {
+        message.subject = self.parts.subject.clone();
+        message.body = self
+            .parts
+            .text
+            .as_deref()
+            .or(self.parts.html.as_deref())
+            .map(preview_of);
+    }
 }
 
 pub(crate) fn prepare(

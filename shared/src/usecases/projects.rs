@@ -69,12 +69,7 @@ pub async fn update(
 ) -> Result<Project> {
     let settings = settings.normalized()?;
     if let (Some(from), Some(domain)) = (&settings.email_from, sender_domain) {
-        if !crate::domain::email::on_domain(from, domain) {
-            return Err(Error::invalid(
-                "email_from",
-                format!("{from} is not on the sending domain {domain}; emails go out from addresses @{domain}"),
-            ));
-        }
+        crate::domain::email::check_on_domain("email_from", from, domain)?;
     }
     store
         .update_project(pid, &settings)

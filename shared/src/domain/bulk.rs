@@ -161,6 +161,12 @@ pub struct BatchOutcome {
     pub kept: Vec<Failure>,
 }
 
+/// The ids as given, each once, in their first place.
+pub fn distinct(ids: &[String]) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    ids.iter().filter(|id| seen.insert(id.as_str())).cloned().collect()
+}
+
 /// Splits a selection into chunks of at most `size` ids.
 pub fn chunks(ids: &[String], size: usize) -> Vec<Vec<String>> {
     ids.chunks(size.max(1)).map(<[String]>::to_vec).collect()
@@ -169,6 +175,12 @@ pub fn chunks(ids: &[String], size: usize) -> Vec<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn distinct_keeps_each_id_once_in_first_order() {
+        let ids: Vec<String> = ["b", "a", "b", "c", "a"].map(String::from).to_vec();
+        assert_eq!(distinct(&ids), ["b", "a", "c"]);
+    }
 
     #[test]
     fn chunks_cover_the_selection_in_order_once() {

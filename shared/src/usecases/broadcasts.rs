@@ -539,8 +539,7 @@ async fn plan(bc: &Broadcasts, pid: &str, id: &str) -> Result<()> {
 /// The audience's contact ids, each once.
 async fn audience_ids(store: &Store, pid: &str, a: &Audience) -> Result<Vec<String>> {
     if let Some(ids) = &a.ids {
-        let mut seen = std::collections::HashSet::new();
-        return Ok(ids.iter().filter(|id| seen.insert(id.to_string())).cloned().collect());
+        return Ok(crate::domain::bulk::distinct(ids));
     }
     let filter = match (&a.list_id, &a.filter) {
         (Some(list_id), _) => Filter {

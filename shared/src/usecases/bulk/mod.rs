@@ -189,10 +189,7 @@ pub async fn run(store: &Store, jobs: Option<&Jobs>, project: &Project, request:
     let pid = project.id.as_str();
     let change = prepare(store, pid, request.action, change).await?;
     let ids = match (request.selection.ids, &request.selection.filter) {
-        (Some(ids), _) => {
-            let mut seen = std::collections::HashSet::new();
-            ids.into_iter().filter(|id| seen.insert(id.clone())).collect()
-        }
+        (Some(ids), _) => crate::domain::bulk::distinct(&ids),
         (None, Some(f)) => select(store, pid, f, MAX_SYNC).await?,
         (None, None) => Vec::new(),
     };

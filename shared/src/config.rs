@@ -39,6 +39,8 @@ pub struct Config {
     pub send_chunk_ids: usize,
     /// Send workers that may run at once (the send queue's MaximumConcurrency).
     pub send_workers: u32,
+    /// Twilio's REST API (a local stand-in in tests and `make dev`).
+    pub twilio_api_url: String,
 }
 
 pub const DEFAULT_ADMIN_TOKEN: &str = "dev-admin-token";
@@ -93,6 +95,7 @@ impl Config {
             secret: std::sync::Arc::from(secret.into_bytes()),
             sender_domain: self.sender_domain.clone(),
             public_base_url: self.public_base_url.clone(),
+            twilio: crate::twilio::Twilio::new(&self.twilio_api_url),
         })
     }
 
@@ -144,6 +147,10 @@ impl Config {
             send_queue_url: var("SEND_QUEUE_URL"),
             send_chunk_ids: positive(&var, "SEND_CHUNK_IDS", 1000)?,
             send_workers: positive(&var, "SEND_WORKERS", 1)?,
+            twilio_api_url: var("TWILIO_API_URL")
+                .map(|u| u.trim().trim_end_matches('/').to_string())
+                .filter(|u| !u.is_empty())
+                .unwrap_or_else(|| crate::twilio::DEFAULT_API_URL.to_string()),
         })
     }
 }

@@ -6,7 +6,8 @@
 //! - `usecases`: one function per thing a caller can do; validates, then
 //!   drives the store.
 //! - `store`: the only place that talks to DynamoDB (key layout documented there).
-//! - `files` (S3), `queue` (SQS) and `mailer` (SESv2): the other AWS adapters.
+//! - `files` (S3), `queue` (SQS) and `mailer` (SESv2): the other AWS adapters;
+//!   `twilio`: the SMS provider's REST API.
 //! - `config`, `telemetry`, `aws`: process set-up shared by every `main`.
 
 pub mod aws;
@@ -18,6 +19,7 @@ pub mod mailer;
 pub mod queue;
 pub mod store;
 pub mod telemetry;
+pub mod twilio;
 pub mod usecases;
 pub mod workers;
 

@@ -7,9 +7,12 @@ use aws_sdk_sesv2::Client;
 use std::future::Future;
 use std::time::Duration;
 
-/// Why SES did not take a message.
+/// Why the provider (SES, Twilio) did not take a message.
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
+    /// The recipient told the carrier to stop (Twilio 21610): never try again.
+    #[error("opted out at the carrier: {0}")]
+    OptedOut(String),
     /// Over the account's rate or quota: try again later, it is no failure.
     #[error("throttled: {0}")]
     Throttled(String),
@@ -122,6 +125,7 @@ mod tests {
         match of_service(&e, String::new()) {
             SendError::Throttled(_) => "throttled",
             SendError::Rejected(_) => "rejected",
+            SendError::OptedOut(_) => "opted_out",
             SendError::Other(_) => "other",
         }
     }

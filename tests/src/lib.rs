@@ -21,6 +21,8 @@ pub struct TestApp {
     pub local: roster_local::LocalStack,
     pub template: roster_local::Template,
     pub params: HashMap<String, String>,
+    /// The stand-in for Twilio's REST API this app sends SMS to.
+    pub twilio: roster_local::twilio_stub::TwilioStub,
 }
 
 pub struct TestProject {
@@ -65,6 +67,8 @@ impl TestApp {
             ("AdminToken".to_string(), ADMIN.to_string()),
             ("SigningSecret".to_string(), SIGNING_SECRET.to_string()),
         ]);
+        let twilio = roster_local::twilio_stub::TwilioStub::start("127.0.0.1:0").await.unwrap();
+        params.insert("TwilioApiUrl".to_string(), twilio.url.clone());
         params.extend(parameters.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let local = roster_local::LocalStack::start(&template, &prefix, &params)
             .await
@@ -81,6 +85,7 @@ impl TestApp {
             local,
             template,
             params,
+            twilio,
         }
     }
 

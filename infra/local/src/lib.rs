@@ -15,6 +15,7 @@ use serde_yaml::{Mapping, Value};
 
 pub mod poller;
 mod resources;
+pub mod twilio_stub;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProvisionError {
@@ -408,12 +409,16 @@ async fn create_table(dynamodb: &DynamoClient, name: &str, props: &Value) -> Res
 pub const LOCAL_SIGNING_SECRET: &str = "local-signing-secret-not-for-production";
 
 /// Parameter values for a local stack: `ADMIN_TOKEN`, `SIGNING_SECRET`,
-/// `SENDER_DOMAIN`, `PUBLIC_BASE_URL`, `IMPORT_CHUNK_ROWS` and `BULK_CHUNK_IDS` from the environment.
+/// `SENDER_DOMAIN`, `PUBLIC_BASE_URL`, `TWILIO_API_URL`, `IMPORT_CHUNK_ROWS` and `BULK_CHUNK_IDS` from the environment.
 pub fn local_parameters() -> HashMap<String, String> {
     let token = std::env::var("ADMIN_TOKEN").unwrap_or_else(|_| roster::config::DEFAULT_ADMIN_TOKEN.to_string());
     let secret = std::env::var("SIGNING_SECRET").unwrap_or_else(|_| LOCAL_SIGNING_SECRET.to_string());
     let mut params = HashMap::from([("AdminToken".to_string(), token), ("SigningSecret".to_string(), secret)]);
-    for (var, param) in [("SENDER_DOMAIN", "SenderDomain"), ("PUBLIC_BASE_URL", "PublicBaseUrl")] {
+    for (var, param) in [
+        ("SENDER_DOMAIN", "SenderDomain"),
+        ("PUBLIC_BASE_URL", "PublicBaseUrl"),
+        ("TWILIO_API_URL", "TwilioApiUrl"),
+    ] {
         if let Ok(v) = std::env::var(var) {
             params.insert(param.to_string(), v);
         }

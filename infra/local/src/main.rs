@@ -9,7 +9,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3000);
     let prefix = std::env::var("STACK_NAME").unwrap_or_else(|_| "roster-local".to_string());
     let template = Template::load(std::env::var("TEMPLATE").unwrap_or_else(|_| "template.yaml".to_string()))?;
-    let local = LocalStack::start(&template, &prefix, &local_parameters()).await?;
+    let mut params = local_parameters();
+    // Twilio cannot run here: a stand-in takes the SMS (unless TWILIO_API_URL points elsewhere).
+    if !params.contains_key("TwilioApiUrl") {
+        let port = std::env::var("TWILIO_STUB_PORT").unwrap_or_else(|_| "4010".to_string());
+        let stub = roster_local::twilio_stub::TwilioStub::start(&format!("127.0.0.1:{port}")).await?;
+        eprintln!("roster: Twilio stand-in on {} (GET {}/recorded lists the SMS sent)", stub.url, stub.url);
+        params.insert("TwilioApiUrl".to_string(), stub.url);
+    }
+    let local = LocalStack::start(&template, &prefix, &params).await?;
     let state = local.api.clone();
     // DynamoDB kept its data but a fresh S3/SQS emulator lost the files and
     // messages of the jobs then unfinished: they can never end by themselves.

@@ -99,6 +99,9 @@ pub struct Broadcast {
     #[serde(default)]
     #[schema(ignore)]
     pub base_url: Option<String>,
+    /// Links in its messages go out as short tracked links.
+    #[serde(default)]
+    pub track_links: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// When the audience was read: contacts who match only later are not sent to.
@@ -178,6 +181,9 @@ pub struct Engagement {
     pub bounced: u64,
     #[serde(default)]
     pub complained: u64,
+    /// Purchases attributed to the broadcast's messages (a click shortly before).
+    #[serde(default)]
+    pub revenue: f64,
 }
 
 /// A broadcast pauses itself past this complaint rate…

@@ -162,6 +162,14 @@ pub struct Contact {
     #[serde(default)]
     pub last_opened_at: Option<DateTime<Utc>>,
     pub last_clicked_at: Option<DateTime<Utc>>,
+    /// The message of the latest click on a tracked link: a purchase within
+    /// the project's `attribution_days` of `last_click_at` is credited to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_click_message_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_click_broadcast_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_click_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,

@@ -90,6 +90,9 @@ pub struct SendingList {
     /// From-address (email) or E.164 number (SMS).
     pub sender: String,
     pub description: Option<String>,
+    /// SMS: messages per second sent from this number, at most (a US long code: 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages_per_second: Option<u32>,
     #[serde(default)]
     pub count_active: i64,
     #[serde(default)]
@@ -132,13 +135,29 @@ pub struct ConsentRecord {
     pub note: Option<String>,
 }
 
+/// SMS lists send at this rate unless told otherwise: a US long code's.
+pub const DEFAULT_SMS_PER_SECOND: u32 = 1;
+
+impl SendingList {
+    /// Messages per second from this list's sender, if it is limited.
+    pub fn rate(&self) -> Option<u32> {
+        match self.channel {
+            Channel::Sms => Some(self.messages_per_second.unwrap_or(DEFAULT_SMS_PER_SECOND)),
+            Channel::Email => None,
+        }
+    }
+}
+
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListInput {
     pub name: Option<String>,
     pub channel: Option<Channel>,
+    /// A From address (email) or the E.164 number messages are sent from (SMS).
     pub sender: Option<String>,
     pub description: Option<String>,
+    /// SMS only: messages per second from the number (1 to 1000; default 1).
+    pub messages_per_second: Option<u32>,
 }
 
 pub struct ValidList {
@@ -146,6 +165,7 @@ pub struct ValidList {
     pub channel: Option<Channel>,
     pub sender: Option<String>,
     pub description: Option<String>,
+    pub messages_per_second: Option<u32>,
 }
 
 impl ListInput {
@@ -183,11 +203,26 @@ impl ListInput {
             (None, _) => None,
         };
         let description = self.description.map(|d| normalize::text(&d).unwrap_or_default());
+        let messages_per_second = match (self.messages_per_second, channel) {
+            (Some(_), Some(Channel::Email)) => {
+                return Err(Error::invalid(
+                    "messages_per_second",
+                    "messages_per_second is for SMS lists (email follows the project's send_rate)",
+                ))
+            }
+            (Some(r), _) if !(1..=1000).contains(&r) => {
+                return Err(Error::invalid("messages_per_second", "messages_per_second is between 1 and 1000"))
+            }
+            (Some(r), _) => Some(r),
+            (None, Some(Channel::Sms)) if creating => Some(DEFAULT_SMS_PER_SECOND),
+            (None, _) => None,
+        };
         Ok(ValidList {
             name,
             channel,
             sender,
             description,
+            messages_per_second,
         })
     }
 }
@@ -202,6 +237,7 @@ mod tests {
             channel,
             sender: Some(sender.into()),
             description: None,
+            messages_per_second: None,
         }
     }
 

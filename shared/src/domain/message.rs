@@ -14,13 +14,17 @@ pub enum Direction {
     Inbound,
 }
 
-/// Where a message is. Outbound: `queued` → `sent` → `delivered` →
-/// `opened` → `clicked`, or one of the ends (`bounced`, `complained`,
-/// `rejected`, `failed`); `delayed` is on the way. Inbound: `received`.
+/// Where a message is. Outbound: `queued` (claimed, the provider not yet
+/// called) → `accepted` (SMS: Twilio took it) → `sending` → `sent` →
+/// `delivered` → `opened` → `clicked`, or one of the ends (`bounced`,
+/// `complained`, `rejected`, `failed`, `undelivered`); `delayed` is on the
+/// way. Inbound: `received`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageState {
     Queued,
+    Accepted,
+    Sending,
     Sent,
     Delayed,
     Delivered,
@@ -30,6 +34,7 @@ pub enum MessageState {
     Complained,
     Rejected,
     Failed,
+    Undelivered,
     Received,
 }
 
@@ -40,21 +45,25 @@ impl MessageState {
     pub fn rank(self) -> u8 {
         match self {
             MessageState::Queued => 0,
-            MessageState::Sent => 1,
-            MessageState::Delayed => 2,
-            MessageState::Delivered => 3,
-            MessageState::Opened => 4,
-            MessageState::Clicked => 5,
-            MessageState::Received => 5,
-            // A complaint or a bounce says more than any open.
-            MessageState::Bounced | MessageState::Rejected | MessageState::Failed => 6,
-            MessageState::Complained => 7,
+            MessageState::Accepted => 1,
+            MessageState::Sending => 2,
+            MessageState::Sent => 3,
+            MessageState::Delayed => 4,
+            MessageState::Delivered => 5,
+            MessageState::Opened => 6,
+            MessageState::Clicked => 7,
+            MessageState::Received => 7,
+            // A complaint or a bounce says more than any open; a failure is final.
+            MessageState::Bounced | MessageState::Rejected | MessageState::Failed | MessageState::Undelivered => 8,
+            MessageState::Complained => 9,
         }
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
             MessageState::Queued => "queued",
+            MessageState::Accepted => "accepted",
+            MessageState::Sending => "sending",
             MessageState::Sent => "sent",
             MessageState::Delayed => "delayed",
             MessageState::Delivered => "delivered",
@@ -64,6 +73,7 @@ impl MessageState {
             MessageState::Complained => "complained",
             MessageState::Rejected => "rejected",
             MessageState::Failed => "failed",
+            MessageState::Undelivered => "undelivered",
             MessageState::Received => "received",
         }
     }
@@ -101,8 +111,24 @@ pub struct Message {
     /// SES message id or Twilio SID.
     pub provider_id: Option<String>,
     pub error: Option<String>,
+    /// SMS: the segments the body is billed as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segments: Option<u32>,
+    /// Inbound SMS: what Roster answered (a keyword's confirmation or the help text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<String>,
+    /// Revenue attributed to this message (a purchase soon after a click on one of its links).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revenue: Option<f64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl MessageState {
+    /// Whether the provider has taken the message (it went, or is going).
+    pub fn was_sent(self) -> bool {
+        !matches!(self, MessageState::Queued | MessageState::Failed | MessageState::Rejected)
+    }
 }
 
 /// Characters of a message's body kept for the conversation view.

@@ -35,6 +35,20 @@ pub struct Project {
     pub send_rate: u32,
     #[serde(default = "default_missed_after")]
     pub missed_after_minutes: u32,
+    #[serde(default)]
+    pub twilio_account_sid: Option<String>,
+    #[serde(default)]
+    pub twilio_auth_token: Option<Secret>,
+    #[serde(default)]
+    pub twilio_messaging_service_sid: Option<String>,
+    #[serde(default)]
+    pub sms_help_text: Option<String>,
+    #[serde(default)]
+    pub sms_opt_out_text: Option<String>,
+    #[serde(default)]
+    pub sms_opt_in_text: Option<String>,
+    #[serde(default = "default_attribution_days")]
+    pub attribution_days: u32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -54,6 +68,79 @@ pub struct Sending {
     /// A scheduled broadcast found this many minutes after its time, with
     /// nothing sent, is marked missed instead of sent late (default 60).
     pub missed_after_minutes: u32,
+}
+
+/// A value never shown or logged (the Twilio auth token): its `Debug` is masked.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Secret(value)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// How the project's SMS go out (Twilio) and what its keywords answer.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, ToSchema)]
+pub struct SmsSettings {
+    pub twilio_account_sid: Option<String>,
+    /// Whether an auth token is set (it is write-only: never shown).
+    pub twilio_auth_token_set: bool,
+    /// Sends through this Messaging Service (its number pool) instead of the list's number.
+    pub twilio_messaging_service_sid: Option<String>,
+    /// The answer to HELP / INFO.
+    pub sms_help_text: String,
+    /// The answer to STOP and the other opt-out words.
+    pub sms_opt_out_text: String,
+    /// The answer to START / UNSTOP / YES.
+    pub sms_opt_in_text: String,
+    /// Days after a click on a tracked link in which a purchase is attributed to the message (default 7).
+    pub attribution_days: u32,
+}
+
+impl Project {
+    pub fn sms(&self) -> SmsSettings {
+        SmsSettings {
+            twilio_account_sid: self.twilio_account_sid.clone(),
+            twilio_auth_token_set: self.twilio_auth_token.is_some(),
+            twilio_messaging_service_sid: self.twilio_messaging_service_sid.clone(),
+            sms_help_text: self.sms_help_text.clone().unwrap_or_else(|| {
+                format!("{}: reply STOP to unsubscribe. Msg & data rates may apply.", self.name)
+            }),
+            sms_opt_out_text: self.sms_opt_out_text.clone().unwrap_or_else(|| {
+                format!(
+                    "{}: you are unsubscribed and will receive no more messages. Reply START to resubscribe.",
+                    self.name
+                )
+            }),
+            sms_opt_in_text: self.sms_opt_in_text.clone().unwrap_or_else(|| {
+                format!("{}: you are subscribed again. Reply STOP to unsubscribe, HELP for help.", self.name)
+            }),
+            attribution_days: self.attribution_days,
+        }
+    }
+
+    /// The Twilio account and token, if both are set.
+    pub fn twilio(&self) -> Option<(&str, &str)> {
+        Some((self.twilio_account_sid.as_deref()?, self.twilio_auth_token.as_ref()?.expose()))
+    }
+}
+
+pub const DEFAULT_ATTRIBUTION_DAYS: u32 = 7;
+
+fn default_attribution_days() -> u32 {
+    DEFAULT_ATTRIBUTION_DAYS
 }
 
 pub const DEFAULT_SEND_RATE: u32 = 10;
@@ -114,6 +201,8 @@ pub struct ProjectView {
     pub public_rate_per_project: u32,
     #[serde(flatten)]
     pub sending: Sending,
+    #[serde(flatten)]
+    pub sms: SmsSettings,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -128,6 +217,7 @@ impl From<&Project> for ProjectView {
             public_rate_per_ip: p.public_rate_per_ip,
             public_rate_per_project: p.public_rate_per_project,
             sending: p.sending(),
+            sms: p.sms(),
             created_at: p.created_at,
             updated_at: p.updated_at,
         }
@@ -158,6 +248,19 @@ pub struct ProjectSettings {
     pub send_rate: Option<u32>,
     /// Minutes after its time a scheduled broadcast that has not run is missed (1 to 10080; default 60).
     pub missed_after_minutes: Option<u32>,
+    /// `AC` and 32 hex digits.
+    pub twilio_account_sid: Option<String>,
+    /// Write-only: stored, never returned or logged.
+    #[schema(value_type = Option<String>)]
+    pub twilio_auth_token: Option<Secret>,
+    /// `MG` and 32 hex digits: send through this Messaging Service's number pool.
+    pub twilio_messaging_service_sid: Option<String>,
+    /// The answers to HELP, to STOP and to START (1 to 320 characters each).
+    pub sms_help_text: Option<String>,
+    pub sms_opt_out_text: Option<String>,
+    pub sms_opt_in_text: Option<String>,
+    /// Days after a click in which a purchase is attributed to the message (1 to 90; default 7).
+    pub attribution_days: Option<u32>,
 }
 
 impl ProjectSettings {
@@ -209,6 +312,7 @@ impl ProjectSettings {
         for (field, value, max) in [
             ("send_rate", self.send_rate, 1000),
             ("missed_after_minutes", self.missed_after_minutes, 10_080),
+            ("attribution_days", self.attribution_days, 90),
         ] {
             if value.is_some_and(|v| !(1..=max).contains(&v)) {
                 return Err(Error::invalid(field, format!("{field} is between 1 and {max}")));
@@ -226,8 +330,54 @@ impl ProjectSettings {
             unsubscribe_mailto: address("unsubscribe_mailto", self.unsubscribe_mailto)?,
             send_rate: self.send_rate,
             missed_after_minutes: self.missed_after_minutes,
+            twilio_account_sid: sid("twilio_account_sid", "AC", self.twilio_account_sid)?,
+            twilio_auth_token: self
+                .twilio_auth_token
+                .map(|t| {
+                    let t = t.expose().trim();
+                    if !(16..=128).contains(&t.len()) || !t.chars().all(|c| c.is_ascii_graphic()) {
+                        return Err(Error::invalid(
+                            "twilio_auth_token",
+                            "twilio_auth_token is the account's auth token (16 to 128 characters, no spaces)",
+                        ));
+                    }
+                    Ok(Secret::new(t.to_string()))
+                })
+                .transpose()?,
+            twilio_messaging_service_sid: sid("twilio_messaging_service_sid", "MG", self.twilio_messaging_service_sid)?,
+            sms_help_text: reply_text("sms_help_text", self.sms_help_text)?,
+            sms_opt_out_text: reply_text("sms_opt_out_text", self.sms_opt_out_text)?,
+            sms_opt_in_text: reply_text("sms_opt_in_text", self.sms_opt_in_text)?,
+            attribution_days: self.attribution_days,
         })
     }
+}
+
+/// A Twilio SID: its two-letter prefix and 32 hex digits.
+fn sid(field: &str, prefix: &str, v: Option<String>) -> Result<Option<String>> {
+    v.map(|raw| {
+        let v = raw.trim();
+        let ok = v.len() == 34 && v.starts_with(prefix) && v[2..].chars().all(|c| c.is_ascii_hexdigit());
+        if ok {
+            Ok(v.to_string())
+        } else {
+            Err(Error::invalid(field, format!("{field} is {prefix} followed by 32 hex digits")))
+        }
+    })
+    .transpose()
+}
+
+/// An automatic SMS answer: kept as written (trimmed), 1 to 320 characters.
+fn reply_text(field: &str, v: Option<String>) -> Result<Option<String>> {
+    v.map(|raw| {
+        let v = raw.trim();
+        if v.is_empty() || v.chars().count() > 320 {
+            Err(Error::invalid(field, format!("{field} is 1 to 320 characters")))
+        } else {
+            Ok(v.to_string())
+        }
+    })
+    .transpose()
 }
 
 /// `scheme://host[:port]`, lower-cased, no path: the form browsers send in `Origin`.

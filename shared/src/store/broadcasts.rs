@@ -228,13 +228,25 @@ impl Store {
 
     /// Counts one provider event on the broadcast (on the message's shard).
     pub async fn add_broadcast_event(&self, pid: &str, id: &str, message_id: &str, field: &str) -> Result<()> {
+        self.add_broadcast_amount(pid, id, message_id, field, 1.0).await
+    }
+
+    /// Adds `amount` to one of the broadcast's counters (attributed revenue).
+    pub async fn add_broadcast_amount(
+        &self,
+        pid: &str,
+        id: &str,
+        message_id: &str,
+        field: &str,
+        amount: f64,
+    ) -> Result<()> {
         self.client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(counter_pk(pid, id, shard_of(message_id)), "N")))
             .update_expression("ADD #f :one")
             .expression_attribute_names("#f", field)
-            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":one", n(amount))
             .send()
             .await
             .map_err(sdk_error)?;
@@ -252,6 +264,7 @@ impl Store {
             total.clicked += part.clicked;
             total.bounced += part.bounced;
             total.complained += part.complained;
+            total.revenue += part.revenue;
         }
         Ok(total)
     }

@@ -101,6 +101,10 @@ impl Store {
                     .expression_attribute_values(format!(":{field}"), s(value));
             }
         }
+        if let Some(rate) = v.messages_per_second {
+            sets.push("messages_per_second = :mps".into());
+            req = req.expression_attribute_values(":mps", super::n(rate));
+        }
         let out = req.update_expression(format!("SET {}", sets.join(", "))).send().await;
         match conditional(out)? {
             Some(out) => match out.attributes {

@@ -32,6 +32,16 @@ fn pointer_pk(channel: Channel, provider_id: &str) -> String {
     format!("PMID#{}#{provider_id}", channel_str(channel))
 }
 
+fn pointer_item(channel: Channel, provider_id: &str, to: &MessageRef) -> Item {
+    Item::from([
+        ("PK".to_string(), s(pointer_pk(channel, provider_id))),
+        ("SK".to_string(), s("PMID")),
+        ("project_id".to_string(), s(&to.project_id)),
+        ("contact_id".to_string(), s(&to.contact_id)),
+        ("message_id".to_string(), s(&to.message_id)),
+    ])
+}
+
 /// Where a provider's message id leads.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MessageRef {
@@ -64,23 +74,18 @@ impl Store {
         self.get_one(keys).await?.map(from_item).transpose()
     }
 
-    /// Records the provider's acceptance: status `sent`, its id, and the
-    /// pointer its events will be matched by.
-    pub async fn mark_sent(&self, pid: &str, m: &Message, provider_id: &str) -> Result<Message> {
+    /// Records the provider's acceptance: `status` (`sent` for SES,
+    /// `accepted` for Twilio), its id, and the pointer its events will be
+    /// matched by.
+    pub async fn mark_sent(&self, pid: &str, m: &Message, provider_id: &str, status: MessageState) -> Result<Message> {
         let now = Utc::now();
-        let pointer = Item::from([
-            ("PK".to_string(), s(pointer_pk(m.channel, provider_id))),
-            ("SK".to_string(), s("PMID")),
-            ("project_id".to_string(), s(pid)),
-            ("contact_id".to_string(), s(&m.contact_id)),
-            ("message_id".to_string(), s(&m.id)),
-        ]);
-        self.put_one(pointer).await?;
-        let event = StatusEvent {
-            status: MessageState::Sent,
-            at: now,
-            detail: None,
+        let target = MessageRef {
+            project_id: pid.to_string(),
+            contact_id: m.contact_id.clone(),
+            message_id: m.id.clone(),
         };
+        self.put_one(pointer_item(m.channel, provider_id, &target)).await?;
+        let event = StatusEvent { status, at: now, detail: None };
         let out = self
             .client
             .update_item()
@@ -91,7 +96,7 @@ impl Store {
             )
             .condition_expression("attribute_exists(PK)")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":sent", to_attr(&MessageState::Sent)?)
+            .expression_attribute_values(":sent", to_attr(&status)?)
             .expression_attribute_values(":pid", s(provider_id))
             .expression_attribute_values(":h", to_attr(&vec![event])?)
             .expression_attribute_values(":now", to_attr(&now)?)
@@ -141,6 +146,29 @@ impl Store {
             .condition_expression("#status = :queued")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":queued", to_attr(&MessageState::Queued)?)
+            .send()
+            .await;
+        conditional(out)?;
+        Ok(())
+    }
+
+    /// Claims a provider id for a message not yet written (an inbound SMS
+    /// by its `MessageSid`); false if it is claimed already (a retry).
+    pub async fn claim_provider_id(&self, channel: Channel, provider_id: &str, target: &MessageRef) -> Result<bool> {
+        self.put_if_absent(pointer_item(channel, provider_id, target)).await
+    }
+
+    /// Keeps the provider's error code on a message.
+    pub async fn set_message_error(&self, pid: &str, cid: &str, mid: &str, error: &str) -> Result<()> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(contact_pk(pid, cid), &message_sk(mid))))
+            .update_expression("SET #error = :e")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_names("#error", "error")
+            .expression_attribute_values(":e", s(error))
             .send()
             .await;
         conditional(out)?;
@@ -275,6 +303,22 @@ impl Store {
             .transpose()
     }
 
+    /// Ends a contact's opt-out of a whole channel if it is of the kind the
+    /// person can take back (opted out, unsubscribed): a suppression stays.
+    pub async fn lift_channel_opt_out(&self, pid: &str, cid: &str, channel: Channel) -> Result<bool> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(contact_pk(pid, cid), &format!("OPTOUT#{}", channel_str(channel)))))
+            .condition_expression("attribute_exists(PK) AND #rank = :rank")
+            .expression_attribute_names("#rank", "rank")
+            .expression_attribute_values(":rank", n(opt_out_rank(crate::domain::message::SkipReason::OptedOut)))
+            .send()
+            .await;
+        Ok(conditional(out)?.is_some())
+    }
+
     /// Records an opt-out of a whole channel. A stronger one is never
     /// replaced by a weaker (a suppression stays when an unsubscribe follows).
     pub async fn put_channel_opt_out(&self, pid: &str, cid: &str, o: &ChannelOptOut) -> Result<bool> {
@@ -311,6 +355,7 @@ impl Store {
             ("total_opens", change.opens),
             ("total_clicks", change.clicks),
             ("messages_out", change.sends),
+            ("messages_in", change.received),
         ] {
             if value > 0 {
                 adds.push(format!("{field} :{field}"));
@@ -349,6 +394,8 @@ pub struct Engagement {
     pub sends: u64,
     pub opens: u64,
     pub clicks: u64,
+    /// Inbound messages.
+    pub received: u64,
     pub sent_at: Option<DateTime<Utc>>,
     pub opened_at: Option<DateTime<Utc>>,
     pub clicked_at: Option<DateTime<Utc>>,

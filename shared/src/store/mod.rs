@@ -19,6 +19,7 @@
 //! | message (email, SMS)   | `P#{pid}#C#{cid}`           | `M#{id}`            | GSI1PK `P#{pid}#MSGS#{shard}`, GSI1SK `{id}` |
 //! | channel opt-out        | `P#{pid}#C#{cid}`           | `OPTOUT#{channel}`  |                                              |
 //! | provider id → message  | `PMID#{channel}#{provider id}` | `PMID`           |                                              |
+//! | tracked link           | `LINK#{token}`              | `LINK`              |                                              |
 //! | template               | `P#{pid}#TEMPLATES`         | `T#{id}`            |                                              |
 //! | broadcast, its ledger  | `P#{pid}#BCAST#{id}`        | `BCAST`, `CHUNK#{n}`, `IDS#{n}` | GSI1PK `P#{pid}#BCASTS#{shard}`, GSI1SK `{id}` (the broadcast) |
 //! | broadcast counter shard| `P#{pid}#BCN#{id}#{shard}`  | `N`                 |                                              |
@@ -62,6 +63,7 @@ pub mod idempotency;
 pub mod imports;
 pub mod index;
 pub mod interrupted;
+pub mod links;
 pub mod lists;
 pub mod messages;
 pub mod projects;

@@ -67,6 +67,11 @@ impl Store {
             ("email_from_name", &settings.email_from_name),
             ("reply_to", &settings.reply_to),
             ("unsubscribe_mailto", &settings.unsubscribe_mailto),
+            ("twilio_account_sid", &settings.twilio_account_sid),
+            ("twilio_messaging_service_sid", &settings.twilio_messaging_service_sid),
+            ("sms_help_text", &settings.sms_help_text),
+            ("sms_opt_out_text", &settings.sms_opt_out_text),
+            ("sms_opt_in_text", &settings.sms_opt_in_text),
         ] {
             if let Some(v) = value {
                 sets.push(format!("{field} = :{field}"));
@@ -76,11 +81,16 @@ impl Store {
         for (field, value) in [
             ("send_rate", settings.send_rate),
             ("missed_after_minutes", settings.missed_after_minutes),
+            ("attribution_days", settings.attribution_days),
         ] {
             if let Some(v) = value {
                 sets.push(format!("{field} = :{field}"));
                 req = req.expression_attribute_values(format!(":{field}"), super::n(v));
             }
+        }
+        if let Some(token) = &settings.twilio_auth_token {
+            sets.push("twilio_auth_token = :twilio_auth_token".into());
+            req = req.expression_attribute_values(":twilio_auth_token", s(token.expose()));
         }
         if let Some(origins) = &settings.allowed_origins {
             sets.push("allowed_origins = :origins".into());

@@ -16,7 +16,7 @@
 //! never sent again: at most once. A batch is committed only whole, so each
 //! recipient is counted once.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::{stream, StreamExt};
@@ -85,11 +85,14 @@ pub enum SendMessage {
 #[serde(deny_unknown_fields)]
 pub struct BroadcastInput {
     pub name: Option<String>,
-    /// `email` (SMS broadcasts come with the SMS channel).
+    /// `email` (default) or `sms`.
     pub channel: Option<Channel>,
     pub template_id: Option<String>,
-    /// Default: the consent list's sender, then the project's `email_from`.
+    /// Email: default the consent list's sender, then the project's
+    /// `email_from`. SMS: always the list's number (`list_id` is required).
     pub from: Option<String>,
+    /// Send the links of its messages as short tracked links (clicks, attributed revenue).
+    pub track_links: Option<bool>,
     pub audience: Option<Audience>,
     /// For a filter or ids audience: the list each recipient must be active on.
     pub list_id: Option<String>,
@@ -117,6 +120,8 @@ pub struct BroadcastView {
     pub clicked: u64,
     pub bounced: u64,
     pub complained: u64,
+    /// Revenue of purchases made within the project's `attribution_days` of a click on a tracked link.
+    pub revenue: f64,
     /// Share of the audience done (sent, skipped, failed or uncertain).
     pub percent: f64,
     /// Messages sent per second since sending started.
@@ -163,6 +168,7 @@ fn view(b: Broadcast, chunks: &[SendProgress], e: broadcast::Engagement) -> Broa
         clicked: e.clicked,
         bounced: e.bounced,
         complained: e.complained,
+        revenue: (e.revenue * 100.0).round() / 100.0,
         percent,
         rate,
         broadcast: b,
@@ -186,6 +192,7 @@ async fn build(store: &Store, project: &Project, old: Option<Broadcast>, input: 
         recipients: None,
         chunks_total: 0,
         base_url: None,
+        track_links: false,
         created_at: now,
         updated_at: now,
         started_at: None,
@@ -197,11 +204,8 @@ async fn build(store: &Store, project: &Project, old: Option<Broadcast>, input: 
     if let Some(c) = input.channel {
         b.channel = c;
     }
-    if b.channel != Channel::Email {
-        return Err(Error::invalid(
-            "channel",
-            "broadcasts send email here; SMS comes with the SMS channel",
-        ));
+    if let Some(t) = input.track_links {
+        b.track_links = t;
     }
     if let Some(t) = input.template_id {
         b.template_id = t;
@@ -250,6 +254,20 @@ async fn build(store: &Store, project: &Project, old: Option<Broadcast>, input: 
         }
         None => None,
     };
+    if b.channel == Channel::Sms {
+        messages::check_twilio(project)?;
+        if input.from.is_some() {
+            return Err(Error::invalid("from", "an SMS broadcast is sent from its list's number"));
+        }
+        b.from = sender.ok_or_else(|| {
+            Error::invalid(
+                "list_id",
+                "an SMS broadcast goes out from a sending list's number: give the list_id of an SMS list",
+            )
+        })?;
+        b.updated_at = now;
+        return Ok(b);
+    }
     if let Some(from) = input.from {
         b.from = crate::domain::normalize::email(&from).map_err(|m| Error::invalid("from", m))?;
     }
@@ -610,12 +628,27 @@ async fn run_chunk(bc: &Broadcasts, pid: &str, id: &str, chunk: u32) -> Result<(
         }
         Err(e) => return Err(e),
     };
+    if b.channel == Channel::Sms && project.twilio().is_none() {
+        let reason = "the project's Twilio account is not set; resume after setting it";
+        store
+            .move_broadcast(pid, id, &[BroadcastState::Sending], BroadcastState::Paused, Some(reason))
+            .await?;
+        return Ok(());
+    }
     let compiled = Compiled::new(&template)?;
     let Some((progress, ids)) = store.send_chunk(pid, id, chunk).await? else {
         return Err(Error::internal(format!("broadcast {id}: no chunk {chunk}")));
     };
-    // Each worker's share of the project's rate.
-    let per_second = (project.send_rate as f64 / bc.workers.max(1) as f64).max(0.1);
+    // Email: the project's rate; SMS: the sending number's. Each worker takes its share.
+    let rate = match (b.channel, &b.list_id) {
+        (Channel::Sms, Some(list_id)) => store
+            .get_list(pid, list_id)
+            .await?
+            .and_then(|l| l.rate())
+            .unwrap_or(crate::domain::list::DEFAULT_SMS_PER_SECOND),
+        _ => project.send_rate,
+    };
+    let pacer = Pacer::new(rate as f64 / bc.workers.max(1) as f64);
     let mut next = progress.next as usize;
     while next < ids.len() {
         // A pause or a cancel takes effect between batches.
@@ -628,10 +661,8 @@ async fn run_chunk(bc: &Broadcasts, pid: &str, id: &str, chunk: u32) -> Result<(
             return Ok(());
         }
         let to = (next + BATCH).min(ids.len());
-        let started = Instant::now();
-        let outcomes = send_batch(bc, &project, &b, &template, &compiled, &ids[next..to]).await?;
+        let outcomes = send_batch(bc, &project, &b, &template, &compiled, &pacer, &ids[next..to]).await?;
         let tally = SendTally::of(&outcomes);
-        let sent = tally.sent;
         if !store
             .commit_send_batch(pid, id, chunk, (next as u64, to as u64), &tally)
             .await?
@@ -639,10 +670,6 @@ async fn run_chunk(bc: &Broadcasts, pid: &str, id: &str, chunk: u32) -> Result<(
             return Ok(()); // Another delivery of this chunk is ahead of us.
         }
         next = to;
-        let floor = Duration::from_secs_f64(sent as f64 / per_second);
-        if let Some(wait) = floor.checked_sub(started.elapsed()) {
-            tokio::time::sleep(wait).await;
-        }
     }
     complete_if_done(store, pid, id).await
 }
@@ -673,6 +700,7 @@ async fn send_batch(
     b: &Broadcast,
     template: &Template,
     compiled: &Compiled<'_>,
+    pacer: &Pacer,
     ids: &[String],
 ) -> Result<Vec<Outcome>> {
     let contacts = bc.ms.store.get_contacts(&project.id, ids).await?;
@@ -682,7 +710,7 @@ async fn send_batch(
             async move {
                 match contact {
                     None => Ok(Outcome::Skipped(SkipReason::Deleted)),
-                    Some(c) => send_one(bc, project, b, template, compiled, c).await,
+                    Some(c) => send_one(bc, project, b, template, compiled, pacer, c).await,
                 }
             }
         })
@@ -704,6 +732,7 @@ async fn send_one(
     b: &Broadcast,
     template: &Template,
     compiled: &Compiled<'_>,
+    pacer: &Pacer,
     contact: &Contact,
 ) -> Result<Outcome> {
     let store = &bc.ms.store;
@@ -716,11 +745,15 @@ async fn send_one(
     if let Err(reason) = messages::eligibility(store, pid, contact, b.channel, b.list_id.as_deref()).await? {
         return Ok(Outcome::Skipped(reason));
     }
-    let to = contact.email.clone().unwrap_or_default();
+    let to = match b.channel {
+        Channel::Email => contact.email.clone(),
+        Channel::Sms => contact.phone.clone(),
+    }
+    .unwrap_or_default();
     let mut message = messages::new_message(contact, template, b.list_id.clone(), Some(b.id.clone()), &b.from, &to);
     message.id = mid;
     let base = b.base_url.clone().unwrap_or_default();
-    let prepared = match messages::prepare_compiled(&bc.ms, project, contact, compiled, &message, &base) {
+    let prepared = match messages::prepare(&bc.ms, project, contact, compiled, &message, &base, b.track_links) {
         Ok(p) => p,
         Err(e) => {
             message.error = Some(e.to_string());
@@ -735,13 +768,16 @@ async fn send_one(
         let m = store.get_message(pid, &contact.id, &message.id).await?;
         return Ok(m.map_or(Outcome::Uncertain, |m| claimed_outcome(m.status)));
     }
+    pacer.wait().await;
     let delivered = while_throttled(THROTTLE_TRIES, THROTTLE_WAIT, || {
-        messages::deliver(&bc.ms, &message, prepared.raw.clone())
+        messages::deliver(&bc.ms, project, &message, &prepared, &base)
     })
     .await;
     match delivered {
         Ok(provider_id) => {
-            store.mark_sent(pid, &message, &provider_id).await?;
+            store
+                .mark_sent(pid, &message, &provider_id, messages::accepted_state(b.channel))
+                .await?;
             let change = Engagement {
                 sends: 1,
                 sent_at: Some(Utc::now()),
@@ -755,6 +791,10 @@ async fn send_one(
             store.withdraw_claim(pid, &contact.id, &message.id).await?;
             Err(Error::internal(format!("the provider kept throttling: {e}")))
         }
+        Err(SendError::OptedOut(e)) => {
+            messages::opted_out_at_carrier(store, pid, &message, &e).await?;
+            Ok(Outcome::Failed)
+        }
         Err(SendError::Rejected(e)) => {
             store.mark_unsent(pid, &message, MessageState::Rejected, &e).await?;
             Ok(Outcome::Failed)
@@ -765,6 +805,32 @@ async fn send_one(
             store.mark_unsent(pid, &message, MessageState::Failed, &why).await?;
             Ok(Outcome::Failed)
         }
+    }
+}
+
+/// Spaces sends evenly at `per_second`, however many are in flight: each
+/// send takes the next free slot.
+struct Pacer {
+    every: Duration,
+    next: tokio::sync::Mutex<tokio::time::Instant>,
+}
+
+impl Pacer {
+    fn new(per_second: f64) -> Self {
+        Pacer {
+            every: Duration::from_secs_f64(1.0 / per_second.max(0.1)),
+            next: tokio::sync::Mutex::new(tokio::time::Instant::now()),
+        }
+    }
+
+    async fn wait(&self) {
+        let slot = {
+            let mut next = self.next.lock().await;
+            let slot = (*next).max(tokio::time::Instant::now());
+            *next = slot + self.every;
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
     }
 }
 

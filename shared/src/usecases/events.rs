@@ -148,6 +148,11 @@ pub async fn record(store: &Store, project: &Project, e: EventInput) -> Result<E
             .add_to_contact(pid, &contact.id, &[("total_revenue", amount)])
             .await?;
         became_customer = store.promote_to_customer(pid, &contact.id).await?;
+        let at = e.occurred_at.unwrap_or(now);
+        if let Some((mid, bid)) = crate::usecases::links::attribute(store, project, &contact, amount, at).await? {
+            data.insert("attributed_message_id".into(), json!(mid));
+            data.insert("attributed_broadcast_id".into(), json!(bid));
+        }
         if !tags.is_empty() {
             crate::usecases::tags::assign(store, pid, &contact.id, &tags, &[]).await?;
         }

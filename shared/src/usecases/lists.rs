@@ -27,6 +27,7 @@ pub async fn create(store: &Store, project: &Project, input: ListInput) -> Resul
             .ok_or_else(|| Error::invalid("channel", "channel is email or sms"))?,
         sender: v.sender.unwrap_or_default(),
         description: v.description,
+        messages_per_second: v.messages_per_second,
         count_active: 0,
         count_opted_out: 0,
         count_suppressed: 0,

@@ -12,15 +12,17 @@ use utoipa::ToSchema;
 use crate::domain::contact::{Contact, ContactStatus};
 use crate::domain::email::{self, Envelope};
 use crate::domain::ids::new_id;
-use crate::domain::list::{Channel, SubscriptionStatus};
+use crate::domain::links::Link;
+use crate::domain::list::{Channel, SendingList, SubscriptionStatus, Via};
 use crate::domain::message::{preview_of, Direction, Message, MessageState, SkipReason, StatusEvent};
 use crate::domain::project::Project;
 use crate::domain::template::{check_parts, Compiled, Rendered, Template, Variables};
+use crate::twilio::{Outgoing, Twilio};
 use crate::domain::unsubscribe::Unsubscribe;
 use crate::mailer::{while_throttled, Mailer, SendError};
 use crate::store::messages::Engagement;
 use crate::store::Store;
-use crate::telemetry::mask_email;
+use crate::telemetry::{mask_email, mask_phone};
 use crate::usecases::{activities, contacts, decode_cursor, encode_cursor, lists, templates, Page};
 use crate::{Error, Result};
 
@@ -33,6 +35,7 @@ pub struct Messaging {
     pub secret: Arc<[u8]>,
     pub sender_domain: Option<String>,
     pub public_base_url: Option<String>,
+    pub twilio: Twilio,
 }
 
 impl Messaging {
@@ -117,30 +120,37 @@ pub async fn eligibility(
     }
 }
 
-/// A one-off email: a saved template, or the parts given here.
+/// A one-off message: a saved template, or the parts given here.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendInput {
-    /// `email` (SMS: see the SMS channel).
+    /// `email` or `sms`.
     pub channel: Channel,
     pub template_id: Option<String>,
+    /// Email parts.
     pub subject: Option<String>,
     pub html: Option<String>,
     pub text: Option<String>,
-    /// The From address (default: the list's sender, then the project's `email_from`).
+    /// The SMS text.
+    pub body: Option<String>,
+    /// Email: the From address (default: the list's sender, then the project's `email_from`).
     pub from: Option<String>,
-    /// Send under this list's consent: refused unless the contact is active on it.
+    /// Send under this list's consent: refused unless the contact is active
+    /// on it. SMS: required; the list's number sends it.
     pub list_id: Option<String>,
+    /// Send the message's links as short tracked links (clicks, attributed revenue).
+    #[serde(default)]
+    pub track_links: bool,
 }
 
 /// The template a send uses: saved, or made of the parts given (checked the same way).
 async fn template_for(store: &Store, pid: &str, input: &SendInput) -> Result<Template> {
-    let inline = input.subject.is_some() || input.html.is_some() || input.text.is_some();
+    let inline = input.subject.is_some() || input.html.is_some() || input.text.is_some() || input.body.is_some();
     let t = match (&input.template_id, inline) {
         (Some(_), true) => {
             return Err(Error::invalid(
                 "template_id",
-                "give a template_id or the parts (subject, html, text), not both",
+                "give a template_id or the parts (subject, html, text; body for SMS), not both",
             ))
         }
         (Some(id), false) => templates::get(store, pid, id).await.map_err(|e| match e {
@@ -156,7 +166,7 @@ async fn template_for(store: &Store, pid: &str, input: &SendInput) -> Result<Tem
                 subject: input.subject.clone(),
                 html: input.html.clone(),
                 text: input.text.clone(),
-                body: None,
+                body: input.body.clone(),
                 system: false,
                 created_at: now,
                 updated_at: now,
@@ -171,10 +181,21 @@ async fn template_for(store: &Store, pid: &str, input: &SendInput) -> Result<Tem
     Ok(t)
 }
 
-/// Sends one email to a contact now. Refused (409, nothing sent) when the
-/// contact may not receive it; the message is stored before SES is called,
-/// so whatever happens to the call is on record.
-pub async fn send_email(
+/// The list a send goes out under, checked to be of the send's channel.
+async fn list_for(store: &Store, pid: &str, id: &str, channel: Channel) -> Result<SendingList> {
+    let list = lists::get(store, pid, id)
+        .await
+        .map_err(|_| Error::invalid("list_id", format!("no list {id} in this project")))?;
+    if list.channel != channel {
+        return Err(Error::invalid("list_id", "that list is for another channel"));
+    }
+    Ok(list)
+}
+
+/// Sends one message to a contact now. Refused (409, nothing sent) when the
+/// contact may not receive it; the message is stored before the provider is
+/// called, so whatever happens to the call is on record.
+pub async fn send(
     ms: &Messaging,
     project: &Project,
     cid: &str,
@@ -182,60 +203,76 @@ pub async fn send_email(
     request_base: Option<&str>,
 ) -> Result<Message> {
     let store = &ms.store;
-    if input.channel != Channel::Email {
-        return Err(Error::invalid(
-            "channel",
-            "this sends email; SMS goes through the SMS channel",
-        ));
-    }
+    let channel = input.channel;
     let contact = contacts::get(store, &project.id, cid).await?;
     let list = match &input.list_id {
-        Some(id) => {
-            let list = lists::get(store, &project.id, id)
-                .await
-                .map_err(|_| Error::invalid("list_id", format!("no list {id} in this project")))?;
-            if list.channel != Channel::Email {
-                return Err(Error::invalid("list_id", "that list is not an email list"));
-            }
-            Some(list)
+        Some(id) => Some(list_for(store, &project.id, id, channel).await?),
+        None if channel == Channel::Sms => {
+            return Err(Error::invalid(
+                "list_id",
+                "an SMS goes out from a sending list's number: give the list_id of an SMS list",
+            ))
         }
         None => None,
     };
     let template = template_for(store, &project.id, &input).await?;
-    let from = input
-        .from
-        .clone()
-        .map(|f| crate::domain::normalize::email(&f).map_err(|m| Error::invalid("from", m)))
-        .transpose()?
-        .or_else(|| list.as_ref().map(|l| l.sender.clone()))
-        .or_else(|| project.email_from.clone())
-        .ok_or_else(|| {
-            Error::invalid(
-                "from",
-                "no From address: give one, or set the project's email_from (PATCH /v1/projects/{id})",
-            )
-        })?;
-    ms.check_from(&from)?;
-    if let Err(reason) = eligibility(store, &project.id, &contact, Channel::Email, input.list_id.as_deref()).await? {
+    let from = match channel {
+        Channel::Email => {
+            let from = input
+                .from
+                .clone()
+                .map(|f| crate::domain::normalize::email(&f).map_err(|m| Error::invalid("from", m)))
+                .transpose()?
+                .or_else(|| list.as_ref().map(|l| l.sender.clone()))
+                .or_else(|| project.email_from.clone())
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "from",
+                        "no From address: give one, or set the project's email_from (PATCH /v1/projects/{id})",
+                    )
+                })?;
+            ms.check_from(&from)?;
+            from
+        }
+        Channel::Sms => {
+            if input.from.is_some() {
+                return Err(Error::invalid("from", "an SMS is sent from its list's number"));
+            }
+            check_twilio(project)?;
+            list.as_ref().map(|l| l.sender.clone()).unwrap_or_default()
+        }
+    };
+    if let Err(reason) = eligibility(store, &project.id, &contact, channel, input.list_id.as_deref()).await? {
         return Err(Error::Conflict {
             code: reason.as_str(),
             field: None,
-            message: format!("not sent: {}", reason.explain(Channel::Email)),
+            message: format!("not sent: {}", reason.explain(channel)),
         });
     }
     let base = ms.base_url(request_base)?;
-    let to = contact.email.clone().unwrap_or_default();
+    let to = address_of(&contact, channel);
     let mut message = new_message(&contact, &template, input.list_id.clone(), None, &from, &to);
-    let prepared = prepare(ms, project, &contact, &template, &message, &base)?;
+    let prepared = prepare(ms, project, &contact, &Compiled::new(&template)?, &message, &base, input.track_links)?;
+    if let Prepared::Sms { body, .. } = &prepared {
+        if body.trim().is_empty() {
+            return Err(Error::invalid("body", "the SMS is empty once rendered for this contact"));
+        }
+    }
     prepared.record_on(&mut message);
     store.put_message(&project.id, &message).await?;
     let delivered = while_throttled(3, std::time::Duration::from_millis(200), || {
-        deliver(ms, &message, prepared.raw.clone())
+        deliver(ms, project, &message, &prepared, &base)
     })
     .await;
+    let provider = match channel {
+        Channel::Email => "email",
+        Channel::Sms => "SMS",
+    };
     match delivered {
         Ok(provider_id) => {
-            let sent = store.mark_sent(&project.id, &message, &provider_id).await?;
+            let sent = store
+                .mark_sent(&project.id, &message, &provider_id, accepted_state(channel))
+                .await?;
             after_send(store, &project.id, &sent).await?;
             Ok(sent)
         }
@@ -248,8 +285,16 @@ pub async fn send_email(
                     "throttled by the provider; not sent",
                 )
                 .await?;
-            warn!(error = %e, "one-off email throttled");
+            warn!(error = %e, "one-off message throttled");
             Err(Error::RateLimited { retry_after_secs: 1 })
+        }
+        Err(SendError::OptedOut(e)) => {
+            opted_out_at_carrier(store, &project.id, &message, &e).await?;
+            Err(Error::Conflict {
+                code: SkipReason::OptedOut.as_str(),
+                field: None,
+                message: format!("not sent: the number opted out at the carrier ({e})"),
+            })
         }
         Err(SendError::Rejected(e)) => {
             store
@@ -258,7 +303,7 @@ pub async fn send_email(
             Err(Error::Conflict {
                 code: "rejected",
                 field: None,
-                message: format!("the email provider refused this message: {e}"),
+                message: format!("the {provider} provider refused this message: {e}"),
             })
         }
         Err(SendError::Other(e)) => {
@@ -267,12 +312,66 @@ pub async fn send_email(
                     &project.id,
                     &message,
                     MessageState::Failed,
-                    "the email provider could not be reached",
+                    &format!("the {provider} provider could not be reached"),
                 )
                 .await?;
             Err(Error::Internal(e))
         }
     }
+}
+
+/// SMS needs the project's Twilio account.
+pub(crate) fn check_twilio(project: &Project) -> Result<()> {
+    if project.twilio().is_none() {
+        return Err(Error::Conflict {
+            code: "sms_not_configured",
+            field: None,
+            message: "SMS needs Twilio: set twilio_account_sid and twilio_auth_token (PATCH /v1/projects/{id})".into(),
+        });
+    }
+    Ok(())
+}
+
+/// What a message's status is once its provider took it: SES sends at
+/// once; Twilio queues, then reports by status callback.
+pub(crate) fn accepted_state(channel: Channel) -> MessageState {
+    match channel {
+        Channel::Email => MessageState::Sent,
+        Channel::Sms => MessageState::Accepted,
+    }
+}
+
+fn address_of(contact: &Contact, channel: Channel) -> String {
+    match channel {
+        Channel::Email => contact.email.clone(),
+        Channel::Sms => contact.phone.clone(),
+    }
+    .unwrap_or_default()
+}
+
+/// Twilio said the number replied STOP at the carrier (21610): the message
+/// failed, and the number's list has them opted out.
+pub(crate) async fn opted_out_at_carrier(store: &Store, pid: &str, m: &Message, why: &str) -> Result<()> {
+    store.mark_unsent(pid, m, MessageState::Failed, why).await?;
+    opted_out_by_carrier(store, pid, &m.contact_id, m.list_id.as_deref()).await
+}
+
+pub(crate) async fn opted_out_by_carrier(store: &Store, pid: &str, cid: &str, list_id: Option<&str>) -> Result<()> {
+    if let Some(list_id) = list_id {
+        if store.get_list(pid, list_id).await?.is_some() {
+            lists::set_status(
+                store,
+                pid,
+                list_id,
+                cid,
+                SubscriptionStatus::OptedOut,
+                Via::Feedback,
+                Some(format!("Twilio error {}: opted out at the carrier", crate::domain::sms::ERROR_OPTED_OUT)),
+            )
+            .await?;
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn new_message(
@@ -304,51 +403,74 @@ pub(crate) fn new_message(
         body: None,
         provider_id: None,
         error: None,
+        segments: None,
+        reply: None,
+        revenue: None,
         created_at: now,
         updated_at: now,
     }
 }
 
-/// An email rendered for its recipient and built into MIME.
-pub(crate) struct Prepared {
-    pub parts: Rendered,
-    pub raw: Vec<u8>,
+/// A message rendered for its recipient, ready for its provider.
+pub(crate) enum Prepared {
+    /// Built into MIME.
+    Email {
+        parts: Rendered,
+        raw: Vec<u8>,
+        links: Vec<Link>,
+    },
+    Sms {
+        body: String,
+        segments: u32,
+        links: Vec<Link>,
+    },
 }
 
 impl Prepared {
     /// What the message keeps of what was sent: the subject, and the text
-    /// part (else the html) cut for the conversation view.
+    /// part (else the html) or the SMS, cut for the conversation view.
     pub fn record_on(&self, message: &mut Message) {
-        message.subject = self.parts.subject.clone();
-        message.body = self
-            .parts
-            .text
-            .as_deref()
-            .or(self.parts.html.as_deref())
-            .map(preview_of);
+        match self {
+            Prepared::Email { parts, .. } => {
+                message.subject = parts.subject.clone();
+                message.body = parts.text.as_deref().or(parts.html.as_deref()).map(preview_of);
+            }
+            Prepared::Sms { body, segments, .. } => {
+                message.body = Some(preview_of(body));
+                message.segments = Some(*segments);
+            }
+        }
+    }
+
+    fn links(&self) -> &[Link] {
+        match self {
+            Prepared::Email { links, .. } | Prepared::Sms { links, .. } => links,
+        }
     }
 }
 
+/// Renders `template` (compiled once for many recipients) for `contact`:
+/// an email with its unsubscribe link and headers, or an SMS and its size.
+/// With `track`, the links become short tracked links.
 pub(crate) fn prepare(
-    ms: &Messaging,
-    project: &Project,
-    contact: &Contact,
-    template: &Template,
-    message: &Message,
-    base: &str,
-) -> Result<Prepared> {
-    prepare_compiled(ms, project, contact, &Compiled::new(template)?, message, base)
-}
-
-/// As [`prepare`], with the template compiled once for many recipients.
-pub(crate) fn prepare_compiled(
     ms: &Messaging,
     project: &Project,
     contact: &Contact,
     template: &Compiled<'_>,
     message: &Message,
     base: &str,
+    track: bool,
 ) -> Result<Prepared> {
+    let mut vars = Variables::of(contact);
+    if message.channel == Channel::Sms {
+        let mut body = template.render(&vars)?.body.unwrap_or_default();
+        let mut links = Vec::new();
+        if track {
+            (body, links) = crate::domain::links::track(&body, base);
+        }
+        let segments = crate::domain::sms::size(&body).segments;
+        return Ok(Prepared::Sms { body, segments, links });
+    }
     let link = Unsubscribe {
         project_id: project.id.clone(),
         contact_id: contact.id.clone(),
@@ -356,9 +478,25 @@ pub(crate) fn prepare_compiled(
         message_id: message.id.clone(),
     };
     let unsubscribe_url = ms.unsubscribe_url(base, &link);
-    let mut vars = Variables::of(contact);
     vars.unsubscribe_url = Some(unsubscribe_url.clone());
-    let parts = template.render(&vars)?;
+    let mut parts = template.render(&vars)?;
+    let mut links = Vec::new();
+    if track {
+        // The text part's links, and the same URLs where the html links them.
+        if let Some(text) = parts.text.take() {
+            let (tracked, made) = crate::domain::links::track(&text, base);
+            parts.text = Some(tracked);
+            links = made;
+        }
+        if let Some(html) = parts.html.as_mut() {
+            for l in &links {
+                *html = html.replace(
+                    &format!("href=\"{}\"", l.url),
+                    &format!("href=\"{}\"", crate::domain::links::short_url(base, &l.token)),
+                );
+            }
+        }
+    }
     let domain = message.from.rsplit_once('@').map_or("roster.invalid", |(_, d)| d);
     let raw = email::mime(
         &Envelope {
@@ -373,14 +511,55 @@ pub(crate) fn prepare_compiled(
         },
         &parts,
     )?;
-    Ok(Prepared { parts, raw })
+    Ok(Prepared::Email { parts, raw, links })
 }
 
-pub(crate) async fn deliver(ms: &Messaging, message: &Message, raw: Vec<u8>) -> std::result::Result<String, SendError> {
-    let out = ms.mailer.send_raw(&message.from, &message.to, raw).await;
+/// Hands the message to its provider (after storing its tracked links, so
+/// that a click is counted however fast it comes); the provider's id.
+pub(crate) async fn deliver(
+    ms: &Messaging,
+    project: &Project,
+    message: &Message,
+    prepared: &Prepared,
+    base: &str,
+) -> std::result::Result<String, SendError> {
+    if !prepared.links().is_empty() {
+        ms.store
+            .put_links(&project.id, message, prepared.links())
+            .await
+            .map_err(|e| SendError::Other(e.to_string()))?;
+    }
+    let out = match prepared {
+        Prepared::Email { raw, .. } => ms.mailer.send_raw(&message.from, &message.to, raw.clone()).await,
+        Prepared::Sms { body, .. } => {
+            let Some((account_sid, auth_token)) = project.twilio() else {
+                return Err(SendError::Rejected("Twilio is not configured for this project".into()));
+            };
+            // The callback names the message, so it is found even before Twilio's SID is stored.
+            let callback = format!(
+                "{base}/v1/webhooks/twilio/{}/status?cid={}&mid={}",
+                project.id, message.contact_id, message.id
+            );
+            ms.twilio
+                .send(&Outgoing {
+                    account_sid,
+                    auth_token,
+                    from: &message.from,
+                    messaging_service_sid: project.twilio_messaging_service_sid.as_deref(),
+                    to: &message.to,
+                    body,
+                    status_callback: Some(&callback),
+                })
+                .await
+        }
+    };
+    let to = match message.channel {
+        Channel::Email => mask_email(&message.to),
+        Channel::Sms => mask_phone(&message.to),
+    };
     match &out {
-        Ok(id) => info!(message_id = %message.id, to = %mask_email(&message.to), ses = %id, "email sent"),
-        Err(e) => warn!(message_id = %message.id, to = %mask_email(&message.to), error = %e, "email not sent"),
+        Ok(id) => info!(message_id = %message.id, to = %to, provider_id = %id, "message sent"),
+        Err(e) => warn!(message_id = %message.id, to = %to, error = %e, "message not sent"),
     }
     out
 }
@@ -403,16 +582,21 @@ pub(crate) async fn after_send(store: &Store, pid: &str, m: &Message) -> Result<
         "message_id": m.id, "channel": m.channel, "broadcast_id": m.broadcast_id,
         "template_id": m.template_id, "list_id": m.list_id,
     });
-    activities::record(
-        store,
-        pid,
-        &m.contact_id,
-        "message_sent",
-        m.subject.clone().map(|s| format!("Email sent: {s}")),
-        super::as_map(data),
-    )
-    .await?;
+    let summary = match m.channel {
+        Channel::Email => m.subject.clone().map(|s| format!("Email sent: {s}")),
+        Channel::Sms => m.body.as_deref().map(|b| format!("SMS sent: {}", summary_of(b))),
+    };
+    activities::record(store, pid, &m.contact_id, "message_sent", summary, super::as_map(data)).await?;
     Ok(())
+}
+
+/// The start of a text, for a timeline line.
+pub(crate) fn summary_of(text: &str) -> String {
+    let mut s: String = text.chars().take(80).collect();
+    if text.chars().count() > 80 {
+        s.push('…');
+    }
+    s
 }
 
 /// Filters of the messages list; each is optional.

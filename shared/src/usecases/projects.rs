@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use crate::domain::ids::new_id;
 use crate::domain::keys::{self, KeyKind};
 use crate::domain::project::{
-    Project, ProjectSettings, ProjectView, DEFAULT_COUNTRY, DEFAULT_MISSED_AFTER_MINUTES, DEFAULT_RATE_PER_IP,
+    Project, ProjectSettings, ProjectView, DEFAULT_ATTRIBUTION_DAYS, DEFAULT_COUNTRY, DEFAULT_MISSED_AFTER_MINUTES, DEFAULT_RATE_PER_IP,
     DEFAULT_RATE_PER_PROJECT, DEFAULT_SEND_RATE,
 };
 use crate::store::Store;
@@ -48,6 +48,13 @@ pub async fn create(store: &Store, settings: ProjectSettings) -> Result<CreatedP
         unsubscribe_mailto: settings.unsubscribe_mailto,
         send_rate: settings.send_rate.unwrap_or(DEFAULT_SEND_RATE),
         missed_after_minutes: settings.missed_after_minutes.unwrap_or(DEFAULT_MISSED_AFTER_MINUTES),
+        twilio_account_sid: settings.twilio_account_sid,
+        twilio_auth_token: settings.twilio_auth_token,
+        twilio_messaging_service_sid: settings.twilio_messaging_service_sid,
+        sms_help_text: settings.sms_help_text,
+        sms_opt_out_text: settings.sms_opt_out_text,
+        sms_opt_in_text: settings.sms_opt_in_text,
+        attribution_days: settings.attribution_days.unwrap_or(DEFAULT_ATTRIBUTION_DAYS),
         created_at: now,
         updated_at: now,
     };

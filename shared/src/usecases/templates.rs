@@ -70,10 +70,29 @@ pub async fn delete(store: &Store, pid: &str, id: &str) -> Result<()> {
 
 /// Every part of the template, rendered for one contact. The unsubscribe
 /// link is a sample: a real one is made for each message sent.
-pub async fn preview(store: &Store, pid: &str, id: &str, contact_id: &str) -> Result<Rendered> {
+/// A template rendered for one contact; an SMS with what it costs.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Preview {
+    #[serde(flatten)]
+    pub rendered: Rendered,
+    /// SMS: encoding and segments of the rendered body.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sms: Option<crate::domain::sms::SmsSize>,
+    /// SMS: set when a character forces UCS-2 (fewer characters a segment).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+}
+
+pub async fn preview(store: &Store, pid: &str, id: &str, contact_id: &str) -> Result<Preview> {
     let t = get(store, pid, id).await?;
     let contact = contacts::get(store, pid, contact_id).await?;
     let mut vars = Variables::of(&contact);
     vars.unsubscribe_url = Some("https://example.invalid/unsubscribe/preview".into());
-    Compiled::new(&t)?.render(&vars)
+    let rendered = Compiled::new(&t)?.render(&vars)?;
+    let sms = rendered.body.as_deref().map(crate::domain::sms::size);
+    Ok(Preview {
+        warning: sms.as_ref().and_then(|s| s.warning()),
+        sms,
+        rendered,
+    })
 }

@@ -60,6 +60,7 @@ async fn main() -> Result<(), Error> {
             channel: Some(Channel::Email),
             sender: Some("news@example.com".into()),
             description: None,
+            messages_per_second: None,
         },
     )
     .await?;

@@ -23,10 +23,12 @@ pub(crate) fn messaging(state: &AppState) -> ApiResult<&Messaging> {
     })
 }
 
-/// Sends one email to the contact now: a saved template (`template_id`) or
-/// the parts (`subject` and `html`/`text`). 409 with the reason as `code`
-/// (`unsubscribed`, `suppressed`, `invalid`, `opted_out`, `deleted`,
-/// `no_address`, `not_on_list`) when the contact may not receive it; nothing is sent.
+/// Sends one message to the contact now: an email (a saved template, or
+/// `subject` and `html`/`text`) or an SMS (`body` or an SMS template, from
+/// the number of `list_id`, an SMS list; its segments are stored). 409 with
+/// the reason as `code` (`unsubscribed`, `suppressed`, `invalid`,
+/// `opted_out`, `deleted`, `no_address`, `not_on_list`, `sms_not_configured`,
+/// `rejected`) when it may not go; nothing is sent.
 #[utoipa::path(post, path = "/v1/projects/{pid}/contacts/{cid}/messages", tag = "messages", request_body = SendInput,
     params(("pid" = String, Path, description = "Project id"), ("cid" = String, Path, description = "Contact id")),
     security(("secret_key" = [])),
@@ -39,7 +41,7 @@ pub async fn send_message(
     Path((_, cid)): Path<(String, String)>,
     JsonBody(input): JsonBody<SendInput>,
 ) -> ApiResult<(StatusCode, Json<Message>)> {
-    let sent = messages::send_email(messaging(&state)?, &project, &cid, input, base.as_deref()).await?;
+    let sent = messages::send(messaging(&state)?, &project, &cid, input, base.as_deref()).await?;
     Ok((StatusCode::ACCEPTED, Json(sent)))
 }
 

@@ -13,6 +13,7 @@ mod tags;
 mod templates;
 mod timeline;
 mod unsubscribe;
+mod webhooks;
 
 use axum::http::StatusCode;
 use axum::routing::{get, patch, post, put};
@@ -52,6 +53,7 @@ pub(crate) use templates::{
 };
 pub(crate) use timeline::{__path_post_activity, __path_timeline};
 pub(crate) use unsubscribe::{__path_unsubscribe_page, __path_unsubscribe_post};
+pub(crate) use webhooks::{__path_follow_link, __path_twilio_sms, __path_twilio_status};
 
 pub fn router(state: AppState) -> Router<AppState> {
     let public = Router::new()
@@ -76,6 +78,9 @@ pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .merge(public)
         .route("/health", get(health::health))
+        .route("/v1/webhooks/twilio/{pid}/sms", post(webhooks::twilio_sms))
+        .route("/v1/webhooks/twilio/{pid}/status", post(webhooks::twilio_status))
+        .route("/l/{token}", get(webhooks::follow_link))
         .route(
             "/v1/unsubscribe/{token}",
             get(unsubscribe::unsubscribe_page).post(unsubscribe::unsubscribe_post),

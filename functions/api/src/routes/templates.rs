@@ -2,7 +2,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use roster::domain::list::Channel;
-use roster::domain::template::{Rendered, Template, TemplateInput};
+use roster::domain::template::{Template, TemplateInput};
+use roster::usecases::templates::Preview;
 use roster::usecases::templates;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -100,17 +101,17 @@ pub struct PreviewRequest {
     pub contact_id: String,
 }
 
-/// Every part of the template rendered for one contact (values HTML-escaped in `html` only).
+/// Every part of the template rendered for one contact (values HTML-escaped in `html` only); an SMS with its encoding and segments.
 #[utoipa::path(post, path = "/v1/projects/{pid}/templates/{template_id}/preview", tag = "templates", request_body = PreviewRequest,
     params(("pid" = String, Path, description = "Project id"), ("template_id" = String, Path, description = "Template id")),
     security(("secret_key" = [])),
-    responses((status = 200, body = Rendered), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Preview), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn preview_template(
     State(state): State<AppState>,
     ProjectKey(project): ProjectKey,
     Path((_, id)): Path<(String, String)>,
     JsonBody(body): JsonBody<PreviewRequest>,
-) -> ApiResult<Json<Rendered>> {
+) -> ApiResult<Json<Preview>> {
     Ok(Json(
         templates::preview(&state.store, &project.id, &id, &body.contact_id).await?,
     ))

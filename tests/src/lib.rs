@@ -67,7 +67,9 @@ impl TestApp {
             ("AdminToken".to_string(), ADMIN.to_string()),
             ("SigningSecret".to_string(), SIGNING_SECRET.to_string()),
         ]);
-        let twilio = roster_local::twilio_stub::TwilioStub::start("127.0.0.1:0").await.unwrap();
+        let twilio = roster_local::twilio_stub::TwilioStub::start("127.0.0.1:0")
+            .await
+            .unwrap();
         params.insert("TwilioApiUrl".to_string(), twilio.url.clone());
         params.extend(parameters.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let local = roster_local::LocalStack::start(&template, &prefix, &params)

@@ -130,7 +130,8 @@ fn twiml(text: &str) -> String {
 }
 
 async fn send(app: &TestApp, s: &Sms, cid: &str, body: Value) -> roster_e2e::Reply {
-    app.post(&format!("{}/messages", s.p.contact(cid)), &s.p.key, body).await
+    app.post(&format!("{}/messages", s.p.contact(cid)), &s.p.key, body)
+        .await
 }
 
 async fn messages_of(app: &TestApp, s: &Sms, query: &str) -> Vec<Value> {
@@ -158,18 +159,32 @@ async fn twilio_settings_are_checked_and_the_token_never_returned() {
     let url = format!("/v1/projects/{}", p.id);
     for (body, field) in [
         (json!({"twilio_account_sid": "AC123"}), "twilio_account_sid"),
-        (json!({"twilio_account_sid": "MG0123456789abcdef0123456789abcdef"}), "twilio_account_sid"),
+        (
+            json!({"twilio_account_sid": "MG0123456789abcdef0123456789abcdef"}),
+            "twilio_account_sid",
+        ),
         (json!({"twilio_auth_token": "short"}), "twilio_auth_token"),
-        (json!({"twilio_messaging_service_sid": "AC0123456789abcdef0123456789abcdef"}), "twilio_messaging_service_sid"),
+        (
+            json!({"twilio_messaging_service_sid": "AC0123456789abcdef0123456789abcdef"}),
+            "twilio_messaging_service_sid",
+        ),
         (json!({"sms_help_text": "  "}), "sms_help_text"),
     ] {
         let r = app.patch(&url, &p.key, body.clone()).await;
-        assert_eq!((r.status, r.field()), (StatusCode::UNPROCESSABLE_ENTITY, Some(field)), "{body}");
+        assert_eq!(
+            (r.status, r.field()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some(field)),
+            "{body}"
+        );
     }
     let r = app.get(&url, &p.key).await;
     assert_eq!(r.body["twilio_auth_token_set"], false);
     let r = app
-        .patch(&url, &p.key, json!({"twilio_account_sid": SID, "twilio_auth_token": TOKEN}))
+        .patch(
+            &url,
+            &p.key,
+            json!({"twilio_account_sid": SID, "twilio_auth_token": TOKEN}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     for r in [r, app.get(&url, &p.key).await] {
@@ -181,11 +196,19 @@ async fn twilio_settings_are_checked_and_the_token_never_returned() {
     // A list's rate is SMS-only and bounded.
     let lists = format!("/v1/projects/{}/lists", p.id);
     let r = app
-        .post(&lists, &p.key, json!({"name": "N", "channel": "email", "sender": "a@example.com", "messages_per_second": 5}))
+        .post(
+            &lists,
+            &p.key,
+            json!({"name": "N", "channel": "email", "sender": "a@example.com", "messages_per_second": 5}),
+        )
         .await;
     assert_eq!(r.field(), Some("messages_per_second"));
     let r = app
-        .post(&lists, &p.key, json!({"name": "N", "channel": "sms", "sender": OUR_NUMBER, "messages_per_second": 0}))
+        .post(
+            &lists,
+            &p.key,
+            json!({"name": "N", "channel": "sms", "sender": OUR_NUMBER, "messages_per_second": 0}),
+        )
         .await;
     assert_eq!(r.field(), Some("messages_per_second"));
 }
@@ -196,12 +219,21 @@ async fn one_off_sms_goes_through_twilio_and_refusals_send_nothing() {
     let s = sms_project(&app, None).await;
     let cid = member(&app, &s, "+14155550111", "active").await;
 
-    let r = send(&app, &s, &cid, json!({"channel": "sms", "body": "Hi {{ first_name }}, your order shipped.", "list_id": s.list_id})).await;
+    let r = send(
+        &app,
+        &s,
+        &cid,
+        json!({"channel": "sms", "body": "Hi {{ first_name }}, your order shipped.", "list_id": s.list_id}),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
     assert_eq!(r.body["status"], "accepted");
     assert_eq!(r.body["segments"], 1);
     assert_eq!(r.body["body"], "Hi Ann, your order shipped.");
-    assert_eq!((r.body["to"].as_str(), r.body["from"].as_str()), (Some("+14155550111"), Some(OUR_NUMBER)));
+    assert_eq!(
+        (r.body["to"].as_str(), r.body["from"].as_str()),
+        (Some("+14155550111"), Some(OUR_NUMBER))
+    );
     let sent = app.twilio.sent();
     assert_eq!(sent.len(), 1);
     let req = &sent[0];
@@ -212,21 +244,48 @@ async fn one_off_sms_goes_through_twilio_and_refusals_send_nothing() {
     assert_eq!(req.param("To"), Some("+14155550111"));
     assert_eq!(req.param("From"), Some(OUR_NUMBER));
     assert_eq!(req.param("Body"), Some("Hi Ann, your order shipped."));
-    assert!(req.param("StatusCallback").unwrap().contains(&format!("/v1/webhooks/twilio/{}/status?cid={cid}&mid=", s.p.id)));
+    assert!(req
+        .param("StatusCallback")
+        .unwrap()
+        .contains(&format!("/v1/webhooks/twilio/{}/status?cid={cid}&mid=", s.p.id)));
     assert_eq!(r.body["provider_id"].as_str(), req.sid.as_deref());
     let profile = app.get(&s.p.contact(&cid), &s.p.key).await;
-    assert_eq!((profile.body["total_sends"].as_u64(), profile.body["messages_out"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(
+        (
+            profile.body["total_sends"].as_u64(),
+            profile.body["messages_out"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
 
     // UCS-2: 71 Cyrillic letters are two segments; the preview warns before sending.
     let long = "ж".repeat(71);
-    let r = send(&app, &s, &cid, json!({"channel": "sms", "body": long, "list_id": s.list_id})).await;
+    let r = send(
+        &app,
+        &s,
+        &cid,
+        json!({"channel": "sms", "body": long, "list_id": s.list_id}),
+    )
+    .await;
     assert_eq!(r.body["segments"], 2, "{:?}", r.body);
     let t = app
-        .post(&format!("/v1/projects/{}/templates", s.p.id), &s.p.key, json!({"name": "Emoji", "channel": "sms", "body": "Hi {{ first_name }} 🎉"}))
+        .post(
+            &format!("/v1/projects/{}/templates", s.p.id),
+            &s.p.key,
+            json!({"name": "Emoji", "channel": "sms", "body": "Hi {{ first_name }} 🎉"}),
+        )
         .await;
     assert_eq!(t.status, StatusCode::CREATED, "{:?}", t.body);
     let preview = app
-        .post(&format!("/v1/projects/{}/templates/{}/preview", s.p.id, t.body["id"].as_str().unwrap()), &s.p.key, json!({"contact_id": cid}))
+        .post(
+            &format!(
+                "/v1/projects/{}/templates/{}/preview",
+                s.p.id,
+                t.body["id"].as_str().unwrap()
+            ),
+            &s.p.key,
+            json!({"contact_id": cid}),
+        )
         .await;
     assert_eq!(preview.body["sms"]["encoding"], "ucs2", "{:?}", preview.body);
     assert_eq!(preview.body["sms"]["ucs2_because"], json!(["🎉"]));
@@ -234,44 +293,103 @@ async fn one_off_sms_goes_through_twilio_and_refusals_send_nothing() {
 
     // Throttled twice, then taken: sent once.
     app.twilio.throttle_next(2);
-    let r = send(&app, &s, &cid, json!({"channel": "sms", "body": "Third", "list_id": s.list_id})).await;
+    let r = send(
+        &app,
+        &s,
+        &cid,
+        json!({"channel": "sms", "body": "Third", "list_id": s.list_id}),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
     assert_eq!(app.twilio.sent().iter().filter(|q| q.sid.is_some()).count(), 3);
 
     // Refusals: nothing reaches Twilio.
     let before = app.twilio.sent().len();
     let opted = member(&app, &s, "+14155550112", "opted_out").await;
-    let r = send(&app, &s, &opted, json!({"channel": "sms", "body": "x", "list_id": s.list_id})).await;
+    let r = send(
+        &app,
+        &s,
+        &opted,
+        json!({"channel": "sms", "body": "x", "list_id": s.list_id}),
+    )
+    .await;
     assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, Some("opted_out")));
-    let stranger = app.post(&s.p.contacts(), &s.p.key, json!({"phone": "+14155550113"})).await;
+    let stranger = app
+        .post(&s.p.contacts(), &s.p.key, json!({"phone": "+14155550113"}))
+        .await;
     let stranger = stranger.body["id"].as_str().unwrap().to_string();
-    let r = send(&app, &s, &stranger, json!({"channel": "sms", "body": "x", "list_id": s.list_id})).await;
+    let r = send(
+        &app,
+        &s,
+        &stranger,
+        json!({"channel": "sms", "body": "x", "list_id": s.list_id}),
+    )
+    .await;
     assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, Some("not_on_list")));
     let r = send(&app, &s, &cid, json!({"channel": "sms", "body": "x"})).await;
-    assert_eq!((r.status, r.field()), (StatusCode::UNPROCESSABLE_ENTITY, Some("list_id")));
-    let emailonly = app.post(&s.p.contacts(), &s.p.key, json!({"email": "e@example.com"})).await;
-    let r = send(&app, &s, emailonly.body["id"].as_str().unwrap(), json!({"channel": "sms", "body": "x", "list_id": s.list_id})).await;
+    assert_eq!(
+        (r.status, r.field()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("list_id"))
+    );
+    let emailonly = app
+        .post(&s.p.contacts(), &s.p.key, json!({"email": "e@example.com"}))
+        .await;
+    let r = send(
+        &app,
+        &s,
+        emailonly.body["id"].as_str().unwrap(),
+        json!({"channel": "sms", "body": "x", "list_id": s.list_id}),
+    )
+    .await;
     assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, Some("no_address")));
     app.delete(&s.p.contact(&stranger), &s.p.key).await;
-    let r = send(&app, &s, &stranger, json!({"channel": "sms", "body": "x", "list_id": s.list_id})).await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = send(
+        &app,
+        &s,
+        &stranger,
+        json!({"channel": "sms", "body": "x", "list_id": s.list_id}),
+    )
+    .await;
+    assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, Some("deleted")));
     assert_eq!(app.twilio.sent().len(), before);
 
     // Twilio 21610 (STOP at the carrier): not sent, and the subscription is opted out.
     let carrier = member(&app, &s, "+14155550114", "active").await;
-    app.twilio.refuse("+14155550114", 400, 21610, "Attempt to send to unsubscribed recipient");
-    let r = send(&app, &s, &carrier, json!({"channel": "sms", "body": "x", "list_id": s.list_id})).await;
-    assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, Some("opted_out")), "{:?}", r.body);
+    app.twilio
+        .refuse("+14155550114", 400, 21610, "Attempt to send to unsubscribed recipient");
+    let r = send(
+        &app,
+        &s,
+        &carrier,
+        json!({"channel": "sms", "body": "x", "list_id": s.list_id}),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::CONFLICT, Some("opted_out")),
+        "{:?}",
+        r.body
+    );
     assert_eq!(status_on_list(&app, &s, &carrier).await, "opted_out");
     // Another 4xx fails that message with Twilio's reason.
     let bad = member(&app, &s, "+14155550115", "active").await;
-    app.twilio.refuse("+14155550115", 400, 21211, "Invalid 'To' Phone Number");
-    let r = send(&app, &s, &bad, json!({"channel": "sms", "body": "x", "list_id": s.list_id})).await;
+    app.twilio
+        .refuse("+14155550115", 400, 21211, "Invalid 'To' Phone Number");
+    let r = send(
+        &app,
+        &s,
+        &bad,
+        json!({"channel": "sms", "body": "x", "list_id": s.list_id}),
+    )
+    .await;
     assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, Some("rejected")));
     assert!(r.body["error"]["message"].as_str().unwrap().contains("21211"));
     let failed = messages_of(&app, &s, &format!("contact_id={bad}")).await;
     assert_eq!(failed[0]["status"], "rejected");
-    assert!(failed[0]["error"].as_str().unwrap().contains("Invalid 'To' Phone Number"));
+    assert!(failed[0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("Invalid 'To' Phone Number"));
 }
 
 #[tokio::test]
@@ -293,19 +411,37 @@ async fn webhooks_are_verified_and_inbound_messages_threaded() {
     let mut tampered = form.clone();
     let signed = signature(TOKEN, &format!("{}{path}", app.base), &form);
     tampered[5].1 = "Hello there!".into();
-    let r = app.http.post(format!("{}{path}", app.base)).form(&tampered).header("X-Twilio-Signature", signed).send().await.unwrap();
+    let r = app
+        .http
+        .post(format!("{}{path}", app.base))
+        .form(&tampered)
+        .header("X-Twilio-Signature", signed)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let unknown = webhook(&app, "/v1/webhooks/twilio/01J00000000000000000000000/sms", &form, Some(TOKEN), None).await;
+    let unknown = webhook(
+        &app,
+        "/v1/webhooks/twilio/01J00000000000000000000000/sms",
+        &form,
+        Some(TOKEN),
+        None,
+    )
+    .await;
     assert_eq!(unknown.0, StatusCode::FORBIDDEN);
     assert!(messages_of(&app, &s, "").await.is_empty());
-    let r = app.get(&format!("{}?phone=%2B14155550199", s.p.contacts()), &s.p.key).await;
+    let r = app
+        .get(&format!("{}?phone=%2B14155550199", s.p.contacts()), &s.p.key)
+        .await;
     assert_eq!(r.body["data"].as_array().map(Vec::len), Some(0), "{:?}", r.body);
 
     // Signed right, with a query string in the URL: a new number becomes a contact, subscribed via inbound.
     let with_query = format!("{path}?source=twilio");
     let (status, body) = webhook(&app, &with_query, &form, Some(TOKEN), None).await;
     assert_eq!((status, body.as_str()), (StatusCode::OK, EMPTY));
-    let r = app.get(&format!("{}?phone=%2B14155550199", s.p.contacts()), &s.p.key).await;
+    let r = app
+        .get(&format!("{}?phone=%2B14155550199", s.p.contacts()), &s.p.key)
+        .await;
     let contact = r.body["data"][0].clone();
     let cid = contact["id"].as_str().unwrap().to_string();
     assert_eq!(contact["source"], "sms");
@@ -316,8 +452,18 @@ async fn webhooks_are_verified_and_inbound_messages_threaded() {
     let inbound = messages_of(&app, &s, "direction=inbound").await;
     assert_eq!(inbound.len(), 1);
     assert_eq!(
-        (inbound[0]["status"].as_str(), inbound[0]["body"].as_str(), inbound[0]["from"].as_str(), inbound[0]["to"].as_str()),
-        (Some("received"), Some("Hello there"), Some("+14155550199"), Some(OUR_NUMBER))
+        (
+            inbound[0]["status"].as_str(),
+            inbound[0]["body"].as_str(),
+            inbound[0]["from"].as_str(),
+            inbound[0]["to"].as_str()
+        ),
+        (
+            Some("received"),
+            Some("Hello there"),
+            Some("+14155550199"),
+            Some(OUR_NUMBER)
+        )
     );
     assert_eq!(inbound[0]["list_id"], s.list_id.as_str());
 
@@ -329,15 +475,35 @@ async fn webhooks_are_verified_and_inbound_messages_threaded() {
     assert_eq!(again.body["messages_in"], 1);
 
     // The thread: our reply and theirs, on the contact's messages.
-    let r = send(&app, &s, &cid, json!({"channel": "sms", "body": "Hi! How can we help?", "list_id": s.list_id})).await;
+    let r = send(
+        &app,
+        &s,
+        &cid,
+        json!({"channel": "sms", "body": "Hi! How can we help?", "list_id": s.list_id}),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
-    let reply = inbound_form("SM00000000000000000000000000000002", "+14155550199", "Where is my order?");
+    let reply = inbound_form(
+        "SM00000000000000000000000000000002",
+        "+14155550199",
+        "Where is my order?",
+    );
     assert_eq!(webhook(&app, &path, &reply, Some(TOKEN), None).await.0, StatusCode::OK);
     let thread = app.get(&format!("{}/messages", s.p.contact(&cid)), &s.p.key).await;
-    let bodies: Vec<&str> = thread.body["data"].as_array().unwrap().iter().map(|m| m["body"].as_str().unwrap()).collect();
+    let bodies: Vec<&str> = thread.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["body"].as_str().unwrap())
+        .collect();
     assert_eq!(bodies, ["Where is my order?", "Hi! How can we help?", "Hello there"]);
     let timeline = app.get(&format!("{}/timeline", s.p.contact(&cid)), &s.p.key).await;
-    let kinds: Vec<&str> = timeline.body["data"].as_array().unwrap().iter().map(|a| a["type"].as_str().unwrap_or("")).collect();
+    let kinds: Vec<&str> = timeline.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["type"].as_str().unwrap_or(""))
+        .collect();
     assert_eq!(kinds.iter().filter(|k| **k == "sms_received").count(), 2, "{kinds:?}");
 }
 
@@ -348,14 +514,35 @@ async fn the_default_port_may_be_written_or_left_out() {
     let path = inbound_path(&s.p);
     let form = inbound_form("SM00000000000000000000000000000003", "+14155550198", "hi");
     // Twilio was configured with the port written out; the API knows its URL without it.
-    let (status, _) = webhook(&app, &path, &form, Some(TOKEN), Some(&format!("https://sms.example.test:443{path}"))).await;
+    let (status, _) = webhook(
+        &app,
+        &path,
+        &form,
+        Some(TOKEN),
+        Some(&format!("https://sms.example.test:443{path}")),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     let form = inbound_form("SM00000000000000000000000000000004", "+14155550198", "hi again");
-    let (status, _) = webhook(&app, &path, &form, Some(TOKEN), Some(&format!("https://sms.example.test{path}"))).await;
+    let (status, _) = webhook(
+        &app,
+        &path,
+        &form,
+        Some(TOKEN),
+        Some(&format!("https://sms.example.test{path}")),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     // Another port is another URL.
     let form = inbound_form("SM00000000000000000000000000000005", "+14155550198", "no");
-    let (status, _) = webhook(&app, &path, &form, Some(TOKEN), Some(&format!("https://sms.example.test:8443{path}"))).await;
+    let (status, _) = webhook(
+        &app,
+        &path,
+        &form,
+        Some(TOKEN),
+        Some(&format!("https://sms.example.test:8443{path}")),
+    )
+    .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(messages_of(&app, &s, "direction=inbound").await.len(), 2);
 }
@@ -373,14 +560,32 @@ async fn keywords_change_consent_and_are_answered_in_twiml() {
         n += 1;
         format!("SM{n:032}")
     };
-    for (i, word) in ["STOP", " stop. ", "Unsubscribe", "cancel", "END", "quit", "Revoke", "OPTOUT"].iter().enumerate() {
+    for (i, word) in [
+        "STOP",
+        " stop. ",
+        "Unsubscribe",
+        "cancel",
+        "END",
+        "quit",
+        "Revoke",
+        "OPTOUT",
+    ]
+    .iter()
+    .enumerate()
+    {
         let phone = format!("+1415555{:04}", 200 + i);
         let cid = member(&app, &s, &phone, "active").await;
         let (status, body) = webhook(&app, &path, &inbound_form(&next_sid(), &phone, word), Some(TOKEN), None).await;
         assert_eq!((status, body), (StatusCode::OK, twiml(&opt_out)), "{word:?}");
         assert_eq!(status_on_list(&app, &s, &cid).await, "opted_out", "{word:?}");
         let consent = app.get(&format!("{}/consent", s.p.contact(&cid)), &s.p.key).await;
-        let last = consent.body["data"].as_array().unwrap().iter().find(|c| c["to"] == "opted_out").cloned().unwrap();
+        let last = consent.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["to"] == "opted_out")
+            .cloned()
+            .unwrap();
         assert_eq!(last["via"], "inbound", "{word:?}");
     }
     // START / UNSTOP / YES: active again, with a consent record each time.
@@ -395,34 +600,90 @@ async fn keywords_change_consent_and_are_answered_in_twiml() {
     let consent = app.get(&format!("{}/consent", s.p.contact(&cid)), &s.p.key).await;
     assert_eq!(consent.body["data"].as_array().unwrap().len(), 7, "{:?}", consent.body);
     // An opted-in contact receives again.
-    let r = send(&app, &s, &cid, json!({"channel": "sms", "body": "Welcome back", "list_id": s.list_id})).await;
+    let r = send(
+        &app,
+        &s,
+        &cid,
+        json!({"channel": "sms", "body": "Welcome back", "list_id": s.list_id}),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
     // HELP / INFO: the project's help text, escaped; consent untouched.
     for word in ["help", "INFO?"] {
         let (_, body) = webhook(&app, &path, &inbound_form(&next_sid(), phone, word), Some(TOKEN), None).await;
         assert_eq!(body, twiml("Acme: help at acme.example"));
     }
-    app.patch(&format!("/v1/projects/{}", s.p.id), &s.p.key, json!({"sms_help_text": "Tom & Jerry <help@acme.example>"})).await;
-    let (_, body) = webhook(&app, &path, &inbound_form(&next_sid(), phone, "HELP"), Some(TOKEN), None).await;
+    app.patch(
+        &format!("/v1/projects/{}", s.p.id),
+        &s.p.key,
+        json!({"sms_help_text": "Tom & Jerry <help@acme.example>"}),
+    )
+    .await;
+    let (_, body) = webhook(
+        &app,
+        &path,
+        &inbound_form(&next_sid(), phone, "HELP"),
+        Some(TOKEN),
+        None,
+    )
+    .await;
     assert_eq!(body, twiml("Tom &amp; Jerry &lt;help@acme.example&gt;"));
     assert_eq!(status_on_list(&app, &s, &cid).await, "active");
     // A sentence with a keyword in it is an ordinary message.
-    let (_, body) = webhook(&app, &path, &inbound_form(&next_sid(), phone, "please stop texting at night"), Some(TOKEN), None).await;
+    let (_, body) = webhook(
+        &app,
+        &path,
+        &inbound_form(&next_sid(), phone, "please stop texting at night"),
+        Some(TOKEN),
+        None,
+    )
+    .await;
     assert_eq!(body, EMPTY);
     assert_eq!(status_on_list(&app, &s, &cid).await, "active");
 
     // STOPALL: every SMS list of the number's contact, and no SMS on a list joined later.
     let second = app
-        .post(&format!("/v1/projects/{}/lists", s.p.id), &s.p.key, json!({"name": "Alerts", "channel": "sms", "sender": "+14155550101"}))
+        .post(
+            &format!("/v1/projects/{}/lists", s.p.id),
+            &s.p.key,
+            json!({"name": "Alerts", "channel": "sms", "sender": "+14155550101"}),
+        )
         .await;
     let second_id = second.body["id"].as_str().unwrap().to_string();
-    app.request(reqwest::Method::PUT, &format!("/v1/projects/{}/lists/{second_id}/contacts/{cid}", s.p.id), Some(&s.p.key), Some(json!({"status": "active"}))).await;
-    let (_, body) = webhook(&app, &path, &inbound_form(&next_sid(), phone, "STOPALL"), Some(TOKEN), None).await;
+    app.request(
+        reqwest::Method::PUT,
+        &format!("/v1/projects/{}/lists/{second_id}/contacts/{cid}", s.p.id),
+        Some(&s.p.key),
+        Some(json!({"status": "active"})),
+    )
+    .await;
+    let (_, body) = webhook(
+        &app,
+        &path,
+        &inbound_form(&next_sid(), phone, "STOPALL"),
+        Some(TOKEN),
+        None,
+    )
+    .await;
     assert_eq!(body, twiml(&opt_out));
     let subs = app.get(&format!("{}/lists", s.p.contact(&cid)), &s.p.key).await;
-    assert!(subs.body["data"].as_array().unwrap().iter().all(|s| s["status"] == "opted_out"), "{:?}", subs.body);
+    assert!(
+        subs.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["status"] == "opted_out"),
+        "{:?}",
+        subs.body
+    );
     let before = app.twilio.sent().len();
-    let r = send(&app, &s, &cid, json!({"channel": "sms", "body": "x", "list_id": second_id})).await;
+    let r = send(
+        &app,
+        &s,
+        &cid,
+        json!({"channel": "sms", "body": "x", "list_id": second_id}),
+    )
+    .await;
     assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, Some("opted_out")));
     assert_eq!(app.twilio.sent().len(), before);
 }
@@ -432,7 +693,13 @@ async fn status_callbacks_move_messages_forward_only() {
     let app = TestApp::spawn().await;
     let s = sms_project(&app, None).await;
     let cid = member(&app, &s, "+14155550400", "active").await;
-    let r = send(&app, &s, &cid, json!({"channel": "sms", "body": "Your code is 1234", "list_id": s.list_id})).await;
+    let r = send(
+        &app,
+        &s,
+        &cid,
+        json!({"channel": "sms", "body": "Your code is 1234", "list_id": s.list_id}),
+    )
+    .await;
     let mid = r.body["id"].as_str().unwrap().to_string();
     let sid = r.body["provider_id"].as_str().unwrap().to_string();
     let callback = app.twilio.sent()[0].param("StatusCallback").unwrap().to_string();
@@ -440,35 +707,108 @@ async fn status_callbacks_move_messages_forward_only() {
     let message_url = format!("/v1/projects/{}/messages/{mid}", s.p.id);
 
     // Unsigned or forged: nothing changes.
-    assert_eq!(webhook(&app, &path, &status_form(&sid, "delivered", None), None, None).await.0, StatusCode::FORBIDDEN);
-    assert_eq!(webhook(&app, &path, &status_form(&sid, "delivered", None), Some("0000000000000000000000000000beef"), None).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        webhook(&app, &path, &status_form(&sid, "delivered", None), None, None)
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        webhook(
+            &app,
+            &path,
+            &status_form(&sid, "delivered", None),
+            Some("0000000000000000000000000000beef"),
+            None
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
     assert_eq!(app.get(&message_url, &s.p.key).await.body["status"], "accepted");
 
-    for (status, expected) in [("queued", "accepted"), ("sending", "sending"), ("delivered", "delivered"), ("sent", "delivered"), ("sending", "delivered")] {
+    for (status, expected) in [
+        ("queued", "accepted"),
+        ("sending", "sending"),
+        ("delivered", "delivered"),
+        ("sent", "delivered"),
+        ("sending", "delivered"),
+    ] {
         let (code, _) = webhook(&app, &path, &status_form(&sid, status, None), Some(TOKEN), None).await;
         assert_eq!(code, StatusCode::NO_CONTENT);
-        assert_eq!(app.get(&message_url, &s.p.key).await.body["status"], expected, "after {status}");
+        assert_eq!(
+            app.get(&message_url, &s.p.key).await.body["status"],
+            expected,
+            "after {status}"
+        );
     }
     let m = app.get(&message_url, &s.p.key).await.body;
-    let history: Vec<&str> = m["history"].as_array().unwrap().iter().map(|h| h["status"].as_str().unwrap()).collect();
+    let history: Vec<&str> = m["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["status"].as_str().unwrap())
+        .collect();
     // Each status once, however often Twilio repeats it; the late `sent` is on record.
-    assert_eq!(history, ["queued", "accepted", "accepted", "sending", "delivered", "sent"]);
+    assert_eq!(
+        history,
+        ["queued", "accepted", "accepted", "sending", "delivered", "sent"]
+    );
     let timeline = app.get(&format!("{}/timeline", s.p.contact(&cid)), &s.p.key).await;
-    assert!(timeline.body["data"].as_array().unwrap().iter().any(|a| a["type"] == "sms_delivered"));
+    assert!(timeline.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["type"] == "sms_delivered"));
 
     // Undelivered with an error code: final, the code kept; found by its SID alone too.
-    let r = send(&app, &s, &cid, json!({"channel": "sms", "body": "Second", "list_id": s.list_id})).await;
+    let r = send(
+        &app,
+        &s,
+        &cid,
+        json!({"channel": "sms", "body": "Second", "list_id": s.list_id}),
+    )
+    .await;
     let sid2 = r.body["provider_id"].as_str().unwrap().to_string();
     let by_sid = format!("/v1/webhooks/twilio/{}/status", s.p.id);
-    webhook(&app, &by_sid, &status_form(&sid2, "undelivered", Some("30003")), Some(TOKEN), None).await;
+    webhook(
+        &app,
+        &by_sid,
+        &status_form(&sid2, "undelivered", Some("30003")),
+        Some(TOKEN),
+        None,
+    )
+    .await;
     webhook(&app, &by_sid, &status_form(&sid2, "sent", None), Some(TOKEN), None).await;
-    let m = app.get(&format!("/v1/projects/{}/messages/{}", s.p.id, r.body["id"].as_str().unwrap()), &s.p.key).await.body;
-    assert_eq!((m["status"].as_str(), m["error"].as_str()), (Some("undelivered"), Some("Twilio error 30003")));
+    let m = app
+        .get(
+            &format!("/v1/projects/{}/messages/{}", s.p.id, r.body["id"].as_str().unwrap()),
+            &s.p.key,
+        )
+        .await
+        .body;
+    assert_eq!(
+        (m["status"].as_str(), m["error"].as_str()),
+        (Some("undelivered"), Some("Twilio error 30003"))
+    );
 
     // 21610 in a callback: the number opted out at the carrier.
-    let r = send(&app, &s, &cid, json!({"channel": "sms", "body": "Third", "list_id": s.list_id})).await;
+    let r = send(
+        &app,
+        &s,
+        &cid,
+        json!({"channel": "sms", "body": "Third", "list_id": s.list_id}),
+    )
+    .await;
     let sid3 = r.body["provider_id"].as_str().unwrap().to_string();
-    webhook(&app, &by_sid, &status_form(&sid3, "failed", Some("21610")), Some(TOKEN), None).await;
+    webhook(
+        &app,
+        &by_sid,
+        &status_form(&sid3, "failed", Some("21610")),
+        Some(TOKEN),
+        None,
+    )
+    .await;
     assert_eq!(status_on_list(&app, &s, &cid).await, "opted_out");
 }
 
@@ -483,7 +823,8 @@ async fn sms_broadcasts_send_at_the_numbers_rate_and_track_clicks() {
     }
     let opted = member(&app, &s, "+14155550510", "opted_out").await;
     let carrier = member(&app, &s, "+14155550511", "active").await;
-    app.twilio.refuse("+14155550511", 400, 21610, "Attempt to send to unsubscribed recipient");
+    app.twilio
+        .refuse("+14155550511", 400, 21610, "Attempt to send to unsubscribed recipient");
     let t = app
         .post(&format!("/v1/projects/{}/templates", s.p.id), &s.p.key, json!({"name": "Sale", "channel": "sms", "body": "Hi {{ first_name }}: 20% off today https://shop.example/sale?c=1. Reply STOP to opt out"}))
         .await;
@@ -497,7 +838,13 @@ async fn sms_broadcasts_send_at_the_numbers_rate_and_track_clicks() {
     assert_eq!(b.status, StatusCode::CREATED, "{:?}", b.body);
     assert_eq!(b.body["from"], OUR_NUMBER);
     let bid = b.body["id"].as_str().unwrap().to_string();
-    let r = app.post(&format!("/v1/projects/{}/broadcasts/{bid}/send", s.p.id), &s.p.key, json!({})).await;
+    let r = app
+        .post(
+            &format!("/v1/projects/{}/broadcasts/{bid}/send", s.p.id),
+            &s.p.key,
+            json!({}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
     let url = format!("/v1/projects/{}/broadcasts/{bid}", s.p.id);
     let mut view = Value::Null;
@@ -509,22 +856,43 @@ async fn sms_broadcasts_send_at_the_numbers_rate_and_track_clicks() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     assert_eq!(view["state"], "completed", "{view}");
-    assert_eq!((view["recipients"].as_u64(), view["sent"].as_u64(), view["failed"].as_u64()), (Some(7), Some(5), Some(1)), "{view}");
+    assert_eq!(
+        (
+            view["recipients"].as_u64(),
+            view["sent"].as_u64(),
+            view["failed"].as_u64()
+        ),
+        (Some(7), Some(5), Some(1)),
+        "{view}"
+    );
     assert_eq!(view["skipped_by_reason"]["opted_out"], 1);
     assert_eq!(status_on_list(&app, &s, &carrier).await, "opted_out");
     assert_eq!(status_on_list(&app, &s, &opted).await, "opted_out");
 
     // At the number's rate: one chunk, one worker, 1 a second.
-    let taken: Vec<_> = app.twilio.sent().into_iter().filter(|q| q.param("To") != Some("+14155550511")).collect();
+    let taken: Vec<_> = app
+        .twilio
+        .sent()
+        .into_iter()
+        .filter(|q| q.param("To") != Some("+14155550511"))
+        .collect();
     assert_eq!(taken.len(), 5);
     for pair in taken.windows(2) {
         let gap = (pair[1].at - pair[0].at).num_milliseconds();
-        assert!(gap >= 900, "sends {gap} ms apart at 1/s: {:?}", taken.iter().map(|q| q.at).collect::<Vec<_>>());
+        assert!(
+            gap >= 900,
+            "sends {gap} ms apart at 1/s: {:?}",
+            taken.iter().map(|q| q.at).collect::<Vec<_>>()
+        );
     }
     // Each recipient's link is their own short link; the segments are stored.
     let body = taken[0].param("Body").unwrap();
     assert!(!body.contains("shop.example"), "{body}");
-    let short = body.split_whitespace().find(|w| w.contains("/l/")).unwrap().trim_end_matches('.');
+    let short = body
+        .split_whitespace()
+        .find(|w| w.contains("/l/"))
+        .unwrap()
+        .trim_end_matches('.');
     let token = short.rsplit('/').next().unwrap().to_string();
     assert_eq!(token.len(), 22);
     let to = taken[0].param("To").unwrap().to_string();
@@ -532,15 +900,29 @@ async fn sms_broadcasts_send_at_the_numbers_rate_and_track_clicks() {
     assert!(msgs.iter().all(|m| m["segments"].as_u64() >= Some(1)));
 
     // A click redirects at once and counts once per recipient and message.
-    let no_redirect = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let no_redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     for _ in 0..2 {
         let r = no_redirect.get(format!("{}/l/{token}", app.base)).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::FOUND);
         assert_eq!(r.headers()["location"], "https://shop.example/sale?c=1");
     }
-    let r = no_redirect.get(format!("{}/l/AAAAAAAAAAAAAAAAAAAAAA", app.base)).send().await.unwrap();
+    let r = no_redirect
+        .get(format!("{}/l/AAAAAAAAAAAAAAAAAAAAAA", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    let clicker = app.get(&format!("{}?phone={}", s.p.contacts(), to.replace('+', "%2B")), &s.p.key).await.body["data"][0].clone();
+    let clicker = app
+        .get(
+            &format!("{}?phone={}", s.p.contacts(), to.replace('+', "%2B")),
+            &s.p.key,
+        )
+        .await
+        .body["data"][0]
+        .clone();
     let cid = clicker["id"].as_str().unwrap().to_string();
     assert_eq!(clicker["total_clicks"], 1);
     assert!(clicker["last_clicked_at"].is_string());
@@ -548,15 +930,34 @@ async fn sms_broadcasts_send_at_the_numbers_rate_and_track_clicks() {
     assert_eq!(view["clicked"], 1);
 
     // A purchase within the window is credited to the message and its broadcast; one without a click is not.
-    let r = app.post(&format!("/v1/projects/{}/events", s.p.id), &s.p.key, json!({"type": "purchase", "contact_id": cid, "amount": 49.5})).await;
+    let r = app
+        .post(
+            &format!("/v1/projects/{}/events", s.p.id),
+            &s.p.key,
+            json!({"type": "purchase", "contact_id": cid, "amount": 49.5}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let other = ids.iter().find(|c| **c != cid).unwrap();
-    app.post(&format!("/v1/projects/{}/events", s.p.id), &s.p.key, json!({"type": "purchase", "contact_id": other, "amount": 10})).await;
+    app.post(
+        &format!("/v1/projects/{}/events", s.p.id),
+        &s.p.key,
+        json!({"type": "purchase", "contact_id": other, "amount": 10}),
+    )
+    .await;
     let view = app.get(&url, &s.p.key).await.body;
     assert_eq!(view["revenue"], 49.5, "{view}");
     let m = messages_of(&app, &s, &format!("contact_id={cid}")).await;
     assert_eq!(m[0]["revenue"], 49.5);
     assert_eq!(m[0]["status"], "clicked");
     let timeline = app.get(&format!("{}/timeline", s.p.contact(&cid)), &s.p.key).await;
-    assert_eq!(timeline.body["data"].as_array().unwrap().iter().filter(|a| a["type"] == "link_click").count(), 1);
+    assert_eq!(
+        timeline.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["type"] == "link_click")
+            .count(),
+        1
+    );
 }

@@ -14,7 +14,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     if !params.contains_key("TwilioApiUrl") {
         let port = std::env::var("TWILIO_STUB_PORT").unwrap_or_else(|_| "4010".to_string());
         let stub = roster_local::twilio_stub::TwilioStub::start(&format!("127.0.0.1:{port}")).await?;
-        eprintln!("roster: Twilio stand-in on {} (GET {}/recorded lists the SMS sent)", stub.url, stub.url);
+        eprintln!(
+            "roster: Twilio stand-in on {} (GET {}/recorded lists the SMS sent)",
+            stub.url, stub.url
+        );
         params.insert("TwilioApiUrl".to_string(), stub.url);
     }
     let local = LocalStack::start(&template, &prefix, &params).await?;

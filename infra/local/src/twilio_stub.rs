@@ -73,7 +73,9 @@ impl TwilioStub {
 
     /// Answers messages to `to` with this Twilio error from now on.
     pub fn refuse(&self, to: &str, status: u16, code: u32, message: &str) {
-        self.lock().refuse.insert(to.to_string(), (status, code, message.to_string()));
+        self.lock()
+            .refuse
+            .insert(to.to_string(), (status, code, message.to_string()));
     }
 
     /// Answers the next `n` requests with 429 (code 20429), as Twilio does over its rate.
@@ -114,7 +116,11 @@ async fn create_message(
         params: params.clone(),
         sid: None,
     };
-    let to = params.iter().find(|(k, _)| k == "To").map(|(_, v)| v.clone()).unwrap_or_default();
+    let to = params
+        .iter()
+        .find(|(k, _)| k == "To")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
     let answer = if authorization.is_none() {
         error(401, 20003, "Authenticate")
     } else if r.throttle > 0 {

@@ -21,7 +21,10 @@ pub fn new_token() -> String {
 /// Whether `token` has a token's shape (22 base64url characters): anything
 /// else is refused without a read.
 pub fn is_token(token: &str) -> bool {
-    token.len() == 22 && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    token.len() == 22
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// The short link of `token`.
@@ -38,7 +41,10 @@ fn spans(text: &str) -> Vec<(usize, usize)> {
     while let Some(i) = find_scheme(&text[from..]) {
         let start = from + i;
         let rest = &text[start..];
-        let mut end = start + rest.find(|c: char| c.is_whitespace() || "\"'<>".contains(c)).unwrap_or(rest.len());
+        let mut end = start
+            + rest
+                .find(|c: char| c.is_whitespace() || "\"'<>".contains(c))
+                .unwrap_or(rest.len());
         while end > start && text[..end].ends_with(['.', ',', ';', ':', '!', '?', ')', ']']) {
             end -= 1;
         }

@@ -211,7 +211,10 @@ impl ListInput {
                 ))
             }
             (Some(r), _) if !(1..=1000).contains(&r) => {
-                return Err(Error::invalid("messages_per_second", "messages_per_second is between 1 and 1000"))
+                return Err(Error::invalid(
+                    "messages_per_second",
+                    "messages_per_second is between 1 and 1000",
+                ))
             }
             (Some(r), _) => Some(r),
             (None, Some(Channel::Sms)) if creating => Some(DEFAULT_SMS_PER_SECOND),

@@ -127,7 +127,10 @@ pub struct Message {
 impl MessageState {
     /// Whether the provider has taken the message (it went, or is going).
     pub fn was_sent(self) -> bool {
-        !matches!(self, MessageState::Queued | MessageState::Failed | MessageState::Rejected)
+        !matches!(
+            self,
+            MessageState::Queued | MessageState::Failed | MessageState::Rejected
+        )
     }
 }
 

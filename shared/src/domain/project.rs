@@ -115,9 +115,10 @@ impl Project {
             twilio_account_sid: self.twilio_account_sid.clone(),
             twilio_auth_token_set: self.twilio_auth_token.is_some(),
             twilio_messaging_service_sid: self.twilio_messaging_service_sid.clone(),
-            sms_help_text: self.sms_help_text.clone().unwrap_or_else(|| {
-                format!("{}: reply STOP to unsubscribe. Msg & data rates may apply.", self.name)
-            }),
+            sms_help_text: self
+                .sms_help_text
+                .clone()
+                .unwrap_or_else(|| format!("{}: reply STOP to unsubscribe. Msg & data rates may apply.", self.name)),
             sms_opt_out_text: self.sms_opt_out_text.clone().unwrap_or_else(|| {
                 format!(
                     "{}: you are unsubscribed and will receive no more messages. Reply START to resubscribe.",
@@ -125,7 +126,10 @@ impl Project {
                 )
             }),
             sms_opt_in_text: self.sms_opt_in_text.clone().unwrap_or_else(|| {
-                format!("{}: you are subscribed again. Reply STOP to unsubscribe, HELP for help.", self.name)
+                format!(
+                    "{}: you are subscribed again. Reply STOP to unsubscribe, HELP for help.",
+                    self.name
+                )
             }),
             attribution_days: self.attribution_days,
         }
@@ -133,7 +137,10 @@ impl Project {
 
     /// The Twilio account and token, if both are set.
     pub fn twilio(&self) -> Option<(&str, &str)> {
-        Some((self.twilio_account_sid.as_deref()?, self.twilio_auth_token.as_ref()?.expose()))
+        Some((
+            self.twilio_account_sid.as_deref()?,
+            self.twilio_auth_token.as_ref()?.expose(),
+        ))
     }
 }
 
@@ -361,7 +368,10 @@ fn sid(field: &str, prefix: &str, v: Option<String>) -> Result<Option<String>> {
         if ok {
             Ok(v.to_string())
         } else {
-            Err(Error::invalid(field, format!("{field} is {prefix} followed by 32 hex digits")))
+            Err(Error::invalid(
+                field,
+                format!("{field} is {prefix} followed by 32 hex digits"),
+            ))
         }
     })
     .transpose()

@@ -276,7 +276,11 @@ mod tests {
             &documented(),
             "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
         ));
-        let with_port = signature("12345", "https://mycompany.com:443/myapp.php?foo=1&bar=2", &documented());
+        let with_port = signature(
+            "12345",
+            "https://mycompany.com:443/myapp.php?foo=1&bar=2",
+            &documented(),
+        );
         assert!(verify("12345", url, &documented(), &with_port));
     }
 
@@ -289,17 +293,36 @@ mod tests {
         let mut changed = documented();
         changed[2].1 = "1235".into();
         assert!(!verify("12345", url, &changed, "0/KCTR6DLpKmkAf8muzZqo1nDgQ="));
-        assert!(!verify("12345", "https://mycompany.com/myapp.php?foo=1&bar=3", &documented(), "0/KCTR6DLpKmkAf8muzZqo1nDgQ="));
+        assert!(!verify(
+            "12345",
+            "https://mycompany.com/myapp.php?foo=1&bar=3",
+            &documented(),
+            "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
+        ));
         // Another port is another URL.
-        assert!(!verify("12345", "https://mycompany.com:8443/myapp.php?foo=1&bar=2", &documented(), "0/KCTR6DLpKmkAf8muzZqo1nDgQ="));
+        assert!(!verify(
+            "12345",
+            "https://mycompany.com:8443/myapp.php?foo=1&bar=2",
+            &documented(),
+            "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
+        ));
     }
 
     #[test]
     fn url_variants_add_or_drop_only_the_default_port() {
-        assert_eq!(url_variants("https://a.com/x?y=1"), ["https://a.com/x?y=1", "https://a.com:443/x?y=1"]);
-        assert_eq!(url_variants("http://a.com:80/x"), ["http://a.com:80/x", "http://a.com/x"]);
+        assert_eq!(
+            url_variants("https://a.com/x?y=1"),
+            ["https://a.com/x?y=1", "https://a.com:443/x?y=1"]
+        );
+        assert_eq!(
+            url_variants("http://a.com:80/x"),
+            ["http://a.com:80/x", "http://a.com/x"]
+        );
         assert_eq!(url_variants("http://a.com:8080/x"), ["http://a.com:8080/x"]);
-        assert_eq!(url_variants("https://[::1]/x"), ["https://[::1]/x", "https://[::1]:443/x"]);
+        assert_eq!(
+            url_variants("https://[::1]/x"),
+            ["https://[::1]/x", "https://[::1]:443/x"]
+        );
         assert_eq!(url_variants("https://a.com"), ["https://a.com", "https://a.com:443"]);
     }
 
@@ -350,7 +373,16 @@ mod tests {
         ] {
             assert_eq!(keyword(body), Some(k), "{body:?}");
         }
-        for body in ["stop it", "please stop", "STOP STOP", "stopp", "", "  ", "opt-out", "st op"] {
+        for body in [
+            "stop it",
+            "please stop",
+            "STOP STOP",
+            "stopp",
+            "",
+            "  ",
+            "opt-out",
+            "st op",
+        ] {
             assert_eq!(keyword(body), None, "{body:?}");
         }
     }

@@ -42,7 +42,10 @@ impl Store {
             };
             let mut item: Item = serde_dynamo::to_item(&target).map_err(Error::internal)?;
             item.extend(link_key(&l.token));
-            let put = PutRequest::builder().set_item(Some(item)).build().map_err(Error::internal)?;
+            let put = PutRequest::builder()
+                .set_item(Some(item))
+                .build()
+                .map_err(Error::internal)?;
             requests.push(WriteRequest::builder().put_request(put).build());
         }
         self.batch_write(requests).await?;

@@ -85,7 +85,11 @@ impl Store {
             message_id: m.id.clone(),
         };
         self.put_one(pointer_item(m.channel, provider_id, &target)).await?;
-        let event = StatusEvent { status, at: now, detail: None };
+        let event = StatusEvent {
+            status,
+            at: now,
+            detail: None,
+        };
         let out = self
             .client
             .update_item()
@@ -310,7 +314,10 @@ impl Store {
             .client
             .delete_item()
             .table_name(&self.table)
-            .set_key(Some(key(contact_pk(pid, cid), &format!("OPTOUT#{}", channel_str(channel)))))
+            .set_key(Some(key(
+                contact_pk(pid, cid),
+                &format!("OPTOUT#{}", channel_str(channel)),
+            )))
             .condition_expression("attribute_exists(PK) AND #rank = :rank")
             .expression_attribute_names("#rank", "rank")
             .expression_attribute_values(":rank", n(opt_out_rank(crate::domain::message::SkipReason::OptedOut)))

@@ -257,7 +257,10 @@ async fn build(store: &Store, project: &Project, old: Option<Broadcast>, input: 
     if b.channel == Channel::Sms {
         messages::check_twilio(project)?;
         if input.from.is_some() {
-            return Err(Error::invalid("from", "an SMS broadcast is sent from its list's number"));
+            return Err(Error::invalid(
+                "from",
+                "an SMS broadcast is sent from its list's number",
+            ));
         }
         b.from = sender.ok_or_else(|| {
             Error::invalid(
@@ -282,7 +285,7 @@ async fn build(store: &Store, project: &Project, old: Option<Broadcast>, input: 
 
 pub async fn create(bc: &Broadcasts, project: &Project, input: BroadcastInput) -> Result<BroadcastView> {
     let b = build(&bc.ms.store, project, None, input).await?;
-    bc.ms.check_from(&b.from)?;
+    bc.ms.check_sender(b.channel, &b.from)?;
     bc.ms.store.put_broadcast(&project.id, &b, &[]).await?;
     Ok(view(b, &[], Default::default()))
 }
@@ -296,7 +299,7 @@ pub async fn update(bc: &Broadcasts, project: &Project, id: &str, input: Broadca
     let was = old.state;
     let due = old.send_at;
     let mut b = build(&bc.ms.store, project, Some(old), input).await?;
-    bc.ms.check_from(&b.from)?;
+    bc.ms.check_sender(b.channel, &b.from)?;
     b.state = BroadcastState::Draft;
     if !bc.ms.store.put_broadcast(&project.id, &b, &[was]).await? {
         return Err(Error::Conflict {
@@ -361,7 +364,7 @@ pub async fn send(bc: &Broadcasts, project: &Project, id: &str, request_base: Op
     }
     // Checked again: the template or the list may have gone since the draft was saved.
     let checked = build(store, project, Some(b.clone()), BroadcastInput::default()).await?;
-    bc.ms.check_from(&checked.from)?;
+    bc.ms.check_sender(checked.channel, &checked.from)?;
     b.base_url = Some(bc.ms.base_url(request_base)?);
     match b.send_at {
         Some(at) if at > Utc::now() => {
@@ -631,7 +634,13 @@ async fn run_chunk(bc: &Broadcasts, pid: &str, id: &str, chunk: u32) -> Result<(
     if b.channel == Channel::Sms && project.twilio().is_none() {
         let reason = "the project's Twilio account is not set; resume after setting it";
         store
-            .move_broadcast(pid, id, &[BroadcastState::Sending], BroadcastState::Paused, Some(reason))
+            .move_broadcast(
+                pid,
+                id,
+                &[BroadcastState::Sending],
+                BroadcastState::Paused,
+                Some(reason),
+            )
             .await?;
         return Ok(());
     }

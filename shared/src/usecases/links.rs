@@ -41,7 +41,15 @@ pub async fn click(store: &Store, token: &str) -> Result<String> {
             broadcasts::count_event(store, pid, bid, mid, "clicked").await?;
         }
         let data = json!({ "message_id": mid, "broadcast_id": link.broadcast_id, "url": link.url });
-        activities::record(store, pid, cid, "link_click", Some(format!("Clicked {}", link.url)), as_map(data)).await?;
+        activities::record(
+            store,
+            pid,
+            cid,
+            "link_click",
+            Some(format!("Clicked {}", link.url)),
+            as_map(data),
+        )
+        .await?;
     }
     Ok(link.url)
 }

@@ -17,12 +17,12 @@ use crate::domain::list::{Channel, SendingList, SubscriptionStatus, Via};
 use crate::domain::message::{preview_of, Direction, Message, MessageState, SkipReason, StatusEvent};
 use crate::domain::project::Project;
 use crate::domain::template::{check_parts, Compiled, Rendered, Template, Variables};
-use crate::twilio::{Outgoing, Twilio};
 use crate::domain::unsubscribe::Unsubscribe;
 use crate::mailer::{while_throttled, Mailer, SendError};
 use crate::store::messages::Engagement;
 use crate::store::Store;
 use crate::telemetry::{mask_email, mask_phone};
+use crate::twilio::{Outgoing, Twilio};
 use crate::usecases::{activities, contacts, decode_cursor, encode_cursor, lists, templates, Page};
 use crate::{Error, Result};
 
@@ -52,11 +52,12 @@ impl Messaging {
         format!("{base}/v1/unsubscribe/{}", link.sign(&self.secret))
     }
 
-    /// A From address, checked against the sending domain.
-    pub(crate) fn check_from(&self, from: &str) -> Result<()> {
-        match &self.sender_domain {
-            Some(domain) => email::check_on_domain("from", from, domain),
-            None => Ok(()),
+    /// An email's From address, checked against the sending domain (an
+    /// SMS goes from its list's number, checked when the list was saved).
+    pub(crate) fn check_sender(&self, channel: Channel, from: &str) -> Result<()> {
+        match (&self.sender_domain, channel) {
+            (Some(domain), Channel::Email) => email::check_on_domain("from", from, domain),
+            _ => Ok(()),
         }
     }
 }
@@ -231,7 +232,7 @@ pub async fn send(
                         "no From address: give one, or set the project's email_from (PATCH /v1/projects/{id})",
                     )
                 })?;
-            ms.check_from(&from)?;
+            ms.check_sender(Channel::Email, &from)?;
             from
         }
         Channel::Sms => {
@@ -252,10 +253,21 @@ pub async fn send(
     let base = ms.base_url(request_base)?;
     let to = address_of(&contact, channel);
     let mut message = new_message(&contact, &template, input.list_id.clone(), None, &from, &to);
-    let prepared = prepare(ms, project, &contact, &Compiled::new(&template)?, &message, &base, input.track_links)?;
+    let prepared = prepare(
+        ms,
+        project,
+        &contact,
+        &Compiled::new(&template)?,
+        &message,
+        &base,
+        input.track_links,
+    )?;
     if let Prepared::Sms { body, .. } = &prepared {
         if body.trim().is_empty() {
-            return Err(Error::invalid("body", "the SMS is empty once rendered for this contact"));
+            return Err(Error::invalid(
+                "body",
+                "the SMS is empty once rendered for this contact",
+            ));
         }
     }
     prepared.record_on(&mut message);
@@ -366,7 +378,10 @@ pub(crate) async fn opted_out_by_carrier(store: &Store, pid: &str, cid: &str, li
                 cid,
                 SubscriptionStatus::OptedOut,
                 Via::Feedback,
-                Some(format!("Twilio error {}: opted out at the carrier", crate::domain::sms::ERROR_OPTED_OUT)),
+                Some(format!(
+                    "Twilio error {}: opted out at the carrier",
+                    crate::domain::sms::ERROR_OPTED_OUT
+                )),
             )
             .await?;
         }

@@ -7,8 +7,8 @@ use utoipa::ToSchema;
 use crate::domain::ids::new_id;
 use crate::domain::keys::{self, KeyKind};
 use crate::domain::project::{
-    Project, ProjectSettings, ProjectView, DEFAULT_ATTRIBUTION_DAYS, DEFAULT_COUNTRY, DEFAULT_MISSED_AFTER_MINUTES, DEFAULT_RATE_PER_IP,
-    DEFAULT_RATE_PER_PROJECT, DEFAULT_SEND_RATE,
+    Project, ProjectSettings, ProjectView, DEFAULT_ATTRIBUTION_DAYS, DEFAULT_COUNTRY, DEFAULT_MISSED_AFTER_MINUTES,
+    DEFAULT_RATE_PER_IP, DEFAULT_RATE_PER_PROJECT, DEFAULT_SEND_RATE,
 };
 use crate::store::Store;
 use crate::{Error, Result};

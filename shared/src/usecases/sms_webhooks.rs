@@ -70,9 +70,10 @@ impl Webhook<'_> {
 pub async fn inbound(store: &Store, project: &Project, hook: &Webhook<'_>) -> Result<String> {
     hook.verify(project)?;
     let pid = project.id.as_str();
-    let sid = hook.param("MessageSid").or(hook.param("SmsSid")).ok_or_else(|| {
-        Error::invalid("MessageSid", "Twilio's MessageSid is missing")
-    })?;
+    let sid = hook
+        .param("MessageSid")
+        .or(hook.param("SmsSid"))
+        .ok_or_else(|| Error::invalid("MessageSid", "Twilio's MessageSid is missing"))?;
     let from = hook.required("From")?;
     let to = hook.required("To")?;
     let body = hook.param("Body").unwrap_or_default();
@@ -154,7 +155,8 @@ pub async fn inbound(store: &Store, project: &Project, hook: &Webhook<'_>) -> Re
             ..Default::default()
         };
         store.add_engagement(pid, &message.contact_id, &change).await?;
-        let data = json!({ "message_id": message.id, "channel": "sms", "list_id": message.list_id, "keyword": keyword });
+        let data =
+            json!({ "message_id": message.id, "channel": "sms", "list_id": message.list_id, "keyword": keyword });
         activities::record(
             store,
             pid,
@@ -212,7 +214,10 @@ async fn apply_keyword(
     body: &str,
 ) -> Result<String> {
     let pid = project.id.as_str();
-    let note = format!("replied {}", body.trim_matches(|c: char| !c.is_alphanumeric()).to_uppercase());
+    let note = format!(
+        "replied {}",
+        body.trim_matches(|c: char| !c.is_alphanumeric()).to_uppercase()
+    );
     let texts = project.sms();
     match keyword {
         Keyword::Help => Ok(texts.sms_help_text),
@@ -220,7 +225,11 @@ async fn apply_keyword(
             let mut lists_left: Vec<String> = Vec::new();
             if keyword == Keyword::StopAll {
                 for sub in store.contact_subscriptions(pid, cid).await? {
-                    if store.get_list(pid, &sub.list_id).await?.is_some_and(|l| l.channel == Channel::Sms) {
+                    if store
+                        .get_list(pid, &sub.list_id)
+                        .await?
+                        .is_some_and(|l| l.channel == Channel::Sms)
+                    {
                         lists_left.push(sub.list_id);
                     }
                 }
@@ -264,7 +273,10 @@ async fn apply_keyword(
             if let Some(l) = list {
                 // A suppression or an invalid number is not the person's to lift.
                 let current = store.get_subscription(pid, &l.id, cid).await?.map(|s| s.status);
-                if !matches!(current, Some(SubscriptionStatus::Suppressed | SubscriptionStatus::Invalid)) {
+                if !matches!(
+                    current,
+                    Some(SubscriptionStatus::Suppressed | SubscriptionStatus::Invalid)
+                ) {
                     lists::set_status(
                         store,
                         pid,
@@ -285,12 +297,7 @@ async fn apply_keyword(
 /// A status callback: the message moves forward only (a late `sent` after
 /// `delivered` is kept in the history and changes nothing), its error code
 /// is kept, and its contact and broadcast count what it became.
-pub async fn status(
-    store: &Store,
-    project: &Project,
-    hook: &Webhook<'_>,
-    named: Option<(&str, &str)>,
-) -> Result<()> {
+pub async fn status(store: &Store, project: &Project, hook: &Webhook<'_>, named: Option<(&str, &str)>) -> Result<()> {
     hook.verify(project)?;
     let pid = project.id.as_str();
     let sid = hook.required("MessageSid")?;
@@ -341,7 +348,11 @@ pub async fn status(
     let data = json!({ "message_id": mid, "status": state, "error_code": error_code });
     let summary = match state {
         MessageState::Delivered => "SMS delivered".to_string(),
-        _ => format!("SMS {}{}", state.as_str(), error_code.map(|c| format!(" (Twilio error {c})")).unwrap_or_default()),
+        _ => format!(
+            "SMS {}{}",
+            state.as_str(),
+            error_code.map(|c| format!(" (Twilio error {c})")).unwrap_or_default()
+        ),
     };
     activities::record(store, pid, &cid, kind, Some(summary), as_map(data)).await?;
     Ok(())

@@ -3,8 +3,8 @@ use axum::http::StatusCode;
 use axum::Json;
 use roster::domain::list::Channel;
 use roster::domain::template::{Template, TemplateInput};
-use roster::usecases::templates::Preview;
 use roster::usecases::templates;
+use roster::usecases::templates::Preview;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 

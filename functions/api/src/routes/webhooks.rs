@@ -6,8 +6,8 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use roster::usecases::{links, projects, sms_webhooks};
 use roster::usecases::sms_webhooks::Webhook;
+use roster::usecases::{links, projects, sms_webhooks};
 
 use crate::error::ApiError;
 use crate::extract::RequestBase;
@@ -20,7 +20,13 @@ struct Received {
     signature: Option<String>,
 }
 
-fn received(state: &AppState, base: Option<String>, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> Result<Received, Response> {
+fn received(
+    state: &AppState,
+    base: Option<String>,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Received, Response> {
     // The URL Twilio was given: the public base URL, else the host it reached.
     let base = state.config.public_base_url.clone().or(base).unwrap_or_default();
     let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
@@ -37,7 +43,11 @@ fn received(state: &AppState, base: Option<String>, uri: &Uri, headers: &HeaderM
 }
 
 fn forbidden() -> Response {
-    (StatusCode::FORBIDDEN, "the request is not signed by this project's Twilio account").into_response()
+    (
+        StatusCode::FORBIDDEN,
+        "the request is not signed by this project's Twilio account",
+    )
+        .into_response()
 }
 
 /// An unknown project is refused as an unsigned request is: nothing tells which ids exist.
@@ -90,8 +100,10 @@ pub async fn twilio_sms(
     match sms_webhooks::inbound(&state.store, &project, &hook).await {
         Ok(twiml) => {
             let mut resp = (StatusCode::OK, twiml).into_response();
-            resp.headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml; charset=utf-8"));
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/xml; charset=utf-8"),
+            );
             resp
         }
         Err(e) => refused(e),

@@ -5,13 +5,17 @@ Usage: python bench/ddb_count.py DYNAMODB_URL PROXY_PORT RUNNER_BINARY API_PORT
 (S3, SQS and SES: AWS_ENDPOINT_URL, not behind the proxy.)
 Prints JSON: requests per upsert of a new and of an existing contact.
 """
+import base64
 import collections
+import hashlib
+import hmac
 import json
 import os
 import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -93,6 +97,16 @@ def public(base, pid, pk, path, body, ip):
         return r.status, json.loads(r.read())
 
 
+def twilio_post(url, token, params):
+    """A webhook as Twilio sends it: form-encoded, signed (URL + sorted name/value pairs, HMAC-SHA1)."""
+    signed = url + "".join(k + v for k, v in sorted(params.items()))
+    signature = base64.b64encode(hmac.new(token.encode(), signed.encode(), hashlib.sha1).digest()).decode()
+    data = urllib.parse.urlencode(params).encode()
+    req = urllib.request.Request(url, data=data, method="POST", headers={"X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"})
+    with urllib.request.urlopen(req) as r:
+        return r.status, r.read()
+
+
 def measure(label, n, fn):
     with lock:
         counts.clear()
@@ -104,11 +118,45 @@ def measure(label, n, fn):
     return {"call": label, "requests_per_call": round(total / n, 2), "by_operation": {k: round(v / n, 2) for k, v in sorted(snapshot.items())}}
 
 
+def sms_rows(base, pid, key, n):
+    """SMS through the runner's Twilio stand-in: a one-off send, inbound messages, keywords, status callbacks."""
+    sid, token, ours = "AC" + "0" * 32, "f" * 32, "+14155550100"
+    call("PATCH", f"{base}/v1/projects/{pid}", key, {"twilio_account_sid": sid, "twilio_auth_token": token})
+    _, lst = call("POST", f"{base}/v1/projects/{pid}/lists", key, {"name": "Texts", "channel": "sms", "sender": ours})
+    contacts = f"{base}/v1/projects/{pid}/contacts"
+    members = {}
+    for i in range(n):
+        _, c = call("POST", contacts, key, {"phone": f"+1628555{i:04d}"})
+        members[i] = c["id"]
+        call("PUT", f"{base}/v1/projects/{pid}/lists/{lst['id']}/contacts/{c['id']}", key, {"status": "active"})
+    sent = {}
+
+    def one_off(i):
+        _, m = call("POST", f"{contacts}/{members[i]}/messages", key, {"channel": "sms", "body": "Your order shipped.", "list_id": lst["id"]})
+        sent[i] = m
+
+    inbound = f"{base}/v1/webhooks/twilio/{pid}/sms"
+    status = f"{base}/v1/webhooks/twilio/{pid}/status"
+
+    def message(i, frm, body, tag):
+        sms_sid = f"SM{tag}{i:030d}"
+        return twilio_post(inbound, token, {"MessageSid": sms_sid, "SmsSid": sms_sid, "AccountSid": sid, "From": frm, "To": ours, "Body": body, "NumSegments": "1"})
+
+    return [
+        measure("SMS one-off send (Twilio stand-in)", n, one_off),
+        measure("SMS status callback (delivered)", n, lambda i: twilio_post(status, token, {"MessageSid": sent[i]["provider_id"], "MessageStatus": "delivered", "AccountSid": sid})),
+        measure("inbound SMS, new number (contact made, subscribed)", n, lambda i: message(i, f"+1628556{i:04d}", "hello", "01")),
+        measure("inbound SMS, known number", n, lambda i: message(i, f"+1628555{i:04d}", "where is my order?", "02")),
+        measure("inbound SMS, Twilio retry (same MessageSid)", n, lambda i: message(i, f"+1628555{i:04d}", "where is my order?", "02")),
+        measure("inbound SMS, STOP (opt-out, consent record, reply)", n, lambda i: message(i, f"+1628555{i:04d}", "STOP", "03")),
+    ]
+
+
 def main():
     dynamodb, proxy_port, runner, api_port = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
     proxy = ThreadingHTTPServer(("127.0.0.1", proxy_port), make_proxy(dynamodb))
     threading.Thread(target=proxy.serve_forever, daemon=True).start()
-    env = dict(os.environ, AWS_ENDPOINT_URL_DYNAMODB=f"http://127.0.0.1:{proxy_port}", PORT=api_port, STACK_NAME=f"bench{int(time.time())}", RUST_LOG="warn", ADMIN_TOKEN="bench-admin-token")
+    env = dict(os.environ, AWS_ENDPOINT_URL_DYNAMODB=f"http://127.0.0.1:{proxy_port}", PORT=api_port, TWILIO_STUB_PORT="0", STACK_NAME=f"bench{int(time.time())}", RUST_LOG="warn", ADMIN_TOKEN="bench-admin-token")
     proc = subprocess.Popen([runner], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{api_port}"
     try:
@@ -158,6 +206,7 @@ def main():
             measure("public chat, message appended", n, lambda i: public(base, pid, pk, "chat", {"conversation_id": conversations[i], "message": "more"}, "10.6.0.1")),
             measure("contact profile (records, timeline, referrals)", n, lambda i: call("GET", f"{contacts}/{ids[i]}/profile", key)),
         ]
+        rows += sms_rows(base, pid, key, n)
         print(json.dumps(rows))
     finally:
         proc.kill()

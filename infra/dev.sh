@@ -68,6 +68,13 @@ Roster is running on http://127.0.0.1:$PORT   (Ctrl-C stops it)
        -H 'Content-Type: application/json' -d '{"channel":"email","subject":"Hi {{ first_name }}","text":"Hello"}'
   curl -s $AWS_ENDPOINT_URL/moto-api/data.json   # ses → RawMessage → raw_data
 
+  # SMS (Twilio is a local stand-in here; README "SMS" has the list and consent steps):
+  curl -s -X PATCH localhost:$PORT/v1/projects/\$PID -H "Authorization: Bearer \$KEY" -H 'Content-Type: application/json' \\
+       -d '{"twilio_account_sid":"AC0123456789abcdef0123456789abcdef","twilio_auth_token":"f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8"}'
+  curl -s -X POST localhost:$PORT/v1/projects/\$PID/contacts/\$CID/messages -H "Authorization: Bearer \$KEY" \\
+       -H 'Content-Type: application/json' -d '{"channel":"sms","body":"Hi {{ first_name }}","list_id":"\$LIST"}'
+  curl -s localhost:\${TWILIO_STUB_PORT:-4010}/recorded   # what "Twilio" was sent
+
   # Import a file with a live progress bar (or drop one under s3://<imports bucket>/imports/\$PID/):
   ROSTER_URL=http://127.0.0.1:$PORT ROSTER_PROJECT=\$PID ROSTER_KEY=\$KEY \\
        target/debug/roster import people.csv

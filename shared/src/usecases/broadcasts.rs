@@ -42,7 +42,7 @@ use crate::{Error, Result};
 
 /// Recipients sent between two ledger commits.
 const BATCH: usize = 50;
-/// Recipients sent to at once within a batch.
+/// Recipients sent to at once within a batch, at most (fewer at low rates).
 const IN_FLIGHT: usize = 8;
 /// Tries of one recipient while the provider throttles (then the batch is
 /// left to be delivered again, uncounted).
@@ -723,7 +723,7 @@ async fn send_batch(
                 }
             }
         })
-        .buffered(IN_FLIGHT)
+        .buffered(pacer.in_flight())
         .collect()
         .await;
     results.into_iter().collect()
@@ -772,12 +772,13 @@ async fn send_one(
         }
     };
     prepared.record_on(&mut message);
+    // The slot is taken before the claim: a claim waits for nothing but the provider.
+    pacer.wait().await;
     // The claim.
     if !store.put_message(pid, &message).await? {
         let m = store.get_message(pid, &contact.id, &message.id).await?;
         return Ok(m.map_or(Outcome::Uncertain, |m| claimed_outcome(m.status)));
     }
-    pacer.wait().await;
     let delivered = while_throttled(THROTTLE_TRIES, THROTTLE_WAIT, || {
         messages::deliver(&bc.ms, project, &message, &prepared, &base)
     })
@@ -830,6 +831,14 @@ impl Pacer {
             every: Duration::from_secs_f64(1.0 / per_second.max(0.1)),
             next: tokio::sync::Mutex::new(tokio::time::Instant::now()),
         }
+    }
+
+    /// Recipients worth having in flight: enough to keep the rate through
+    /// the provider's latency, few enough that consent is read at most about
+    /// half a second before each send (one at a time at 1 a second).
+    fn in_flight(&self) -> usize {
+        let per_second = 1.0 / self.every.as_secs_f64();
+        ((per_second / 2.0).ceil() as usize).clamp(1, IN_FLIGHT)
     }
 
     async fn wait(&self) {

@@ -47,9 +47,37 @@ pub fn mask_phone(phone: &str) -> String {
     format!("{head}***{tail}")
 }
 
+/// `text` with every `+` and 6 or more digits (an E.164 number) masked.
+pub fn mask_phones_in(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('+') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let digits = after.find(|c: char| !c.is_ascii_digit()).unwrap_or(after.len());
+        if digits >= 6 {
+            out.push_str(&mask_phone(&rest[i..i + 1 + digits]));
+        } else {
+            out.push_str(&rest[i..i + 1 + digits]);
+        }
+        rest = &after[digits..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_in_text_are_masked() {
+        assert_eq!(
+            mask_phones_in("Twilio error 21211: The 'To' number +14155550100 is not valid; 1+2"),
+            "Twilio error 21211: The 'To' number +1***00 is not valid; 1+2"
+        );
+        assert_eq!(mask_phones_in("no numbers"), "no numbers");
+    }
 
     #[test]
     fn masks_keep_no_more_than_a_hint() {

@@ -237,6 +237,7 @@ async fn an_unsubscribe_mid_broadcast_is_honoured_and_pause_resume_carries_on() 
     // Let the batch in flight (if any) land: every message it claimed is then counted.
     let mut reached: Vec<String> = Vec::new();
     let mut sent_before = 0;
+    let mut settled = false;
     for _ in 0..60 {
         let paused = wait(&app, &s.p, &id, 30, |b| b["state"] == "paused").await;
         sent_before = paused["sent"].as_u64().unwrap();
@@ -252,10 +253,17 @@ async fn an_unsubscribe_mid_broadcast_is_honoured_and_pause_resume_carries_on() 
             .iter()
             .map(|m| m["contact_id"].as_str().unwrap().to_string())
             .collect();
+        // Settled: everything claimed is counted, and stays so (a batch that
+        // began just before the pause claims its first recipient within 0.2 s).
         if reached.len() as u64 == sent_before {
-            break;
+            if settled {
+                break;
+            }
+            settled = true;
+        } else {
+            settled = false;
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
     }
     assert!(sent_before < 120, "{sent_before}");
     assert_eq!(reached.len() as u64, sent_before);

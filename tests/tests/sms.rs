@@ -497,6 +497,21 @@ async fn webhooks_are_verified_and_inbound_messages_threaded() {
         .map(|m| m["body"].as_str().unwrap())
         .collect();
     assert_eq!(bodies, ["Where is my order?", "Hi! How can we help?", "Hello there"]);
+    // Threaded per our number: another number of ours has no messages with them.
+    let ours = app
+        .get(
+            &format!("{}/messages?channel=sms&number=%2B14155550100", s.p.contact(&cid)),
+            &s.p.key,
+        )
+        .await;
+    assert_eq!(ours.body["data"].as_array().unwrap().len(), 3);
+    let other = app
+        .get(
+            &format!("{}/messages?number=%2B14155550101", s.p.contact(&cid)),
+            &s.p.key,
+        )
+        .await;
+    assert_eq!(other.body["data"].as_array().unwrap().len(), 0);
     let timeline = app.get(&format!("{}/timeline", s.p.contact(&cid)), &s.p.key).await;
     let kinds: Vec<&str> = timeline.body["data"]
         .as_array()
@@ -960,4 +975,54 @@ async fn sms_broadcasts_send_at_the_numbers_rate_and_track_clicks() {
             .count(),
         1
     );
+}
+
+#[tokio::test]
+async fn tracked_links_work_in_email_too() {
+    let app = TestApp::spawn().await;
+    let p = app.project().await;
+    app.patch(
+        &format!("/v1/projects/{}", p.id),
+        &p.key,
+        json!({"email_from": "news@example.com"}),
+    )
+    .await;
+    let c = app
+        .post(&p.contacts(), &p.key, json!({"email": "reader@example.org"}))
+        .await;
+    let cid = c.body["id"].as_str().unwrap().to_string();
+    let r = app
+        .post(
+            &format!("{}/messages", p.contact(&cid)),
+            &p.key,
+            json!({"channel": "email", "subject": "News", "text": "Read https://blog.example/post today",
+                   "html": "<p><a href=\"https://blog.example/post\">Read</a></p>", "track_links": true}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+    let raw = app
+        .raw_emails()
+        .await
+        .into_iter()
+        .find(|m| m.contains("reader@example.org"))
+        .unwrap();
+    assert!(!raw.contains("https://blog.example/post"), "{raw}");
+    let at = raw.find("/l/").unwrap();
+    let token = &raw[at + 3..at + 25];
+    assert_eq!(
+        raw.matches(&format!("/l/{token}")).count(),
+        2,
+        "the text and the html link: {raw}"
+    );
+    let no_redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = no_redirect.get(format!("{}/l/{token}", app.base)).send().await.unwrap();
+    assert_eq!(
+        (r.status(), r.headers()["location"].to_str().unwrap()),
+        (StatusCode::FOUND, "https://blog.example/post")
+    );
+    let contact = app.get(&p.contact(&cid), &p.key).await;
+    assert_eq!(contact.body["total_clicks"], 1);
 }

@@ -21,7 +21,7 @@ use crate::domain::unsubscribe::Unsubscribe;
 use crate::mailer::{while_throttled, Mailer, SendError};
 use crate::store::messages::Engagement;
 use crate::store::Store;
-use crate::telemetry::{mask_email, mask_phone};
+use crate::telemetry::{mask_email, mask_phone, mask_phones_in};
 use crate::twilio::{Outgoing, Twilio};
 use crate::usecases::{activities, contacts, decode_cursor, encode_cursor, lists, templates, Page};
 use crate::{Error, Result};
@@ -574,7 +574,10 @@ pub(crate) async fn deliver(
     };
     match &out {
         Ok(id) => info!(message_id = %message.id, to = %to, provider_id = %id, "message sent"),
-        Err(e) => warn!(message_id = %message.id, to = %to, error = %e, "message not sent"),
+        // A provider's error can quote the number: masked like the recipient.
+        Err(e) => {
+            warn!(message_id = %message.id, to = %to, error = %mask_phones_in(&e.to_string()), "message not sent")
+        }
     }
     out
 }
@@ -622,6 +625,9 @@ pub struct MessageFilter {
     pub status: Option<MessageState>,
     pub contact_id: Option<String>,
     pub broadcast_id: Option<String>,
+    /// One of our numbers (or addresses): the thread of messages sent from
+    /// it or to it (SMS threads are per contact and our number).
+    pub number: Option<String>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
 }
@@ -635,6 +641,7 @@ impl MessageFilter {
                 .broadcast_id
                 .as_ref()
                 .is_none_or(|b| m.broadcast_id.as_ref() == Some(b))
+            && self.number.as_ref().is_none_or(|n| &m.from == n || &m.to == n)
             && self.since.is_none_or(|t| m.created_at >= t)
             && self.until.is_none_or(|t| m.created_at < t)
     }

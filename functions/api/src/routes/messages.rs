@@ -53,6 +53,8 @@ pub struct MessagesQuery {
     status: Option<MessageState>,
     contact_id: Option<String>,
     broadcast_id: Option<String>,
+    /// Only the thread of one of our numbers (or From addresses): messages from it or to it.
+    number: Option<String>,
     /// Messages created at or after this time (RFC 3339).
     since: Option<DateTime<Utc>>,
     /// Messages created before this time (RFC 3339).
@@ -70,6 +72,7 @@ impl MessagesQuery {
                 status: self.status,
                 contact_id: contact_id.or(self.contact_id),
                 broadcast_id: self.broadcast_id,
+                number: self.number,
                 since: self.since,
                 until: self.until,
             },

@@ -303,6 +303,23 @@ async fn one_off_sms_goes_through_twilio_and_refusals_send_nothing() {
     assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
     assert_eq!(app.twilio.sent().iter().filter(|q| q.sid.is_some()).count(), 3);
 
+    // One-off sends from one number keep to its rate (1 a second here): three at once go out a second apart.
+    let start = app.twilio.sent().len();
+    let sends = (0..3).map(|i| {
+        send(
+            &app,
+            &s,
+            &cid,
+            json!({"channel": "sms", "body": format!("burst {i}"), "list_id": s.list_id}),
+        )
+    });
+    for r in futures::future::join_all(sends).await {
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+    }
+    let burst: Vec<_> = app.twilio.sent()[start..].iter().map(|q| q.at).collect();
+    assert_eq!(burst.len(), 3);
+    assert!((burst[2] - burst[0]).num_milliseconds() >= 1000, "{burst:?}");
+
     // Refusals: nothing reaches Twilio.
     let before = app.twilio.sent().len();
     let opted = member(&app, &s, "+14155550112", "opted_out").await;

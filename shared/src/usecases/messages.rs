@@ -271,6 +271,9 @@ pub async fn send(
         }
     }
     prepared.record_on(&mut message);
+    if let Some(rate) = list.as_ref().and_then(|l| l.rate()) {
+        take_number_slot(store, &project.id, &from, rate).await?;
+    }
     store.put_message(&project.id, &message).await?;
     let delivered = while_throttled(3, std::time::Duration::from_millis(200), || {
         deliver(ms, project, &message, &prepared, &base)
@@ -330,6 +333,22 @@ pub async fn send(
             Err(Error::Internal(e))
         }
     }
+}
+
+/// Waits for a free second of the number's rate (one-off sends from one
+/// number share a counter per second); 429 after a few full seconds.
+async fn take_number_slot(store: &Store, pid: &str, number: &str, per_second: u32) -> Result<()> {
+    let subject = format!("SMS#{pid}#{number}");
+    for _ in 0..5 {
+        let now = Utc::now();
+        let second = now.timestamp();
+        if store.hit(&subject, second, 1).await? <= per_second as u64 {
+            return Ok(());
+        }
+        let into = now.timestamp_subsec_millis() as u64;
+        tokio::time::sleep(std::time::Duration::from_millis(1000u64.saturating_sub(into) + 5)).await;
+    }
+    Err(Error::RateLimited { retry_after_secs: 1 })
 }
 
 /// SMS needs the project's Twilio account.

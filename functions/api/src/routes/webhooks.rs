@@ -20,50 +20,74 @@ struct Received {
     signature: Option<String>,
 }
 
-fn received(
+impl Received {
+    fn hook(&self) -> Webhook<'_> {
+        Webhook {
+            url: &self.url,
+            params: &self.params,
+            signature: self.signature.as_deref(),
+        }
+    }
+}
+
+/// Why a webhook is refused: not signed by the project's account (an
+/// unknown project looks the same, so nothing tells which ids exist), or
+/// any other error.
+pub enum Refused {
+    Unsigned,
+    Api(ApiError),
+}
+
+impl From<roster::Error> for Refused {
+    fn from(e: roster::Error) -> Self {
+        match e {
+            roster::Error::Forbidden => Refused::Unsigned,
+            e => Refused::Api(ApiError::from(e)),
+        }
+    }
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        match self {
+            Refused::Unsigned => (
+                StatusCode::FORBIDDEN,
+                "the request is not signed by this project's Twilio account",
+            )
+                .into_response(),
+            Refused::Api(e) => e.into_response(),
+        }
+    }
+}
+
+/// The webhook's project and request as received.
+async fn receive(
     state: &AppState,
+    pid: &str,
     base: Option<String>,
     uri: &Uri,
     headers: &HeaderMap,
     body: &Bytes,
-) -> Result<Received, Response> {
+) -> Result<(roster::domain::project::Project, Received), Refused> {
     // The URL Twilio was given: the public base URL, else the host it reached.
     let base = state.config.public_base_url.clone().or(base).unwrap_or_default();
     let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
     let params: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-        .map_err(|e| ApiError::bad_request(format!("malformed form body: {e}")).into_response())?;
-    Ok(Received {
+        .map_err(|e| Refused::Api(ApiError::bad_request(format!("malformed form body: {e}"))))?;
+    let project = match projects::get(&state.store, pid).await {
+        Ok(p) => p,
+        Err(roster::Error::NotFound(_)) => return Err(Refused::Unsigned),
+        Err(e) => return Err(e.into()),
+    };
+    let received = Received {
         url: format!("{base}{path}"),
         params,
         signature: headers
             .get("x-twilio-signature")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string),
-    })
-}
-
-fn forbidden() -> Response {
-    (
-        StatusCode::FORBIDDEN,
-        "the request is not signed by this project's Twilio account",
-    )
-        .into_response()
-}
-
-/// An unknown project is refused as an unsigned request is: nothing tells which ids exist.
-async fn project_of(state: &AppState, pid: &str) -> Result<roster::domain::project::Project, Response> {
-    match projects::get(&state.store, pid).await {
-        Ok(p) => Ok(p),
-        Err(roster::Error::NotFound(_)) => Err(forbidden()),
-        Err(e) => Err(ApiError::from(e).into_response()),
-    }
-}
-
-fn refused(e: roster::Error) -> Response {
-    match e {
-        roster::Error::Forbidden => forbidden(),
-        e => ApiError::from(e).into_response(),
-    }
+    };
+    Ok((project, received))
 }
 
 /// An inbound SMS (Twilio's messaging webhook, form-encoded). Verified by
@@ -83,31 +107,15 @@ pub async fn twilio_sms(
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let r = match received(&state, base, &uri, &headers, &body) {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
-    let project = match project_of(&state, &pid).await {
-        Ok(p) => p,
-        Err(resp) => return resp,
-    };
-    let hook = Webhook {
-        url: &r.url,
-        params: &r.params,
-        signature: r.signature.as_deref(),
-    };
-    match sms_webhooks::inbound(&state.store, &project, &hook).await {
-        Ok(twiml) => {
-            let mut resp = (StatusCode::OK, twiml).into_response();
-            resp.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/xml; charset=utf-8"),
-            );
-            resp
-        }
-        Err(e) => refused(e),
-    }
+) -> Result<Response, Refused> {
+    let (project, r) = receive(&state, &pid, base, &uri, &headers, &body).await?;
+    let twiml = sms_webhooks::inbound(&state.store, &project, &r.hook()).await?;
+    let mut resp = (StatusCode::OK, twiml).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/xml; charset=utf-8"),
+    );
+    Ok(resp)
 }
 
 /// Twilio's status callback for a message Roster sent (the URL it was
@@ -128,15 +136,8 @@ pub async fn twilio_status(
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let r = match received(&state, base, &uri, &headers, &body) {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
-    let project = match project_of(&state, &pid).await {
-        Ok(p) => p,
-        Err(resp) => return resp,
-    };
+) -> Result<StatusCode, Refused> {
+    let (project, r) = receive(&state, &pid, base, &uri, &headers, &body).await?;
     let query: Vec<(String, String)> = uri
         .query()
         .and_then(|q| serde_urlencoded::from_str(q).ok())
@@ -147,16 +148,9 @@ pub async fn twilio_status(
             .find(|(n, v)| n == k && roster::domain::ids::is_id(v))
             .map(|(_, v)| v.as_str())
     };
-    let hook = Webhook {
-        url: &r.url,
-        params: &r.params,
-        signature: r.signature.as_deref(),
-    };
     let target = named("cid").zip(named("mid"));
-    match sms_webhooks::status(&state.store, &project, &hook, target).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => refused(e),
-    }
+    sms_webhooks::status(&state.store, &project, &r.hook(), target).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// A short tracked link: counts the click (once per recipient and message)

@@ -617,32 +617,18 @@ async fn run_chunk(bc: &Broadcasts, pid: &str, id: &str, chunk: u32) -> Result<(
     let template = match templates::get(store, pid, &b.template_id).await {
         Ok(t) => t,
         Err(Error::NotFound(_)) => {
-            let reason = "its template was deleted; resume after restoring it";
-            store
-                .move_broadcast(
-                    pid,
-                    id,
-                    &[BroadcastState::Sending],
-                    BroadcastState::Paused,
-                    Some(reason),
-                )
-                .await?;
-            return Ok(());
+            return pause_sending(store, pid, id, "its template was deleted; resume after restoring it").await;
         }
         Err(e) => return Err(e),
     };
     if b.channel == Channel::Sms && project.twilio().is_none() {
-        let reason = "the project's Twilio account is not set; resume after setting it";
-        store
-            .move_broadcast(
-                pid,
-                id,
-                &[BroadcastState::Sending],
-                BroadcastState::Paused,
-                Some(reason),
-            )
-            .await?;
-        return Ok(());
+        return pause_sending(
+            store,
+            pid,
+            id,
+            "the project's Twilio account is not set; resume after setting it",
+        )
+        .await;
     }
     let compiled = Compiled::new(&template)?;
     let Some((progress, ids)) = store.send_chunk(pid, id, chunk).await? else {
@@ -681,6 +667,20 @@ async fn run_chunk(bc: &Broadcasts, pid: &str, id: &str, chunk: u32) -> Result<(
         next = to;
     }
     complete_if_done(store, pid, id).await
+}
+
+/// Pauses a sending broadcast that cannot go on by itself, saying why.
+async fn pause_sending(store: &Store, pid: &str, id: &str, reason: &str) -> Result<()> {
+    store
+        .move_broadcast(
+            pid,
+            id,
+            &[BroadcastState::Sending],
+            BroadcastState::Paused,
+            Some(reason),
+        )
+        .await?;
+    Ok(())
 }
 
 async fn complete_if_done(store: &Store, pid: &str, id: &str) -> Result<()> {

@@ -41,6 +41,8 @@ pub struct Config {
     pub send_workers: u32,
     /// Twilio's REST API (a local stand-in in tests and `make dev`).
     pub twilio_api_url: String,
+    /// Rows a synchronous export writes at most.
+    pub export_sync_rows: usize,
 }
 
 pub const DEFAULT_ADMIN_TOKEN: &str = "dev-admin-token";
@@ -151,6 +153,7 @@ impl Config {
                 .map(|u| u.trim().trim_end_matches('/').to_string())
                 .filter(|u| !u.is_empty())
                 .unwrap_or_else(|| crate::twilio::DEFAULT_API_URL.to_string()),
+            export_sync_rows: positive(&var, "EXPORT_SYNC_ROWS", crate::usecases::exports::SYNC_ROWS)?,
         })
     }
 }

@@ -20,7 +20,8 @@ use crate::routes::*;
           list_templates, create_template, get_template, update_template, delete_template, preview_template,
           send_message, list_all_messages, contact_messages, get_message, unsubscribe_page, unsubscribe_post,
           create_broadcast, list_broadcasts, get_broadcast, update_broadcast, send_broadcast, pause_broadcast,
-          resume_broadcast, cancel_broadcast, twilio_sms, twilio_status, follow_link),
+          resume_broadcast, cancel_broadcast, twilio_sms, twilio_status, follow_link,
+          export_contacts, export_messages, export_contact_messages),
     modifiers(&Security),
     tags((name = "projects"), (name = "contacts"), (name = "timeline"), (name = "public"), (name = "messages"), (name = "tags"), (name = "lists"), (name = "imports"), (name = "templates"), (name = "broadcasts"), (name = "sms", description = "Twilio webhooks and tracked links"), (name = "meta"))
 )]

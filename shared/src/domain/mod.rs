@@ -5,6 +5,7 @@ pub mod broadcast;
 pub mod bulk;
 pub mod contact;
 pub mod email;
+pub mod export;
 pub mod ids;
 pub mod import;
 pub mod keys;

@@ -399,6 +399,40 @@ impl SortOrder {
     }
 }
 
+/// A page of the contacts a query selects: a search (`q`, in match order,
+/// alone), filters, or everyone, in `order`.
+pub async fn query(
+    store: &Store,
+    pid: &str,
+    q: Option<&str>,
+    filter: &ContactFilter,
+    order: Option<SortOrder>,
+    limit: usize,
+    cursor: Option<&str>,
+) -> Result<Page<Contact>> {
+    if let Some(text) = q {
+        if order.is_some() {
+            return Err(Error::invalid(
+                "sort",
+                "search results come in match order (the matched prefix A to Z): leave out sort and order with q",
+            ));
+        }
+        if !filter.is_empty() {
+            return Err(Error::invalid(
+                "q",
+                "q is not combined with filters: use one or the other",
+            ));
+        }
+        return search(store, pid, text, limit, cursor).await;
+    }
+    let order = order.unwrap_or_else(|| SortOrder::new(None, None));
+    if filter.is_empty() {
+        list(store, pid, order, limit, cursor).await
+    } else {
+        filter::list(store, pid, filter, order, limit, cursor).await
+    }
+}
+
 /// Live contacts in the given order.
 pub async fn list(
     store: &Store,

@@ -63,6 +63,8 @@ pub struct MessagesQuery {
     q: Option<String>,
     limit: Option<usize>,
     cursor: Option<String>,
+    /// `export.csv` only: start the file with a UTF-8 byte order mark (for Excel).
+    bom: Option<bool>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -131,4 +133,33 @@ pub async fn post_event(
         StatusCode::CREATED,
         Json(events::record(&state.store, &project, body).await?),
     ))
+}
+
+/// The contact messages (content, status, subject, sender, created) the
+/// filters keep, newest first, as CSV, streamed; at most 10,000 rows.
+#[utoipa::path(get, path = "/v1/projects/{pid}/contact-messages/export.csv", tag = "messages",
+    params(("pid" = String, Path, description = "Project id"), MessagesQuery),
+    security(("secret_key" = [])),
+    responses((status = 200, description = "CSV (RFC 4180)", content_type = "text/csv", body = String),
+        (status = 422, body = ErrorBody)))]
+pub async fn export_contact_messages(
+    State(state): State<AppState>,
+    ProjectKey(project): ProjectKey,
+    QueryParams(q): QueryParams<MessagesQuery>,
+) -> ApiResult<axum::response::Response> {
+    if q.limit.is_some() || q.cursor.is_some() {
+        return Err(crate::error::ApiError::invalid(
+            "limit",
+            "an export has no pages: leave out limit and cursor",
+        ));
+    }
+    let rows = roster::usecases::exports::contact_messages_csv(
+        state.store.clone(),
+        project.id.clone(),
+        q.status,
+        q.q,
+        q.bom.unwrap_or(false),
+        state.config.export_sync_rows,
+    );
+    Ok(super::csv_file("contact-messages.csv", rows, None))
 }

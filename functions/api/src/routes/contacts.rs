@@ -6,9 +6,9 @@ use chrono::{DateTime, Utc};
 use roster::domain::contact::{Contact, ContactInput, ContactStatus, ContactType, IdentityKind, Intent, Source};
 use roster::domain::list::SubscriptionStatus;
 use roster::usecases::bulk::{self, Action, BulkJobStatus, BulkOutcome, BulkRequest, Started};
-use roster::usecases::filter::{self, ContactFilter, TagNames};
+use roster::usecases::filter::{ContactFilter, TagNames};
 use roster::usecases::merge::{self, MergeResult};
-use roster::usecases::{self, contacts, Page};
+use roster::usecases::{self, contacts, exports, Page};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -103,6 +103,37 @@ pub struct ListQuery {
     /// index reads for the whole audience, and reads every page of a search
     /// or filter, so it is asked for, not given by default.
     total: Option<bool>,
+    /// `export.csv` only: comma-separated columns (default: email, name,
+    /// first_name, last_name, phone, company, source, type, status, tags,
+    /// referral_code, referral_count, created_at); also address_*, the
+    /// engagement counters, `label:<key>` and `list:<list id>` (the status on that list).
+    columns: Option<String>,
+    /// `export.csv` only: start the file with a UTF-8 byte order mark (for Excel).
+    bom: Option<bool>,
+}
+
+impl ListQuery {
+    fn filter(&self) -> ContactFilter {
+        ContactFilter {
+            source: self.source,
+            contact_type: self.contact_type,
+            status: self.status,
+            intent: self.intent,
+            tags: self.tags.as_deref().map(TagNames::split),
+            any_tags: self.any_tags.as_deref().map(TagNames::split),
+            exclude_tags: self.exclude_tags.as_deref().map(TagNames::split),
+            list_id: self.list_id.clone(),
+            list_status: self.list_status,
+            created_after: self.created_after,
+            created_before: self.created_before,
+            has_email: self.has_email,
+            has_phone: self.has_phone,
+        }
+    }
+
+    fn order(&self) -> Option<contacts::SortOrder> {
+        (self.sort.is_some() || self.order.is_some()).then(|| contacts::SortOrder::new(self.sort, self.order))
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -155,45 +186,26 @@ pub async fn list_contacts(
         }));
     }
     let limit = usecases::limit(q.limit)?;
-    let filter = ContactFilter {
-        source: q.source,
-        contact_type: q.contact_type,
-        status: q.status,
-        intent: q.intent,
-        tags: q.tags.as_deref().map(TagNames::split),
-        any_tags: q.any_tags.as_deref().map(TagNames::split),
-        exclude_tags: q.exclude_tags.as_deref().map(TagNames::split),
-        list_id: q.list_id,
-        list_status: q.list_status,
-        created_after: q.created_after,
-        created_before: q.created_before,
-        has_email: q.has_email,
-        has_phone: q.has_phone,
-    };
+    for (field, given) in [("columns", q.columns.is_some()), ("bom", q.bom.is_some())] {
+        if given {
+            return Err(ApiError::invalid(
+                field,
+                format!("{field} is for GET …/contacts/export.csv"),
+            ));
+        }
+    }
+    let filter = q.filter();
     let pid = project.id.as_str();
-    let cursor = q.cursor.as_deref();
-    let page = if let Some(text) = q.q.as_deref() {
-        if q.sort.is_some() || q.order.is_some() {
-            return Err(ApiError::invalid(
-                "sort",
-                "search results come in match order (the matched prefix A to Z): leave out sort and order with q",
-            ));
-        }
-        if !filter.is_empty() {
-            return Err(ApiError::invalid(
-                "q",
-                "q is not combined with filters: use one or the other",
-            ));
-        }
-        contacts::search(&state.store, pid, text, limit, cursor).await?
-    } else {
-        let order = contacts::SortOrder::new(q.sort, q.order);
-        if filter.is_empty() {
-            contacts::list(&state.store, pid, order, limit, cursor).await?
-        } else {
-            filter::list(&state.store, pid, &filter, order, limit, cursor).await?
-        }
-    };
+    let page = contacts::query(
+        &state.store,
+        pid,
+        q.q.as_deref(),
+        &filter,
+        q.order(),
+        limit,
+        q.cursor.as_deref(),
+    )
+    .await?;
     let mut page = ContactPage::from(page);
     if q.total == Some(true) {
         page.total = Some(contacts::count(&state.store, pid, q.q.as_deref(), &filter).await?);
@@ -339,4 +351,53 @@ pub async fn bulk_job(
     Path((_, id)): Path<(String, String)>,
 ) -> ApiResult<Json<BulkJobStatus>> {
     Ok(Json(bulk::status(&state.store, &project.id, &id).await?))
+}
+
+/// The contacts a list query selects (the same `q`, filters and sort as
+/// `GET …/contacts`), as CSV, streamed; at most 10,000 rows. A file cut
+/// there says so in `X-Roster-Truncated` (use `POST …/exports` for all).
+/// Cells a spreadsheet would run as formulas are neutralized.
+#[utoipa::path(get, path = "/v1/projects/{pid}/contacts/export.csv", tag = "contacts",
+    params(("pid" = String, Path, description = "Project id"), ListQuery),
+    security(("secret_key" = [])),
+    responses((status = 200, description = "CSV (RFC 4180)", content_type = "text/csv", body = String,
+        headers(("X-Roster-Truncated" = String, description = "Set when the query selects more than 10,000 contacts"))),
+        (status = 422, body = ErrorBody)))]
+pub async fn export_contacts(
+    State(state): State<AppState>,
+    ProjectKey(project): ProjectKey,
+    QueryParams(q): QueryParams<ListQuery>,
+) -> ApiResult<axum::response::Response> {
+    for (field, given) in [
+        ("email", q.email.is_some()),
+        ("phone", q.phone.is_some()),
+        ("eid", q.eid.is_some()),
+        ("limit", q.limit.is_some()),
+        ("cursor", q.cursor.is_some()),
+        ("total", q.total.is_some()),
+        ("include_deleted", q.include_deleted.is_some()),
+    ] {
+        if given {
+            return Err(ApiError::invalid(field, format!("{field} is not an export parameter")));
+        }
+    }
+    let e = exports::ContactExport {
+        filter: q.filter(),
+        order: q.order(),
+        columns: roster::domain::export::columns(q.columns.as_deref())?,
+        bom: q.bom.unwrap_or(false),
+        q: q.q,
+    };
+    // Checked before the first byte: a bad query is a 422, not a broken file.
+    contacts::query(&state.store, &project.id, e.q.as_deref(), &e.filter, e.order, 1, None).await?;
+    let cap = state.config.export_sync_rows;
+    let truncated = exports::over_cap(&state.store, &project.id, &e, cap).await?;
+    let stream = exports::contacts_csv(state.store.clone(), project.id.clone(), e, cap);
+    let note = truncated.then(|| {
+        format!(
+            "the first {cap} rows only; POST /v1/projects/{}/exports exports them all",
+            project.id
+        )
+    });
+    Ok(super::csv_file("contacts.csv", stream, note))
 }

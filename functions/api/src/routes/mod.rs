@@ -23,13 +23,16 @@ use crate::error::ApiError;
 use crate::AppState;
 
 pub(crate) use audience::{
-    __path_get_profile, __path_get_referrals, __path_list_messages, __path_post_event, __path_update_message,
+    __path_export_contact_messages, __path_get_profile, __path_get_referrals, __path_list_messages, __path_post_event,
+    __path_update_message,
 };
 pub(crate) use broadcasts::{
     __path_cancel_broadcast, __path_create_broadcast, __path_get_broadcast, __path_list_broadcasts,
     __path_pause_broadcast, __path_resume_broadcast, __path_send_broadcast, __path_update_broadcast,
 };
-pub(crate) use contacts::{__path_bulk, __path_bulk_job, __path_create_contact, __path_merge_contacts};
+pub(crate) use contacts::{
+    __path_bulk, __path_bulk_job, __path_create_contact, __path_export_contacts, __path_merge_contacts,
+};
 pub(crate) use contacts::{__path_delete_contact, __path_get_contact, __path_list_contacts, __path_update_contact};
 pub(crate) use health::__path_health;
 pub(crate) use imports::{
@@ -40,7 +43,9 @@ pub(crate) use lists::{
     __path_all_lists, __path_contact_consent, __path_contact_lists, __path_create_list, __path_delete_list,
     __path_get_list, __path_list_members, __path_remove_member, __path_set_status, __path_update_list,
 };
-pub(crate) use messages::{__path_contact_messages, __path_get_message, __path_list_all_messages, __path_send_message};
+pub(crate) use messages::{
+    __path_contact_messages, __path_export_messages, __path_get_message, __path_list_all_messages, __path_send_message,
+};
 pub(crate) use projects::{__path_create_project, __path_get_project, __path_rotate_key, __path_update_project};
 pub(crate) use public::{__path_chat, __path_form, __path_message, __path_waitlist};
 pub(crate) use tags::{
@@ -54,6 +59,37 @@ pub(crate) use templates::{
 pub(crate) use timeline::{__path_post_activity, __path_timeline};
 pub(crate) use unsubscribe::{__path_unsubscribe_page, __path_unsubscribe_post};
 pub(crate) use webhooks::{__path_follow_link, __path_twilio_sms, __path_twilio_status};
+
+/// A CSV file streamed as it is written; `truncated`: why it stops short.
+/// An error mid-file (logged) cuts the response, so no cut file looks whole.
+pub(crate) fn csv_file(
+    filename: &str,
+    rows: impl futures::Stream<Item = roster::Result<axum::body::Bytes>> + Send + 'static,
+    truncated: Option<String>,
+) -> axum::response::Response {
+    use axum::http::{header, HeaderValue};
+    use futures::StreamExt;
+    let body = axum::body::Body::from_stream(rows.map(|r| {
+        r.map_err(|e| {
+            tracing::error!(error = %e, "export failed mid-file");
+            std::io::Error::other("export failed")
+        })
+    }));
+    let mut resp = axum::response::Response::new(body);
+    let headers = resp.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(v) = truncated.and_then(|t| HeaderValue::from_str(&t).ok()) {
+        headers.insert("x-roster-truncated", v);
+    }
+    resp
+}
 
 pub fn router(state: AppState) -> Router<AppState> {
     let public = Router::new()
@@ -78,6 +114,12 @@ pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .merge(public)
         .route("/health", get(health::health))
+        .route("/v1/projects/{pid}/contacts/export.csv", get(contacts::export_contacts))
+        .route("/v1/projects/{pid}/messages/export.csv", get(messages::export_messages))
+        .route(
+            "/v1/projects/{pid}/contact-messages/export.csv",
+            get(audience::export_contact_messages),
+        )
         .route("/v1/webhooks/twilio/{pid}/sms", post(webhooks::twilio_sms))
         .route("/v1/webhooks/twilio/{pid}/status", post(webhooks::twilio_status))
         .route("/l/{token}", get(webhooks::follow_link))

@@ -1,0 +1,247 @@
+//! Synchronous CSV exports: the file read back equals the filtered
+//! audience, columns as asked, RFC 4180 quoting, formula cells neutralized,
+//! the cap said in a header; messages and contact-form messages too.
+
+use std::collections::BTreeSet;
+
+use reqwest::StatusCode;
+use roster_e2e::{TestApp, TestProject};
+use serde_json::{json, Value};
+
+/// The file: its headers, its bytes, and its rows read back by a CSV parser.
+struct File {
+    status: StatusCode,
+    headers: reqwest::header::HeaderMap,
+    bytes: Vec<u8>,
+    rows: Vec<Vec<String>>,
+}
+
+async fn download(app: &TestApp, p: &TestProject, path_and_query: &str) -> File {
+    let r = app
+        .http
+        .get(format!("{}/v1/projects/{}/{path_and_query}", app.base, p.id))
+        .bearer_auth(&p.key)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let headers = r.headers().clone();
+    let bytes = r.bytes().await.unwrap().to_vec();
+    let mut rows = Vec::new();
+    if status == StatusCode::OK {
+        let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+        let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(body);
+        for record in reader.records() {
+            rows.push(record.unwrap().iter().map(str::to_string).collect());
+        }
+    }
+    File {
+        status,
+        headers,
+        bytes,
+        rows,
+    }
+}
+
+async fn upsert(app: &TestApp, p: &TestProject, body: Value) -> String {
+    let r = app.post(&p.contacts(), &p.key, body).await;
+    assert!(r.status.is_success(), "{:?}", r.body);
+    r.body["id"].as_str().unwrap().to_string()
+}
+
+fn column<'a>(file: &'a File, name: &str) -> Vec<&'a str> {
+    let i = file.rows[0].iter().position(|h| h == name).unwrap();
+    file.rows[1..].iter().map(|r| r[i].as_str()).collect()
+}
+
+#[tokio::test]
+async fn a_contact_export_is_the_filtered_audience_with_safe_cells() {
+    let app = TestApp::spawn_with(&[("ExportSyncRows", "20")]).await;
+    let p = app.project().await;
+    let list = app
+        .post(
+            &format!("/v1/projects/{}/lists", p.id),
+            &p.key,
+            json!({"name": "News", "channel": "email", "sender": "news@example.com"}),
+        )
+        .await;
+    let list_id = list.body["id"].as_str().unwrap().to_string();
+    let mut vip = BTreeSet::new();
+    for i in 0..24 {
+        let tags = if i % 2 == 0 { json!(["vip"]) } else { json!(["other"]) };
+        let email = format!("person{i:02}@example.com");
+        let cid = upsert(&app, &p, json!({"email": email, "first_name": format!("P{i}"), "tags": tags, "labels": {"plan": format!("plan{i}")}})).await;
+        if i % 2 == 0 {
+            vip.insert(email);
+        }
+        if i < 3 {
+            app.request(
+                reqwest::Method::PUT,
+                &format!("/v1/projects/{}/lists/{list_id}/contacts/{cid}", p.id),
+                Some(&p.key),
+                Some(json!({"status": "active"})),
+            )
+            .await;
+        }
+    }
+    // The cells a spreadsheet would run, a phone, and a value that needs quoting.
+    let tricky = upsert(&app, &p, json!({
+        "email": "tricky@example.com", "first_name": "=HYPERLINK(\"http://evil.example\",\"x\")", "last_name": "@SUM(A1)",
+        "company": "-2+3, \"Acme\" Ltd", "phone": "+14155550100", "tags": ["vip"],
+    })).await;
+    vip.insert("tricky@example.com".to_string());
+
+    let f = download(&app, &p, "contacts/export.csv?tags=vip").await;
+    assert_eq!(f.status, StatusCode::OK);
+    assert!(f.headers["content-type"].to_str().unwrap().starts_with("text/csv"));
+    assert!(f.headers.get("x-roster-truncated").is_none());
+    assert_eq!(
+        f.rows[0],
+        [
+            "email",
+            "name",
+            "first_name",
+            "last_name",
+            "phone",
+            "company",
+            "source",
+            "type",
+            "status",
+            "tags",
+            "referral_code",
+            "referral_count",
+            "created_at"
+        ]
+    );
+    let emails: BTreeSet<String> = column(&f, "email").into_iter().map(str::to_string).collect();
+    assert_eq!(emails, vip, "each selected contact once, no other");
+    assert_eq!(f.rows.len() - 1, vip.len());
+    let row = f.rows.iter().find(|r| r[0] == "tricky@example.com").unwrap();
+    assert_eq!(row[2], "'=HYPERLINK(\"http://evil.example\",\"x\")");
+    assert_eq!(row[3], "'@SUM(A1)");
+    assert_eq!(row[4], "+14155550100", "a phone number stays a phone number");
+    assert_eq!(row[5], "'-2+3, \"Acme\" Ltd", "quoted, and neutralized");
+    assert!(
+        String::from_utf8_lossy(&f.bytes).contains("\"'-2+3, \"\"Acme\"\" Ltd\""),
+        "RFC 4180 quoting"
+    );
+
+    // Chosen columns: labels, list memberships, counters; the sort of the list route.
+    let f = download(
+        &app,
+        &p,
+        &format!("contacts/export.csv?sort=email&order=asc&columns=email,label:plan,list:{list_id},total_sends"),
+    )
+    .await;
+    assert_eq!(
+        f.rows[0],
+        ["email", "label:plan", format!("list:{list_id}").as_str(), "total_sends"]
+    );
+    let listed: Vec<&str> = column(&f, "email");
+    let mut sorted = listed.clone();
+    sorted.sort();
+    assert_eq!(listed, sorted);
+    let p00 = f.rows.iter().find(|r| r[0] == "person00@example.com").unwrap();
+    assert_eq!(
+        (p00[1].as_str(), p00[2].as_str(), p00[3].as_str()),
+        ("plan0", "active", "0")
+    );
+    let p10 = f.rows.iter().find(|r| r[0] == "person10@example.com").unwrap();
+    assert_eq!(p10[2], "", "not on the list");
+
+    // More than the cap (20 here): the first 20 rows, and the header says so.
+    let f = download(&app, &p, "contacts/export.csv?bom=true").await;
+    assert!(f.bytes.starts_with(b"\xEF\xBB\xBFemail,"));
+    assert_eq!(f.rows.len() - 1, 20);
+    assert!(f.headers["x-roster-truncated"].to_str().unwrap().contains("/exports"));
+    // A search exports what it finds.
+    let f = download(&app, &p, "contacts/export.csv?q=tricky").await;
+    assert_eq!(column(&f, "email"), ["tricky@example.com"]);
+
+    // Bad input: a clear 422 before any byte.
+    for (query, field) in [
+        ("columns=email,nope", "columns"),
+        ("columns=list:abc", "columns"),
+        ("limit=5", "limit"),
+        ("q=x&tags=vip", "q"),
+    ] {
+        let f = download(&app, &p, &format!("contacts/export.csv?{query}")).await;
+        assert_eq!(f.status, StatusCode::UNPROCESSABLE_ENTITY, "{query}");
+        let body: Value = serde_json::from_slice(&f.bytes).unwrap();
+        assert_eq!(body["error"]["field"], field, "{query}");
+    }
+    let r = app.get(&format!("{}?columns=email", p.contacts()), &p.key).await;
+    assert_eq!(r.field(), Some("columns"));
+    let _ = tricky;
+}
+
+#[tokio::test]
+async fn messages_and_contact_messages_export_with_their_filters() {
+    let app = TestApp::spawn().await;
+    let p = app.project().await;
+    app.patch(
+        &format!("/v1/projects/{}", p.id),
+        &p.key,
+        json!({"email_from": "news@example.com"}),
+    )
+    .await;
+    let a = upsert(&app, &p, json!({"email": "a@example.org"})).await;
+    for subject in ["First", "=cmd|' /C calc'!A0"] {
+        let r = app
+            .post(
+                &format!("{}/messages", p.contact(&a)),
+                &p.key,
+                json!({"channel": "email", "subject": subject, "text": "Hello"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+    }
+    let f = download(&app, &p, "messages/export.csv?channel=email").await;
+    assert_eq!(f.status, StatusCode::OK);
+    assert_eq!(
+        f.rows[0][..6],
+        ["id", "created_at", "channel", "direction", "status", "contact_id"]
+    );
+    assert_eq!(f.rows.len(), 3);
+    assert_eq!(
+        column(&f, "subject"),
+        ["'=cmd|' /C calc'!A0", "First"],
+        "newest first, neutralized"
+    );
+    assert!(column(&f, "status").iter().all(|s| *s == "sent"));
+    assert!(column(&f, "contact_id").iter().all(|c| *c == a));
+    let f = download(&app, &p, "messages/export.csv?channel=sms").await;
+    assert_eq!(f.rows.len(), 1, "the header only");
+
+    // Contact-form messages: content, status, subject, sender, created.
+    for (i, text) in ["I have a question", "+1 for the feature"].iter().enumerate() {
+        let r = app
+            .public(
+                &p,
+                "messages",
+                "10.0.0.9",
+                json!({"email": format!("asker{i}@example.org"), "name": "Ann", "subject": "Hi", "message": text}),
+            )
+            .await;
+        assert!(r.status.is_success(), "{:?}", r.body);
+    }
+    let f = download(&app, &p, "contact-messages/export.csv").await;
+    assert_eq!(
+        f.rows[0],
+        [
+            "id",
+            "created_at",
+            "contact_id",
+            "email",
+            "name",
+            "subject",
+            "message",
+            "status"
+        ]
+    );
+    assert_eq!(column(&f, "message"), ["'+1 for the feature", "I have a question"]);
+    assert_eq!(column(&f, "status"), ["new", "new"]);
+    assert_eq!(column(&f, "email"), ["asker1@example.org", "asker0@example.org"]);
+    let f = download(&app, &p, "contact-messages/export.csv?q=question").await;
+    assert_eq!(column(&f, "message"), ["I have a question"]);
+}

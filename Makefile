@@ -56,6 +56,6 @@ $(VENV)/.lambda: $(VENV)/.installed
 # Every function of template.yaml, built together (their features unified
 # among themselves only), each zipped as its CodeUri expects:
 # target/lambda/<binary>/bootstrap.zip.
-FUNCTIONS := -p roster-api -p roster-import-planner -p roster-import-worker -p roster-bulk-worker -p roster-ses-events -p roster-send-worker
+FUNCTIONS := -p roster-api -p roster-import-planner -p roster-import-worker -p roster-bulk-worker -p roster-ses-events -p roster-send-worker -p roster-export-worker
 lambda: $(VENV)/.lambda
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 --output-format zip $(FUNCTIONS)

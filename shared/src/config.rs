@@ -43,6 +43,11 @@ pub struct Config {
     pub twilio_api_url: String,
     /// Rows a synchronous export writes at most.
     pub export_sync_rows: usize,
+    /// Where asynchronous exports are written.
+    pub exports_bucket: Option<String>,
+    pub export_queue_url: Option<String>,
+    /// Seconds a download link of a finished export works.
+    pub export_link_seconds: u64,
 }
 
 pub const DEFAULT_ADMIN_TOKEN: &str = "dev-admin-token";
@@ -101,6 +106,21 @@ impl Config {
         })
     }
 
+    /// Asynchronous exports' adapters; `None` without their bucket and queue.
+    pub fn exports(
+        &self,
+        store: crate::store::Store,
+        sdk: &aws_config::SdkConfig,
+    ) -> Option<crate::usecases::exports::Exports> {
+        Some(crate::usecases::exports::Exports {
+            store,
+            files: crate::files::Files::new(crate::aws::s3(sdk), self.exports_bucket.clone()?),
+            queue: crate::queue::Queue::new(crate::aws::sqs(sdk), self.export_queue_url.clone()?),
+            link_ttl: std::time::Duration::from_secs(self.export_link_seconds),
+            max_receives: self.queue_max_receives,
+        })
+    }
+
     /// Broadcasts' adapters; `None` without messaging or a send queue.
     pub fn broadcasts(
         &self,
@@ -154,6 +174,9 @@ impl Config {
                 .filter(|u| !u.is_empty())
                 .unwrap_or_else(|| crate::twilio::DEFAULT_API_URL.to_string()),
             export_sync_rows: positive(&var, "EXPORT_SYNC_ROWS", crate::usecases::exports::SYNC_ROWS)?,
+            exports_bucket: var("EXPORTS_BUCKET").filter(|b| !b.is_empty()),
+            export_queue_url: var("EXPORT_QUEUE_URL").filter(|u| !u.is_empty()),
+            export_link_seconds: positive(&var, "EXPORT_LINK_SECONDS", 900)?,
         })
     }
 }

@@ -240,6 +240,22 @@ impl Upload {
         Ok(())
     }
 
+    /// Drops what was written: the multipart upload, if one was begun, is aborted.
+    pub async fn abort(self) -> Result<()> {
+        if let Some(upload_id) = &self.upload_id {
+            self.files
+                .client
+                .abort_multipart_upload()
+                .bucket(&self.files.bucket)
+                .key(&self.key)
+                .upload_id(upload_id)
+                .send()
+                .await
+                .map_err(s3_error)?;
+        }
+        Ok(())
+    }
+
     pub async fn finish(mut self) -> Result<()> {
         let Some(upload_id) = self.upload_id.clone() else {
             let body = std::mem::take(&mut self.buffer);

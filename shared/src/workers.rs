@@ -88,3 +88,11 @@ pub async fn send_batch(broadcasts: &crate::usecases::broadcasts::Broadcasts, ev
     })
     .await
 }
+
+/// The export worker: one export a message, run whole.
+pub async fn export_batch(exports: &crate::usecases::exports::Exports, event: SqsEvent) -> SqsBatchResponse {
+    each_message(event, |d| async move {
+        Box::pin(crate::usecases::exports::handle_message(exports, &d.body, d.receives)).await
+    })
+    .await
+}

@@ -245,3 +245,183 @@ async fn messages_and_contact_messages_export_with_their_filters() {
     let f = download(&app, &p, "contact-messages/export.csv?q=question").await;
     assert_eq!(column(&f, "message"), ["I have a question"]);
 }
+
+async fn wait_export(app: &TestApp, p: &TestProject, id: &str) -> Value {
+    let url = format!("/v1/projects/{}/exports/{id}", p.id);
+    for _ in 0..200 {
+        let r = app.get(&url, &p.key).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        if ["completed", "failed", "cancelled"].contains(&r.body["state"].as_str().unwrap()) {
+            return r.body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("export {id} did not end");
+}
+
+async fn fetch(app: &TestApp, url: &str) -> Vec<u8> {
+    let r = app.http.get(url).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{url}");
+    r.bytes().await.unwrap().to_vec()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+#[tokio::test]
+async fn an_async_export_is_the_audience_with_its_manifest_in_csv_and_json_lines() {
+    let app = TestApp::spawn().await;
+    let p = app.project().await;
+    let mut vip = BTreeSet::new();
+    for i in 0..30 {
+        let tags = if i % 3 == 0 { json!(["vip"]) } else { json!([]) };
+        let email = format!("a{i:02}@example.com");
+        upsert(
+            &app,
+            &p,
+            json!({"email": email, "tags": tags, "labels": {"plan": format!("p{i}")}, "company": "=1+1"}),
+        )
+        .await;
+        if i % 3 == 0 {
+            vip.insert(email);
+        }
+    }
+    let r = app
+        .post(
+            &format!("/v1/projects/{}/exports", p.id),
+            &p.key,
+            json!({"filter": {"tag": "vip"}, "columns": ["email", "label:plan", "company"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+    assert_eq!(r.body["state"], "pending");
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let done = wait_export(&app, &p, &id).await;
+    assert_eq!(done["state"], "completed", "{done}");
+    assert_eq!(
+        (
+            done["rows_written"].as_u64(),
+            done["total"].as_u64(),
+            done["percent"].as_f64()
+        ),
+        (Some(10), Some(10), Some(100.0))
+    );
+    let file = fetch(&app, done["download_url"].as_str().unwrap()).await;
+    let manifest = &done["manifest"];
+    assert_eq!(manifest["rows"], 10);
+    assert_eq!(manifest["bytes"].as_u64(), Some(file.len() as u64));
+    assert_eq!(manifest["sha256"].as_str(), Some(sha256_hex(&file).as_str()));
+    assert_eq!(manifest["columns"], json!(["email", "label:plan", "company"]));
+    assert_eq!(manifest["filter"]["tag"], "vip");
+    let mut reader = csv::Reader::from_reader(&file[..]);
+    assert_eq!(
+        reader.headers().unwrap().iter().collect::<Vec<_>>(),
+        ["email", "label:plan", "company"]
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let emails: BTreeSet<String> = rows.iter().map(|r| r[0].to_string()).collect();
+    assert_eq!(emails, vip);
+    assert_eq!(rows.len(), vip.len(), "none twice");
+    assert!(rows.iter().all(|r| &r[2] == "'=1+1"));
+    assert_eq!(
+        rows.iter().find(|r| &r[0] == "a03@example.com").unwrap()[1].to_string(),
+        "p3"
+    );
+
+    // A fresh link while the file is kept; the list; no cancelling what has ended.
+    let l = app
+        .post(&format!("/v1/projects/{}/exports/{id}/link", p.id), &p.key, json!({}))
+        .await;
+    assert_eq!(l.status, StatusCode::OK);
+    assert_eq!(fetch(&app, l.body["download_url"].as_str().unwrap()).await, file);
+    let c = app
+        .post(&format!("/v1/projects/{}/exports/{id}/cancel", p.id), &p.key, json!({}))
+        .await;
+    assert_eq!((c.status, c.code()), (StatusCode::CONFLICT, Some("wrong_state")));
+
+    // JSON Lines: every line is JSON, values typed; the whole audience.
+    let r = app
+        .post(
+            &format!("/v1/projects/{}/exports", p.id),
+            &p.key,
+            json!({"format": "jsonl", "columns": ["email", "tags", "referral_count"]}),
+        )
+        .await;
+    let done = wait_export(&app, &p, r.body["id"].as_str().unwrap()).await;
+    let file = fetch(&app, done["download_url"].as_str().unwrap()).await;
+    let lines: Vec<Value> = String::from_utf8(file)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 30);
+    let vip_line = lines.iter().find(|l| l["email"] == "a00@example.com").unwrap();
+    assert_eq!(
+        (vip_line["tags"].clone(), vip_line["referral_count"].clone()),
+        (json!(["vip"]), json!(0))
+    );
+    let all = app.get(&format!("/v1/projects/{}/exports", p.id), &p.key).await;
+    assert_eq!(all.body["data"].as_array().unwrap().len(), 2);
+
+    // Bad input: a clear 422, nothing started.
+    for (body, field) in [
+        (json!({"columns": ["nope"]}), "columns"),
+        (json!({"format": "xml"}), "format"),
+        (json!({"format": "jsonl", "bom": true}), "bom"),
+        (json!({"include_deleted": true}), "include_deleted"),
+    ] {
+        let r = app
+            .post(&format!("/v1/projects/{}/exports", p.id), &p.key, body.clone())
+            .await;
+        assert_eq!(
+            (r.status, r.field()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some(field)),
+            "{body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_export_whose_worker_died_is_taken_over_and_ends_with_an_exact_file() {
+    let mut app = TestApp::spawn().await;
+    let p = app.project().await;
+    let mut everyone = BTreeSet::new();
+    for i in 0..25 {
+        let email = format!("k{i:02}@example.com");
+        upsert(&app, &p, json!({"email": email})).await;
+        everyone.insert(email);
+    }
+    // The message waits while no worker runs; a run that died has claimed the export.
+    app.local.kill_workers();
+    let r = app
+        .post(
+            &format!("/v1/projects/{}/exports", p.id),
+            &p.key,
+            json!({"columns": ["email"]}),
+        )
+        .await;
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let store = app.local.api.store.clone();
+    assert!(store
+        .start_export(&p.id, &id, "01DEAD0000000000000000000A", 25)
+        .await
+        .unwrap());
+    let template = app.template.clone();
+    let params = app.params.clone();
+    app.local.start_workers(&template, &params).unwrap();
+    let done = wait_export(&app, &p, &id).await;
+    assert_eq!(done["state"], "completed", "{done}");
+    // The dead run can neither report nor finish it now.
+    assert!(!store
+        .export_progress(&p.id, &id, "01DEAD0000000000000000000A", 3)
+        .await
+        .unwrap());
+    let file = fetch(&app, done["download_url"].as_str().unwrap()).await;
+    let mut reader = csv::Reader::from_reader(&file[..]);
+    let emails: Vec<String> = reader.records().map(|r| r.unwrap()[0].to_string()).collect();
+    assert_eq!(emails.len(), 25, "no row twice");
+    assert_eq!(emails.into_iter().collect::<BTreeSet<_>>(), everyone, "no row lost");
+    assert_eq!(done["manifest"]["sha256"].as_str(), Some(sha256_hex(&file).as_str()));
+}

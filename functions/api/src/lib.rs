@@ -11,7 +11,7 @@ mod routes;
 use std::sync::Arc;
 
 use axum::{extract::DefaultBodyLimit, middleware, Router};
-use roster::usecases::{broadcasts::Broadcasts, bulk::Jobs, imports::Importer, messages::Messaging};
+use roster::usecases::{broadcasts::Broadcasts, bulk::Jobs, exports::Exports, imports::Importer, messages::Messaging};
 use roster::{store::Store, Config};
 
 pub use openapi::ApiDoc;
@@ -32,6 +32,8 @@ pub struct AppState {
     pub messaging: Option<Messaging>,
     /// Absent without messaging or a send queue (broadcasts answer 503).
     pub broadcasts: Option<Broadcasts>,
+    /// Absent without an exports bucket and queue (asynchronous exports answer 503).
+    pub exports: Option<Exports>,
 }
 
 impl AppState {
@@ -45,6 +47,7 @@ impl AppState {
             jobs: config.jobs(store.clone(), sdk),
             messaging: config.messaging(store.clone(), sdk),
             broadcasts: config.broadcasts(store.clone(), sdk),
+            exports: config.exports(store.clone(), sdk),
             store,
             config: Arc::new(config),
             importer,

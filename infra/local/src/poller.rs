@@ -61,6 +61,17 @@ pub fn handler_for(
                 Box::pin(async move { roster::workers::send_batch(&ctx, event).await })
             }))
         }
+        "export-worker" => {
+            let ctx = Arc::new(
+                config
+                    .exports(store, sdk)
+                    .ok_or_else(|| missing("EXPORTS_BUCKET or EXPORT_QUEUE_URL"))?,
+            );
+            Some(Arc::new(move |event| {
+                let ctx = ctx.clone();
+                Box::pin(async move { roster::workers::export_batch(&ctx, event).await })
+            }))
+        }
         "ses-events" => {
             let store = Arc::new(store);
             Some(Arc::new(move |event| {

@@ -2,8 +2,12 @@
 //! cells, and cells made safe for spreadsheets (OWASP CSV injection,
 //! CWE-1236). CSV quoting itself (RFC 4180) is the `csv` crate's.
 
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
+use super::bulk::Filter;
 use super::contact::Contact;
 use super::list::Subscription;
 use crate::{Error, Result};
@@ -241,6 +245,109 @@ fn is_e164(s: &str) -> bool {
 
 /// The UTF-8 byte order mark Excel wants to read a CSV file as UTF-8.
 pub const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    /// RFC 4180, cells made safe for spreadsheets.
+    #[default]
+    Csv,
+    /// JSON Lines: one JSON object a line, values typed.
+    Jsonl,
+}
+
+impl Format {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Jsonl => "jsonl",
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Csv => "text/csv; charset=utf-8",
+            Format::Jsonl => "application/x-ndjson",
+        }
+    }
+}
+
+/// `pending → running → completed | failed | cancelled`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportState {
+    Pending,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl ExportState {
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            ExportState::Completed | ExportState::Failed | ExportState::Cancelled
+        )
+    }
+}
+
+/// An asynchronous export: its audience and columns, and how far it is.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ExportJob {
+    pub id: String,
+    pub state: ExportState,
+    pub format: Format,
+    /// Column names, as given (or the defaults).
+    pub columns: Vec<String>,
+    #[schema(value_type = Object)]
+    pub filter: Filter,
+    #[serde(default)]
+    pub bom: bool,
+    /// Rows written so far (all of them once completed).
+    #[serde(default)]
+    pub rows_written: u64,
+    /// The audience's size when the export started.
+    pub total: Option<u64>,
+    pub bytes: Option<u64>,
+    /// SHA-256 of the file, hex.
+    pub sha256: Option<String>,
+    /// Why it failed.
+    pub error: Option<String>,
+    #[serde(default)]
+    #[schema(ignore)]
+    pub object_key: Option<String>,
+    /// The run that owns the export: a redelivered message starts a new one.
+    #[serde(default)]
+    #[schema(ignore)]
+    pub attempt: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// What a finished export wrote, kept beside the file.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Manifest {
+    pub export_id: String,
+    pub rows: u64,
+    pub bytes: u64,
+    pub sha256: String,
+    pub format: Format,
+    pub columns: Vec<String>,
+    #[schema(value_type = Object)]
+    pub filter: Filter,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+}
+
+/// One contact as a JSON Lines line: its columns, typed.
+pub fn json_line(c: &Contact, columns: &[Column], subs: &[Subscription]) -> Vec<u8> {
+    let row: serde_json::Map<String, Value> = columns.iter().map(|col| (col.header(), value(c, col, subs))).collect();
+    let mut line = serde_json::to_vec(&Value::Object(row)).unwrap_or_default();
+    line.push(b'\n');
+    line
+}
 
 #[cfg(test)]
 mod tests {

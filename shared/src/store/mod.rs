@@ -20,6 +20,7 @@
 //! | channel opt-out        | `P#{pid}#C#{cid}`           | `OPTOUT#{channel}`  |                                              |
 //! | provider id → message  | `PMID#{channel}#{provider id}` | `PMID`           |                                              |
 //! | tracked link           | `LINK#{token}`              | `LINK`              |                                              |
+//! | export job             | `P#{pid}#EXPORT#{id}`       | `EXPORT`            | GSI1PK `P#{pid}#EXPORTS#{shard}`, GSI1SK `{id}` |
 //! | template               | `P#{pid}#TEMPLATES`         | `T#{id}`            |                                              |
 //! | broadcast, its ledger  | `P#{pid}#BCAST#{id}`        | `BCAST`, `CHUNK#{n}`, `IDS#{n}` | GSI1PK `P#{pid}#BCASTS#{shard}`, GSI1SK `{id}` (the broadcast) |
 //! | broadcast counter shard| `P#{pid}#BCN#{id}#{shard}`  | `N`                 |                                              |
@@ -59,6 +60,7 @@ pub mod batch;
 pub mod broadcasts;
 pub mod bulk;
 pub mod contacts;
+pub mod exports;
 pub mod idempotency;
 pub mod imports;
 pub mod index;

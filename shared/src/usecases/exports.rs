@@ -126,21 +126,14 @@ pub fn contacts_csv(
 
 /// Each contact's cells, with its list memberships read where a column needs them.
 async fn contact_rows(store: &Store, pid: &str, columns: &[Column], contacts: &[Contact]) -> Result<Vec<Vec<String>>> {
-    let mut subs: Vec<Vec<Subscription>> = Vec::with_capacity(contacts.len());
-    if export::needs_lists(columns) {
-        for chunk in contacts.chunks(MEMBERSHIP_READS) {
-            let reads = chunk.iter().map(|c| store.contact_subscriptions(pid, &c.id));
-            subs.extend(futures::future::try_join_all(reads).await?);
-        }
-    }
+    let subs = memberships(store, pid, columns, contacts).await?;
     Ok(contacts
         .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let subs = subs.get(i).map_or(&[][..], Vec::as_slice);
+        .zip(subs)
+        .map(|(c, subs)| {
             columns
                 .iter()
-                .map(|col| export::cell(&export::value(c, col, subs)))
+                .map(|col| export::cell(&export::value(c, col, &subs)))
                 .collect()
         })
         .collect())
@@ -237,4 +230,343 @@ pub fn contact_messages_csv(
             Ok((page.data.iter().map(contact_message_row).collect(), page.next_cursor))
         }
     })
+}
+
+// Asynchronous exports: a job, a worker that streams the audience into an
+// S3 multipart upload, and a short-lived link to the finished file.
+
+/// What asynchronous exports need, built once per process.
+#[derive(Clone)]
+pub struct Exports {
+    pub store: Store,
+    pub files: crate::files::Files,
+    pub queue: crate::queue::Queue,
+    /// How long a download link works.
+    pub link_ttl: std::time::Duration,
+    /// Deliveries of an export's message before it is failed for good.
+    pub max_receives: u32,
+}
+
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExportInput {
+    /// The audience, as a bulk selection's filter (`q`, tags, list, …); absent: everyone.
+    #[schema(value_type = Option<Object>)]
+    pub filter: Option<crate::domain::bulk::Filter>,
+    /// Column names (as `columns` of `export.csv`); absent: the defaults.
+    pub columns: Option<Vec<String>>,
+    /// `csv` (default) or `jsonl`.
+    pub format: Option<export::Format>,
+    /// CSV: start with a UTF-8 byte order mark (for Excel).
+    pub bom: Option<bool>,
+    /// Soft-deleted contacts too: not offered yet (they leave the indexes an export reads).
+    pub include_deleted: Option<bool>,
+}
+
+/// An export as callers see it: the job, how far it is, and the file once done.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ExportView {
+    #[serde(flatten)]
+    pub job: crate::domain::export::ExportJob,
+    pub percent: f64,
+    /// A presigned GET of the file, while it is kept.
+    pub download_url: Option<String>,
+    pub download_expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub manifest: Option<crate::domain::export::Manifest>,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct ExportMessage {
+    project_id: String,
+    export_id: String,
+}
+
+fn manifest_key(object_key: &str) -> String {
+    format!("{object_key}.manifest.json")
+}
+
+/// The audience of a filter, checked as the list route checks a query.
+async fn audience_of(
+    store: &Store,
+    pid: &str,
+    f: &crate::domain::bulk::Filter,
+) -> Result<(Option<String>, ContactFilter)> {
+    let (q, filter) = crate::usecases::bulk::audience(f)?;
+    contacts::query(store, pid, q.as_deref(), &filter, None, 1, None).await?;
+    Ok((q, filter))
+}
+
+pub async fn create(ex: &Exports, pid: &str, input: ExportInput) -> Result<ExportView> {
+    if input.include_deleted == Some(true) {
+        return Err(Error::invalid(
+            "include_deleted",
+            "deleted contacts are not exported yet; their identities are reserved, their data kept until erased",
+        ));
+    }
+    let names: Vec<String> = match &input.columns {
+        Some(c) => c.clone(),
+        None => export::DEFAULT_COLUMNS.iter().map(|c| c.to_string()).collect(),
+    };
+    export::columns(Some(&names.join(",")))?;
+    let filter = input.filter.unwrap_or_else(|| crate::domain::bulk::Filter {
+        all: true,
+        ..Default::default()
+    });
+    audience_of(&ex.store, pid, &filter).await?;
+    let format = input.format.unwrap_or_default();
+    if format == export::Format::Jsonl && input.bom.is_some() {
+        return Err(Error::invalid("bom", "bom is for CSV"));
+    }
+    let job = crate::domain::export::ExportJob {
+        id: crate::domain::ids::new_id(),
+        state: crate::domain::export::ExportState::Pending,
+        format,
+        columns: names,
+        filter,
+        bom: input.bom.unwrap_or(false),
+        rows_written: 0,
+        total: None,
+        bytes: None,
+        sha256: None,
+        error: None,
+        object_key: None,
+        attempt: None,
+        created_at: chrono::Utc::now(),
+        started_at: None,
+        finished_at: None,
+    };
+    ex.store.put_export(pid, &job).await?;
+    ex.queue
+        .send(&ExportMessage {
+            project_id: pid.to_string(),
+            export_id: job.id.clone(),
+        })
+        .await?;
+    view(ex, job, false).await
+}
+
+async fn load(store: &Store, pid: &str, id: &str) -> Result<crate::domain::export::ExportJob> {
+    store.get_export(pid, id).await?.ok_or(Error::NotFound("export"))
+}
+
+/// The export; a finished one with a fresh link to its file.
+pub async fn get(ex: &Exports, pid: &str, id: &str) -> Result<ExportView> {
+    view(ex, load(&ex.store, pid, id).await?, false).await
+}
+
+/// A fresh link for a finished export whose file is still kept (410 once
+/// the bucket's lifecycle rule has removed it).
+pub async fn link(ex: &Exports, pid: &str, id: &str) -> Result<ExportView> {
+    let job = load(&ex.store, pid, id).await?;
+    if job.state != crate::domain::export::ExportState::Completed {
+        return Err(Error::Conflict {
+            code: "not_completed",
+            field: None,
+            message: "only a completed export has a file to link to".into(),
+        });
+    }
+    view(ex, job, true).await
+}
+
+async fn view(ex: &Exports, job: crate::domain::export::ExportJob, must_exist: bool) -> Result<ExportView> {
+    let percent = match (job.state, job.total) {
+        (crate::domain::export::ExportState::Completed, _) => 100.0,
+        (_, Some(t)) if t > 0 => ((job.rows_written as f64 * 1000.0 / t as f64).round() / 10.0).min(99.9),
+        _ => 0.0,
+    };
+    let mut v = ExportView {
+        percent,
+        download_url: None,
+        download_expires_at: None,
+        manifest: None,
+        job,
+    };
+    if let (crate::domain::export::ExportState::Completed, Some(key)) = (v.job.state, v.job.object_key.clone()) {
+        if ex.files.head(&key).await?.is_none() {
+            if must_exist {
+                return Err(Error::Conflict {
+                    code: "expired",
+                    field: None,
+                    message: "the export's file is no longer kept; run the export again".into(),
+                });
+            }
+            return Ok(v);
+        }
+        v.download_url = Some(ex.files.presign_get(&key, ex.link_ttl).await?);
+        v.download_expires_at = Some(chrono::Utc::now() + chrono::Duration::from_std(ex.link_ttl).unwrap_or_default());
+        v.manifest = serde_json::from_slice(&ex.files.get(&manifest_key(&key)).await?).ok();
+    }
+    Ok(v)
+}
+
+pub async fn list(
+    ex: &Exports,
+    pid: &str,
+    limit: usize,
+    cursor: Option<&str>,
+) -> Result<Page<crate::domain::export::ExportJob>> {
+    let before = cursor.map(crate::usecases::decode_cursor).transpose()?;
+    let (data, more) = ex.store.project_exports(pid, limit, before.as_deref()).await?;
+    let next_cursor = data
+        .last()
+        .filter(|_| more)
+        .map(|j: &crate::domain::export::ExportJob| crate::usecases::encode_cursor(&j.id));
+    Ok(Page { data, next_cursor })
+}
+
+pub async fn cancel(ex: &Exports, pid: &str, id: &str) -> Result<ExportView> {
+    let job = load(&ex.store, pid, id).await?;
+    if job.state.is_final() || !ex.store.cancel_export(pid, id).await? {
+        return Err(Error::Conflict {
+            code: "wrong_state",
+            field: None,
+            message: "the export has ended already".into(),
+        });
+    }
+    get(ex, pid, id).await
+}
+
+/// One export message: runs the export whole. A redelivery (the worker was
+/// killed) starts a new run that writes the whole file again under its own
+/// key; only the run that owns the export may finish it, so the file named
+/// is always one run's complete file.
+pub async fn handle_message(ex: &Exports, body: &str, receives: u32) -> Result<()> {
+    let m: ExportMessage = match serde_json::from_str(body) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(error = %e, "not an export message; dropped");
+            return Ok(());
+        }
+    };
+    let Some(job) = ex.store.get_export(&m.project_id, &m.export_id).await? else {
+        return Ok(());
+    };
+    if job.state.is_final() {
+        return Ok(());
+    }
+    let attempt = crate::domain::ids::new_id();
+    match run(ex, &m.project_id, &job, &attempt).await {
+        Ok(()) => Ok(()),
+        Err(e) if receives >= ex.max_receives => {
+            let why = format!(
+                "the export failed {receives} times; the last error: {}",
+                public_reason(&e)
+            );
+            ex.store
+                .finish_export(&m.project_id, &job.id, &attempt, Err(&why))
+                .await?;
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn public_reason(e: &Error) -> String {
+    match e {
+        Error::Internal(_) => "an internal error (logged)".into(),
+        e => e.to_string(),
+    }
+}
+
+/// Rows written between two progress updates (and cancel checks).
+const PROGRESS_EVERY: u64 = 1000;
+
+async fn run(ex: &Exports, pid: &str, job: &crate::domain::export::ExportJob, attempt: &str) -> Result<()> {
+    use sha2::{Digest, Sha256};
+    let store = &ex.store;
+    let columns = export::columns(Some(&job.columns.join(",")))?;
+    let (q, filter) = crate::usecases::bulk::audience(&job.filter)?;
+    let total = contacts::count(store, pid, q.as_deref(), &filter).await?;
+    if !store.start_export(pid, &job.id, attempt, total).await? {
+        return Ok(()); // Cancelled meanwhile.
+    }
+    let started_at = chrono::Utc::now();
+    let key = format!("exports/{pid}/{}/{attempt}.{}", job.id, job.format.extension());
+    let mut upload = ex.files.writer(&key, job.format.content_type());
+    let mut hash = Sha256::new();
+    let (mut rows, mut bytes, mut reported) = (0u64, 0u64, 0u64);
+    let mut head = Vec::new();
+    if job.format == export::Format::Csv {
+        if job.bom {
+            head.extend_from_slice(BOM);
+        }
+        head.extend(csv_lines(&[columns.iter().map(Column::header).collect()])?);
+    }
+    let mut chunk = head;
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = contacts::query(store, pid, q.as_deref(), &filter, None, PAGE, cursor.as_deref()).await?;
+        match job.format {
+            export::Format::Csv => chunk.extend(csv_lines(&contact_rows(store, pid, &columns, &page.data).await?)?),
+            export::Format::Jsonl => {
+                for (c, subs) in page
+                    .data
+                    .iter()
+                    .zip(memberships(store, pid, &columns, &page.data).await?)
+                {
+                    chunk.extend(export::json_line(c, &columns, &subs));
+                }
+            }
+        }
+        rows += page.data.len() as u64;
+        hash.update(&chunk);
+        bytes += chunk.len() as u64;
+        upload.write(&chunk).await?;
+        chunk.clear();
+        if rows - reported >= PROGRESS_EVERY {
+            reported = rows;
+            if !store.export_progress(pid, &job.id, attempt, rows).await? {
+                // Cancelled, or a newer run owns it: this run's parts are dropped.
+                upload.abort().await?;
+                return Ok(());
+            }
+        }
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    upload.finish().await?;
+    let manifest = crate::domain::export::Manifest {
+        export_id: job.id.clone(),
+        rows,
+        bytes,
+        sha256: hex::encode(hash.finalize()),
+        format: job.format,
+        columns: job.columns.clone(),
+        filter: job.filter.clone(),
+        started_at,
+        finished_at: chrono::Utc::now(),
+    };
+    let manifest_json = serde_json::to_vec_pretty(&manifest).map_err(Error::internal)?;
+    ex.files
+        .put(&manifest_key(&key), manifest_json, "application/json")
+        .await?;
+    if ex
+        .store
+        .finish_export(pid, &job.id, attempt, Ok((&manifest, &key)))
+        .await?
+    {
+        tracing::info!(export = %job.id, rows, bytes, "export completed");
+    }
+    Ok(())
+}
+
+/// Each contact's list memberships where a column needs them (else none).
+async fn memberships(
+    store: &Store,
+    pid: &str,
+    columns: &[Column],
+    contacts: &[Contact],
+) -> Result<Vec<Vec<Subscription>>> {
+    let mut subs: Vec<Vec<Subscription>> = Vec::with_capacity(contacts.len());
+    if export::needs_lists(columns) {
+        for chunk in contacts.chunks(MEMBERSHIP_READS) {
+            let reads = chunk.iter().map(|c| store.contact_subscriptions(pid, &c.id));
+            subs.extend(futures::future::try_join_all(reads).await?);
+        }
+    } else {
+        subs.resize(contacts.len(), Vec::new());
+    }
+    Ok(subs)
 }

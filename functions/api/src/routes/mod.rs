@@ -3,6 +3,7 @@
 mod audience;
 mod broadcasts;
 mod contacts;
+mod exports;
 mod health;
 mod imports;
 mod lists;
@@ -34,6 +35,9 @@ pub(crate) use contacts::{
     __path_bulk, __path_bulk_job, __path_create_contact, __path_export_contacts, __path_merge_contacts,
 };
 pub(crate) use contacts::{__path_delete_contact, __path_get_contact, __path_list_contacts, __path_update_contact};
+pub(crate) use exports::{
+    __path_cancel_export, __path_create_export, __path_get_export, __path_link_export, __path_list_exports,
+};
 pub(crate) use health::__path_health;
 pub(crate) use imports::{
     __path_cancel_import, __path_create_import, __path_get_import, __path_list_imports, __path_preview_import,
@@ -115,6 +119,13 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(public)
         .route("/health", get(health::health))
         .route("/v1/projects/{pid}/contacts/export.csv", get(contacts::export_contacts))
+        .route(
+            "/v1/projects/{pid}/exports",
+            get(exports::list_exports).post(exports::create_export),
+        )
+        .route("/v1/projects/{pid}/exports/{id}", get(exports::get_export))
+        .route("/v1/projects/{pid}/exports/{id}/link", post(exports::link_export))
+        .route("/v1/projects/{pid}/exports/{id}/cancel", post(exports::cancel_export))
         .route("/v1/projects/{pid}/messages/export.csv", get(messages::export_messages))
         .route(
             "/v1/projects/{pid}/contact-messages/export.csv",

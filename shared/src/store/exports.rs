@@ -125,17 +125,32 @@ impl Store {
         Ok(conditional(req.send().await)?.is_some())
     }
 
-    /// Cancels an export that has not ended; the export as it is now, if it was.
+    /// Cancels an export that has not ended; whether it had not.
     pub async fn cancel_export(&self, pid: &str, id: &str) -> Result<bool> {
-        let out = self
-            .client
-            .update_item()
+        self.end_export(pid, id, ExportState::Cancelled, None).await
+    }
+
+    /// Fails an export that has not ended, whichever run had it (the local
+    /// stack restarted under it); whether it had not ended.
+    pub async fn fail_export(&self, pid: &str, id: &str, why: &str) -> Result<bool> {
+        self.end_export(pid, id, ExportState::Failed, Some(why)).await
+    }
+
+    async fn end_export(&self, pid: &str, id: &str, state: ExportState, why: Option<&str>) -> Result<bool> {
+        let mut req = self.client.update_item();
+        req = match why {
+            Some(why) => req
+                .update_expression("SET #state = :end, finished_at = :now, #error = :e")
+                .expression_attribute_names("#error", "error")
+                .expression_attribute_values(":e", s(why)),
+            None => req.update_expression("SET #state = :end, finished_at = :now"),
+        };
+        let out = req
             .table_name(&self.table)
             .set_key(Some(export_key(pid, id)))
-            .update_expression("SET #state = :cancelled, finished_at = :now")
             .condition_expression("#state IN (:pending, :running)")
             .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":cancelled", to_attr(&ExportState::Cancelled)?)
+            .expression_attribute_values(":end", to_attr(&state)?)
             .expression_attribute_values(":pending", to_attr(&ExportState::Pending)?)
             .expression_attribute_values(":running", to_attr(&ExportState::Running)?)
             .expression_attribute_values(":now", to_attr(&Utc::now())?)

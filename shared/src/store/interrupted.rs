@@ -24,9 +24,13 @@ pub enum Unfinished {
         pid: String,
         id: String,
     },
+    Export {
+        pid: String,
+        id: String,
+    },
 }
 
-/// `P#{pid}#IMPORT#{id}` / `P#{pid}#BULK#{id}` → the job.
+/// `P#{pid}#IMPORT#{id}` / `BULK` / `BCAST` / `EXPORT` → the job.
 fn job_of(item: &Item) -> Option<Unfinished> {
     let pk = get_s(item, "PK")?;
     let rest = pk.strip_prefix("P#")?;
@@ -37,6 +41,7 @@ fn job_of(item: &Item) -> Option<Unfinished> {
         ("IMPORT", "IMPORT") => Some(Unfinished::Import { pid, id }),
         ("BULK", "BULK") => Some(Unfinished::Bulk { pid, id }),
         ("BCAST", "BCAST") => Some(Unfinished::Broadcast { pid, id }),
+        ("EXPORT", "EXPORT") => Some(Unfinished::Export { pid, id }),
         _ => None,
     }
 }
@@ -50,12 +55,15 @@ impl Store {
                 .client
                 .scan()
                 .table_name(&self.table)
-                .filter_expression("SK IN (:import, :bulk, :bcast) AND #state IN (:pending, :running, :sending)")
+                .filter_expression(
+                    "SK IN (:import, :bulk, :bcast, :export) AND #state IN (:pending, :running, :sending)",
+                )
                 .projection_expression("PK, SK")
                 .expression_attribute_names("#state", "state")
                 .expression_attribute_values(":import", AttributeValue::S("IMPORT".into()))
                 .expression_attribute_values(":bulk", AttributeValue::S("BULK".into()))
                 .expression_attribute_values(":bcast", AttributeValue::S("BCAST".into()))
+                .expression_attribute_values(":export", AttributeValue::S("EXPORT".into()))
                 .expression_attribute_values(":sending", AttributeValue::S("sending".into()))
                 .expression_attribute_values(":pending", AttributeValue::S("pending".into()))
                 .expression_attribute_values(":running", AttributeValue::S("running".into()))

@@ -19,7 +19,7 @@ and its queue messages (kept in memory by the SQS emulator) are gone; resume it 
 pub const REASON: &str = "interrupted: the local stack was restarted while this job was unfinished, \
 and its files and queue messages (kept in memory by the S3 and SQS emulator) are gone; start it again";
 
-/// Fails every pending or running import and bulk job, and pauses every
+/// Fails every pending or running import, bulk job and export, and pauses every
 /// pending or sending broadcast; how many.
 pub async fn fail_all(store: &Store) -> Result<usize> {
     let jobs = store.unfinished_jobs().await?;
@@ -42,6 +42,7 @@ pub async fn fail_all(store: &Store) -> Result<usize> {
                 )
                 .await?
                 .is_some(),
+            Unfinished::Export { pid, id } => store.fail_export(pid, id, REASON).await?,
         };
         if done {
             info!(job = ?job, "interrupted job failed");

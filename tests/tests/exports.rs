@@ -425,3 +425,124 @@ async fn an_export_whose_worker_died_is_taken_over_and_ends_with_an_exact_file()
     assert_eq!(emails.into_iter().collect::<BTreeSet<_>>(), everyone, "no row lost");
     assert_eq!(done["manifest"]["sha256"].as_str(), Some(sha256_hex(&file).as_str()));
 }
+
+#[tokio::test]
+async fn a_scheduled_export_runs_in_the_local_runner_within_its_period_and_lists_its_run() {
+    let app = TestApp::spawn().await;
+    let p = app.project().await;
+    let url = format!("/v1/projects/{}/export-schedules", p.id);
+    let mut everyone = BTreeSet::new();
+    for i in 0..5 {
+        let email = format!("s{i}@example.com");
+        upsert(&app, &p, json!({"email": email})).await;
+        everyone.insert(email);
+    }
+    for (body, field) in [
+        (json!({"schedule": "every day"}), "schedule"),
+        (json!({"schedule": "cron(0 9 * * MON *)"}), "schedule"),
+        (
+            json!({"schedule": "rate(1 day)", "timezone": "Mars/Olympus"}),
+            "timezone",
+        ),
+        (json!({"schedule": "rate(1 day)", "prefix": "../elsewhere"}), "prefix"),
+        (json!({"schedule": "rate(1 day)", "columns": ["nope"]}), "columns"),
+        (json!({}), "schedule"),
+    ] {
+        let r = app.post(&url, &p.key, body.clone()).await;
+        assert_eq!(
+            (r.status, r.field()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some(field)),
+            "{body}: {:?}",
+            r.body
+        );
+    }
+    // Mondays at 09:00 in Helsinki: the next run is a Monday, 09:00 there.
+    let weekly = app
+        .post(
+            &url,
+            &p.key,
+            json!({"name": "Weekly", "schedule": "cron(0 9 ? * MON *)", "timezone": "Europe/Helsinki"}),
+        )
+        .await;
+    assert_eq!(weekly.status, StatusCode::CREATED, "{:?}", weekly.body);
+    let next: chrono::DateTime<chrono::Utc> = weekly.body["next_run_at"].as_str().unwrap().parse().unwrap();
+    let local = next.with_timezone(&chrono_tz::Europe::Helsinki);
+    use chrono::{Datelike, Timelike};
+    assert_eq!(
+        (local.weekday(), local.hour(), local.minute()),
+        (chrono::Weekday::Mon, 9, 0)
+    );
+
+    let r = app
+        .post(
+            &url,
+            &p.key,
+            json!({"name": "Minutely", "schedule": "rate(1 minute)", "columns": ["email"], "prefix": "daily-audience"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let created: chrono::DateTime<chrono::Utc> = r.body["created_at"].as_str().unwrap().parse().unwrap();
+    let first: chrono::DateTime<chrono::Utc> = r.body["next_run_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!((first - created).num_seconds(), 60);
+
+    // The runner's own tick (every minute, as in template.yaml) starts the run.
+    let runs_url = format!("{url}/{id}/runs");
+    let mut run = Value::Null;
+    for _ in 0..300 {
+        let r = app.get(&runs_url, &p.key).await;
+        if let Some(first) = r.body["data"].as_array().and_then(|d| d.first()) {
+            if first["state"] == "completed" {
+                run = first.clone();
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    assert_eq!(run["state"], "completed", "no completed run within two periods");
+    assert_eq!(run["schedule_id"], id.as_str());
+    let export = wait_export(&app, &p, run["id"].as_str().unwrap()).await;
+    let file = fetch(&app, export["download_url"].as_str().unwrap()).await;
+    let mut reader = csv::Reader::from_reader(&file[..]);
+    let emails: BTreeSet<String> = reader.records().map(|r| r.unwrap()[0].to_string()).collect();
+    assert_eq!(emails, everyone);
+    assert!(
+        export["download_url"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("/exports/{}/daily-audience/", p.id)),
+        "a dated object under the prefix"
+    );
+    let s = app.get(&format!("{url}/{id}"), &p.key).await;
+    assert_eq!(s.body["last_export_id"], run["id"]);
+    let next: chrono::DateTime<chrono::Utc> = s.body["next_run_at"].as_str().unwrap().parse().unwrap();
+    assert!(next > first, "moved on to the next period");
+
+    // Paused: off the due list; deleted: gone, its exports kept.
+    let r = app.patch(&format!("{url}/{id}"), &p.key, json!({"paused": true})).await;
+    assert_eq!(
+        (r.body["paused"].as_bool(), r.body["next_run_at"].is_null()),
+        (Some(true), true)
+    );
+    let r = app
+        .patch(&format!("{url}/{id}"), &p.key, json!({"paused": false}))
+        .await;
+    assert!(r.body["next_run_at"].is_string());
+    let list = app.get(&url, &p.key).await;
+    assert_eq!(list.body["data"].as_array().unwrap().len(), 2);
+    let r = app.delete(&format!("{url}/{id}"), &p.key).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.get(&format!("{url}/{id}"), &p.key).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.get(
+            &format!("/v1/projects/{}/exports/{}", p.id, run["id"].as_str().unwrap()),
+            &p.key
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
+}

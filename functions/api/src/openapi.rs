@@ -22,7 +22,8 @@ use crate::routes::*;
           create_broadcast, list_broadcasts, get_broadcast, update_broadcast, send_broadcast, pause_broadcast,
           resume_broadcast, cancel_broadcast, twilio_sms, twilio_status, follow_link,
           export_contacts, export_messages, export_contact_messages,
-          create_export, list_exports, get_export, link_export, cancel_export),
+          create_export, list_exports, get_export, link_export, cancel_export,
+          create_schedule, list_schedules, get_schedule, update_schedule, delete_schedule, schedule_runs),
     modifiers(&Security),
     tags((name = "projects"), (name = "contacts"), (name = "timeline"), (name = "public"), (name = "messages"), (name = "tags"), (name = "lists"), (name = "imports"), (name = "templates"), (name = "broadcasts"), (name = "exports"), (name = "sms", description = "Twilio webhooks and tracked links"), (name = "meta"))
 )]

@@ -553,6 +553,8 @@ mod tests {
                 ("BulkQueue".into(), "http://q/x-BulkQueue".into()),
                 ("EmailConfigurationSet".into(), "x-EmailConfigurationSet".into()),
                 ("SendQueue".into(), "http://q/x-SendQueue".into()),
+                ("ExportsBucket".into(), "x-exportsbucket".into()),
+                ("ExportQueue".into(), "http://q/x-ExportQueue".into()),
             ]),
             ..Stack::default()
         };
@@ -571,6 +573,9 @@ mod tests {
         assert_eq!(env["EMAIL_CONFIGURATION_SET"], "x-EmailConfigurationSet");
         assert_eq!(env["SENDER_DOMAIN"], "example.com");
         assert_eq!(env["PUBLIC_BASE_URL"], "");
+        assert_eq!(env["EXPORTS_BUCKET"], "x-exportsbucket");
+        assert_eq!(env["EXPORT_QUEUE_URL"], "http://q/x-ExportQueue");
+        assert_eq!(env["EXPORT_LINK_SECONDS"], "900");
     }
 
     #[test]
@@ -584,6 +589,8 @@ mod tests {
             "BulkQueue",
             "SendQueue",
             "EmailConfigurationSet",
+            "ExportsBucket",
+            "ExportQueue",
         ];
         let stack = Stack {
             names: names.iter().map(|n| (n.to_string(), format!("x-{n}"))).collect(),

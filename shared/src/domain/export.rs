@@ -321,9 +321,45 @@ pub struct ExportJob {
     #[serde(default)]
     #[schema(ignore)]
     pub attempt: Option<String>,
+    /// The schedule this export is a run of.
+    #[serde(default)]
+    pub schedule_id: Option<String>,
+    /// A scheduled run's file goes under `exports/{project}/{prefix}/{date}/`.
+    #[serde(default)]
+    #[schema(ignore)]
+    pub prefix: Option<String>,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// A recurring export: a schedule in EventBridge Scheduler's syntax, in a
+/// time zone, and what each run exports.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ExportSchedule {
+    pub id: String,
+    pub name: String,
+    /// `cron(0 9 ? * MON *)`, `rate(1 day)`, `rate(1 minute)`, …
+    pub schedule: String,
+    /// IANA time zone the cron fields are read in (default `UTC`).
+    pub timezone: String,
+    #[schema(value_type = Object)]
+    pub filter: Filter,
+    pub columns: Vec<String>,
+    pub format: Format,
+    #[serde(default)]
+    pub bom: bool,
+    /// Where under the project's exports each run's dated file goes: `exports/{project}/{prefix}/{YYYY-MM-DD}/…`.
+    pub prefix: String,
+    #[serde(default)]
+    pub paused: bool,
+    /// The next run, unless paused.
+    pub next_run_at: Option<DateTime<Utc>>,
+    pub last_run_at: Option<DateTime<Utc>>,
+    /// The export of the latest run.
+    pub last_export_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 /// What a finished export wrote, kept beside the file.

@@ -15,6 +15,7 @@ pub mod merge;
 pub mod message;
 pub mod normalize;
 pub mod project;
+pub mod schedule;
 pub mod search;
 pub mod ses_event;
 pub mod sms;

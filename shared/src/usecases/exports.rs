@@ -275,25 +275,71 @@ pub struct ExportView {
     pub manifest: Option<crate::domain::export::Manifest>,
 }
 
+/// On the export queue.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct ExportMessage {
-    project_id: String,
-    export_id: String,
+#[serde(tag = "step", rename_all = "snake_case")]
+enum ExportStep {
+    /// Run one export.
+    Run { project_id: String, export_id: String },
+    /// The scheduler's tick: start the scheduled runs that are due.
+    Tick {
+        #[serde(default)]
+        at: Option<chrono::DateTime<chrono::Utc>>,
+    },
 }
 
 fn manifest_key(object_key: &str) -> String {
     format!("{object_key}.manifest.json")
 }
 
-/// The audience of a filter, checked as the list route checks a query.
-async fn audience_of(
-    store: &Store,
-    pid: &str,
-    f: &crate::domain::bulk::Filter,
-) -> Result<(Option<String>, ContactFilter)> {
+/// Refuses a filter the list route would refuse (before any export runs).
+pub(crate) async fn check_audience(store: &Store, pid: &str, f: &crate::domain::bulk::Filter) -> Result<()> {
     let (q, filter) = crate::usecases::bulk::audience(f)?;
     contacts::query(store, pid, q.as_deref(), &filter, None, 1, None).await?;
-    Ok((q, filter))
+    Ok(())
+}
+
+/// An export to start (checked already).
+pub(crate) struct NewExport {
+    pub id: String,
+    pub filter: crate::domain::bulk::Filter,
+    pub columns: Vec<String>,
+    pub format: export::Format,
+    pub bom: bool,
+    pub schedule_id: Option<String>,
+    pub prefix: Option<String>,
+}
+
+/// Writes the export pending and queues its run.
+pub(crate) async fn start(ex: &Exports, pid: &str, e: NewExport) -> Result<crate::domain::export::ExportJob> {
+    let job = crate::domain::export::ExportJob {
+        id: e.id,
+        state: crate::domain::export::ExportState::Pending,
+        format: e.format,
+        columns: e.columns,
+        filter: e.filter,
+        bom: e.bom,
+        rows_written: 0,
+        total: None,
+        bytes: None,
+        sha256: None,
+        error: None,
+        object_key: None,
+        attempt: None,
+        schedule_id: e.schedule_id,
+        prefix: e.prefix,
+        created_at: chrono::Utc::now(),
+        started_at: None,
+        finished_at: None,
+    };
+    ex.store.put_export(pid, &job).await?;
+    ex.queue
+        .send(&ExportStep::Run {
+            project_id: pid.to_string(),
+            export_id: job.id.clone(),
+        })
+        .await?;
+    Ok(job)
 }
 
 pub async fn create(ex: &Exports, pid: &str, input: ExportInput) -> Result<ExportView> {
@@ -312,36 +358,25 @@ pub async fn create(ex: &Exports, pid: &str, input: ExportInput) -> Result<Expor
         all: true,
         ..Default::default()
     });
-    audience_of(&ex.store, pid, &filter).await?;
+    check_audience(&ex.store, pid, &filter).await?;
     let format = input.format.unwrap_or_default();
     if format == export::Format::Jsonl && input.bom.is_some() {
         return Err(Error::invalid("bom", "bom is for CSV"));
     }
-    let job = crate::domain::export::ExportJob {
-        id: crate::domain::ids::new_id(),
-        state: crate::domain::export::ExportState::Pending,
-        format,
-        columns: names,
-        filter,
-        bom: input.bom.unwrap_or(false),
-        rows_written: 0,
-        total: None,
-        bytes: None,
-        sha256: None,
-        error: None,
-        object_key: None,
-        attempt: None,
-        created_at: chrono::Utc::now(),
-        started_at: None,
-        finished_at: None,
-    };
-    ex.store.put_export(pid, &job).await?;
-    ex.queue
-        .send(&ExportMessage {
-            project_id: pid.to_string(),
-            export_id: job.id.clone(),
-        })
-        .await?;
+    let job = start(
+        ex,
+        pid,
+        NewExport {
+            id: crate::domain::ids::new_id(),
+            filter,
+            columns: names,
+            format,
+            bom: input.bom.unwrap_or(false),
+            schedule_id: None,
+            prefix: None,
+        },
+    )
+    .await?;
     view(ex, job, false).await
 }
 
@@ -431,21 +466,22 @@ pub async fn cancel(ex: &Exports, pid: &str, id: &str) -> Result<ExportView> {
 /// key; only the run that owns the export may finish it, so the file named
 /// is always one run's complete file.
 pub async fn handle_message(ex: &Exports, body: &str, receives: u32) -> Result<()> {
-    let m: ExportMessage = match serde_json::from_str(body) {
-        Ok(m) => m,
+    let (project_id, export_id) = match serde_json::from_str(body) {
+        Ok(ExportStep::Run { project_id, export_id }) => (project_id, export_id),
+        Ok(ExportStep::Tick { at }) => return crate::usecases::export_schedules::tick(ex, at).await,
         Err(e) => {
             tracing::warn!(error = %e, "not an export message; dropped");
             return Ok(());
         }
     };
-    let Some(job) = ex.store.get_export(&m.project_id, &m.export_id).await? else {
+    let Some(job) = ex.store.get_export(&project_id, &export_id).await? else {
         return Ok(());
     };
     if job.state.is_final() {
         return Ok(());
     }
     let attempt = crate::domain::ids::new_id();
-    match run(ex, &m.project_id, &job, &attempt).await {
+    match run(ex, &project_id, &job, &attempt).await {
         Ok(()) => Ok(()),
         Err(e) if receives >= ex.max_receives => {
             let why = format!(
@@ -453,7 +489,7 @@ pub async fn handle_message(ex: &Exports, body: &str, receives: u32) -> Result<(
                 public_reason(&e)
             );
             ex.store
-                .finish_export(&m.project_id, &job.id, &attempt, Err(&why))
+                .finish_export(&project_id, &job.id, &attempt, Err(&why))
                 .await?;
             Ok(())
         }
@@ -481,7 +517,16 @@ async fn run(ex: &Exports, pid: &str, job: &crate::domain::export::ExportJob, at
         return Ok(()); // Cancelled meanwhile.
     }
     let started_at = chrono::Utc::now();
-    let key = format!("exports/{pid}/{}/{attempt}.{}", job.id, job.format.extension());
+    // A scheduled run's file is dated, under the schedule's prefix.
+    let key = match &job.prefix {
+        Some(prefix) => format!(
+            "exports/{pid}/{prefix}/{}/{}/{attempt}.{}",
+            started_at.format("%Y-%m-%d"),
+            job.id,
+            job.format.extension()
+        ),
+        None => format!("exports/{pid}/{}/{attempt}.{}", job.id, job.format.extension()),
+    };
     let mut upload = ex.files.writer(&key, job.format.content_type());
     let mut hash = Sha256::new();
     let (mut rows, mut bytes, mut reported) = (0u64, 0u64, 0u64);

@@ -7,6 +7,7 @@ pub mod broadcasts;
 pub mod bulk;
 pub mod contacts;
 pub mod events;
+pub mod export_schedules;
 pub mod exports;
 pub mod feedback;
 pub mod filter;

@@ -14,7 +14,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{JsonBody, ProjectKey, QueryParams};
 use crate::AppState;
 
-fn exports(state: &AppState) -> ApiResult<&Exports> {
+pub(super) fn exports(state: &AppState) -> ApiResult<&Exports> {
     state.exports.as_ref().ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

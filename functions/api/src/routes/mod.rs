@@ -3,6 +3,7 @@
 mod audience;
 mod broadcasts;
 mod contacts;
+mod export_schedules;
 mod exports;
 mod health;
 mod imports;
@@ -35,6 +36,10 @@ pub(crate) use contacts::{
     __path_bulk, __path_bulk_job, __path_create_contact, __path_export_contacts, __path_merge_contacts,
 };
 pub(crate) use contacts::{__path_delete_contact, __path_get_contact, __path_list_contacts, __path_update_contact};
+pub(crate) use export_schedules::{
+    __path_create_schedule, __path_delete_schedule, __path_get_schedule, __path_list_schedules, __path_schedule_runs,
+    __path_update_schedule,
+};
 pub(crate) use exports::{
     __path_cancel_export, __path_create_export, __path_get_export, __path_link_export, __path_list_exports,
 };
@@ -126,6 +131,20 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/v1/projects/{pid}/exports/{id}", get(exports::get_export))
         .route("/v1/projects/{pid}/exports/{id}/link", post(exports::link_export))
         .route("/v1/projects/{pid}/exports/{id}/cancel", post(exports::cancel_export))
+        .route(
+            "/v1/projects/{pid}/export-schedules",
+            get(export_schedules::list_schedules).post(export_schedules::create_schedule),
+        )
+        .route(
+            "/v1/projects/{pid}/export-schedules/{id}",
+            get(export_schedules::get_schedule)
+                .patch(export_schedules::update_schedule)
+                .delete(export_schedules::delete_schedule),
+        )
+        .route(
+            "/v1/projects/{pid}/export-schedules/{id}/runs",
+            get(export_schedules::schedule_runs),
+        )
         .route("/v1/projects/{pid}/messages/export.csv", get(messages::export_messages))
         .route(
             "/v1/projects/{pid}/contact-messages/export.csv",

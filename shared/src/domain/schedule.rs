@@ -7,7 +7,7 @@
 
 use std::str::FromStr;
 
-use chrono::{DateTime, Duration, LocalResult, TimeZone, Utc};
+use chrono::{DateTime, Duration, LocalResult, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 
 use crate::{Error, Result};
@@ -36,8 +36,10 @@ impl Schedule {
         ))
     }
 
-    /// The first run strictly after `after`, in `tz` (rates count from `anchor`).
+    /// The first run strictly after `after`, in `tz` (rates count from
+    /// `anchor`), to the second: the scheduler's resolution is the minute.
     pub fn next_after(&self, after: DateTime<Utc>, anchor: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
+        let anchor = anchor.with_nanosecond(0).unwrap_or(anchor);
         match self {
             Schedule::Rate(every) => {
                 let every_ms = every.num_milliseconds().max(60_000);

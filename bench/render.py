@@ -26,7 +26,7 @@ def machine():
 
 # A step not run (a run stopped early) leaves its section out.
 # bench/run.sh's steps, in its order.
-STEPS = ["cold", "counts", "parse", "rss", "latency", "wcu", "imports", "fault", "audience", "render", "broadcast", "artifacts"]
+STEPS = ["cold", "counts", "parse", "rss", "latency", "wcu", "imports", "fault", "audience", "render", "broadcast", "exports", "artifacts"]
 
 
 def lines(path):
@@ -58,6 +58,7 @@ def main():
     artifacts = lines(at("artifacts"))
     render_bench = one(at("render"))
     broadcast = one(at("broadcast"))
+    exports = lines(at("exports"))
     by_name = {c["binary"]: c for c in cold}
     hello, sdk = by_name["floor-hello"], by_name["floor-sdk"]
     out = []
@@ -112,7 +113,27 @@ def main():
     render_latency(w, latency, wcu)
     render_audience(w, audience)
     render_messaging(w, render_bench, broadcast)
+    render_exports(w, exports)
     print("\n".join(out))
+
+
+def render_exports(w, exports):
+    if not exports:
+        return
+    w("## Asynchronous exports\n")
+    w("`export-bench` (`bench/import/src/bin/export_bench.rs`): for each size, a project of its own loaded through the import "
+      "pipeline, then the export as the export worker runs it (CSV, the default 13 columns, into an S3 multipart upload, "
+      "a running SHA-256), in this process against the emulators, DynamoDB (a fresh dynoxide) through the counting proxy. "
+      "The floor reads the same contacts page by page (the same index queries and batch reads) and writes nothing. "
+      "Peak RSS is the process's high-water mark, reset before each step (it starts from what the process holds then).\n")
+    w("| contacts | state | rows | MiB written | export s | rows/s | floor s | floor rows/s | ÷ floor | RSS before | floor peak RSS | export peak RSS | DynamoDB requests / 1,000 rows | by operation |")
+    w("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for e in exports:
+        ops = ", ".join(f"{k} {v:g}" for k, v in e["by_operation_per_1000_rows"].items())
+        w(f"| {e['contacts']:,} | {e['state']} | {e['rows']:,} | {(e['bytes'] or 0) / 1048576:.2f} | {e['export_seconds']} | "
+          f"{e['rows_per_second']:,} | {e['floor_seconds']} | {e['floor_rows_per_second']:,} | {e['ratio']} | {e['rss_before_mib']} | "
+          f"{e['floor_peak_rss_mib']} | {e['export_peak_rss_mib']} | {e['dynamodb_requests_per_1000_rows']:g} | {ops} |")
+    w("")
 
 
 # What a send worker's recipient costs on AWS, for the projection: DynamoDB's

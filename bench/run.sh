@@ -27,7 +27,7 @@ step() {
 echo "bench: building release binaries (lto, codegen-units=1, strip)…" >&2
 # The functions are built together and alone, as make lambda builds them:
 # features of other crates (the CLI's, the bench's) are not unified into them.
-cargo build --release -q -p roster-api -p roster-import-planner -p roster-import-worker -p roster-bulk-worker -p roster-ses-events -p roster-send-worker
+cargo build --release -q -p roster-api -p roster-import-planner -p roster-import-worker -p roster-bulk-worker -p roster-ses-events -p roster-send-worker -p roster-export-worker
 cargo build --release -q -p roster-bench-floors -p roster-bench-import -p roster-bench-messaging
 cargo build -q --workspace --locked  # the debug build of make test and make dev
 
@@ -106,6 +106,14 @@ broadcast() {
 }
 echo "bench: a ${BROADCAST_RECIPIENTS:-10000}-recipient broadcast through one send worker…" >&2
 step broadcast broadcast
+
+# Exports get a DynamoDB of their own too.
+export_bench() {
+  start_dynamodb exports
+  AWS_ENDPOINT_URL_DYNAMODB="$dynamodb_url" target/release/export-bench "${EXPORT_SIZES:-10000,100000}"
+}
+echo "bench: asynchronous exports of ${EXPORT_SIZES:-10000,100000} contacts…" >&2
+step exports export_bench
 
 # The deployed artifacts: make lambda (arm64, cargo-lambda), each zip's size.
 artifacts() {

@@ -610,7 +610,7 @@ mod tests {
             checked.push(f.binary);
         }
         checked.sort();
-        assert_eq!(checked, ["import-planner", "import-worker"]);
+        assert_eq!(checked, ["export-worker", "import-planner", "import-worker"]);
     }
 
     #[test]

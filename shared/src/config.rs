@@ -45,6 +45,8 @@ pub struct Config {
     pub export_sync_rows: usize,
     /// Where asynchronous exports are written.
     pub exports_bucket: Option<String>,
+    /// A bucket of the user's that export schedules may write to.
+    pub export_destination_bucket: Option<String>,
     pub export_queue_url: Option<String>,
     /// Seconds a download link of a finished export works.
     pub export_link_seconds: u64,
@@ -115,6 +117,10 @@ impl Config {
         Some(crate::usecases::exports::Exports {
             store,
             files: crate::files::Files::new(crate::aws::s3(sdk), self.exports_bucket.clone()?),
+            destination: self
+                .export_destination_bucket
+                .clone()
+                .map(|b| crate::files::Files::new(crate::aws::s3(sdk), b)),
             queue: crate::queue::Queue::new(crate::aws::sqs(sdk), self.export_queue_url.clone()?),
             link_ttl: std::time::Duration::from_secs(self.export_link_seconds),
             max_receives: self.queue_max_receives,
@@ -175,6 +181,9 @@ impl Config {
                 .unwrap_or_else(|| crate::twilio::DEFAULT_API_URL.to_string()),
             export_sync_rows: positive(&var, "EXPORT_SYNC_ROWS", crate::usecases::exports::SYNC_ROWS)?,
             exports_bucket: var("EXPORTS_BUCKET").filter(|b| !b.is_empty()),
+            export_destination_bucket: var("EXPORT_DESTINATION_BUCKET")
+                .map(|b| b.trim().to_string())
+                .filter(|b| !b.is_empty()),
             export_queue_url: var("EXPORT_QUEUE_URL").filter(|u| !u.is_empty()),
             export_link_seconds: positive(&var, "EXPORT_LINK_SECONDS", 900)?,
         })

@@ -549,3 +549,74 @@ async fn a_scheduled_export_runs_in_the_local_runner_within_its_period_and_lists
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn a_schedule_may_write_to_the_one_bucket_of_yours_the_deployment_grants() {
+    let bucket = format!("dest-{}", ulid::Ulid::new().to_string().to_lowercase());
+    let sdk = roster::aws::sdk_config().await;
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let app = TestApp::spawn_with(&[("ExportDestinationBucket", &bucket)]).await;
+    let p = app.project().await;
+    let url = format!("/v1/projects/{}/export-schedules", p.id);
+    for i in 0..3 {
+        upsert(&app, &p, json!({"email": format!("d{i}@example.com")})).await;
+    }
+    let r = app
+        .post(
+            &url,
+            &p.key,
+            json!({"schedule": "rate(1 day)", "bucket": "someone-elses-bucket"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.field()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("bucket"))
+    );
+    let r = app
+        .post(
+            &url,
+            &p.key,
+            json!({"schedule": "rate(1 day)", "bucket": bucket, "prefix": "crm/contacts", "columns": ["email"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    // The scheduler's tick, as EventBridge Scheduler sends it, a day and a bit later.
+    let at = (chrono::Utc::now() + chrono::Duration::hours(25)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    app.send_to_queue("ExportQueue", json!({"step": "tick", "at": at}).to_string())
+        .await;
+    let mut run = Value::Null;
+    for _ in 0..100 {
+        let r = app.get(&format!("{url}/{id}/runs"), &p.key).await;
+        if let Some(first) = r.body["data"]
+            .as_array()
+            .and_then(|d| d.first())
+            .filter(|f| f["state"] == "completed")
+        {
+            run = first.clone();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(run["bucket"], bucket.as_str(), "{run}");
+    let export_id = run["id"].as_str().unwrap();
+    let started: chrono::DateTime<chrono::Utc> = run["started_at"].as_str().unwrap().parse().unwrap();
+    let key = format!("crm/contacts/{}/{export_id}.csv", started.format("%Y-%m-%d"));
+    let object = s3.get_object().bucket(&bucket).key(&key).send().await.unwrap();
+    let file = object.body.collect().await.unwrap().into_bytes().to_vec();
+    let mut reader = csv::Reader::from_reader(&file[..]);
+    assert_eq!(reader.records().count(), 3);
+    assert!(s3
+        .head_object()
+        .bucket(&bucket)
+        .key(format!("{key}.manifest.json"))
+        .send()
+        .await
+        .is_ok());
+    // Its link is signed for that bucket.
+    let v = app
+        .get(&format!("/v1/projects/{}/exports/{export_id}", p.id), &p.key)
+        .await;
+    assert_eq!(fetch(&app, v.body["download_url"].as_str().unwrap()).await, file);
+}

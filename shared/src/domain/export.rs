@@ -328,6 +328,9 @@ pub struct ExportJob {
     #[serde(default)]
     #[schema(ignore)]
     pub prefix: Option<String>,
+    /// The bucket it is written to, when not the exports bucket.
+    #[serde(default)]
+    pub bucket: Option<String>,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -349,8 +352,12 @@ pub struct ExportSchedule {
     pub format: Format,
     #[serde(default)]
     pub bom: bool,
-    /// Where under the project's exports each run's dated file goes: `exports/{project}/{prefix}/{YYYY-MM-DD}/…`.
+    /// Where each run's dated file goes: `exports/{project}/{prefix}/{YYYY-MM-DD}/…`
+    /// in the exports bucket, or `{prefix}/{YYYY-MM-DD}/{export id}.csv` in `bucket`.
     pub prefix: String,
+    /// A bucket of the user's (the one the deployment grants), else the exports bucket.
+    #[serde(default)]
+    pub bucket: Option<String>,
     #[serde(default)]
     pub paused: bool,
     /// The next run, unless paused.

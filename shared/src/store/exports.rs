@@ -49,7 +49,8 @@ impl Store {
     }
 
     /// Makes `attempt` the export's run (from pending, or from a run that
-    /// stopped); false if it has ended meanwhile (cancelled).
+    /// stopped; `started_at` is then this run's start); false if it has
+    /// ended meanwhile (cancelled).
     pub async fn start_export(&self, pid: &str, id: &str, attempt: &str, total: u64) -> Result<bool> {
         let now = to_attr(&Utc::now())?;
         let out = self
@@ -58,7 +59,7 @@ impl Store {
             .table_name(&self.table)
             .set_key(Some(export_key(pid, id)))
             .update_expression(
-                "SET #state = :running, attempt = :a, #total = :t, rows_written = :zero, started_at = if_not_exists(started_at, :now)",
+                "SET #state = :running, attempt = :a, #total = :t, rows_written = :zero, started_at = :now",
             )
             .condition_expression("#state IN (:pending, :running)")
             .expression_attribute_names("#state", "state")

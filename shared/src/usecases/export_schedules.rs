@@ -28,8 +28,12 @@ pub struct ScheduleInput {
     pub columns: Option<Vec<String>>,
     pub format: Option<Format>,
     pub bom: Option<bool>,
-    /// Where each run's dated file goes under the exports bucket (default `scheduled/{id}`).
+    /// Where each run's dated file goes (default `scheduled/{id}`): under
+    /// the project's exports, or in `bucket`.
     pub prefix: Option<String>,
+    /// A bucket of yours to write to instead: the one the deployment grants
+    /// (`ExportDestinationBucket`); `""` goes back to the exports bucket.
+    pub bucket: Option<String>,
     pub paused: Option<bool>,
 }
 
@@ -70,6 +74,7 @@ async fn build(
         format: Format::Csv,
         bom: false,
         prefix: format!("scheduled/{id}"),
+        bucket: None,
         paused: false,
         next_run_at: None,
         last_run_at: None,
@@ -102,6 +107,10 @@ async fn build(
     if let Some(p) = input.prefix {
         s.prefix = check_prefix(&p)?;
     }
+    if let Some(b) = input.bucket {
+        s.bucket = Some(b.trim().to_string()).filter(|b| !b.is_empty());
+    }
+    ex.check_bucket(s.bucket.as_deref())?;
     if let Some(p) = input.paused {
         s.paused = p;
     }
@@ -206,6 +215,7 @@ pub async fn tick(ex: &Exports, at: Option<DateTime<Utc>>) -> Result<()> {
                 bom: s.bom,
                 schedule_id: Some(s.id.clone()),
                 prefix: Some(s.prefix.clone()),
+                bucket: s.bucket.clone(),
             },
         )
         .await?;

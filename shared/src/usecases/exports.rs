@@ -239,7 +239,10 @@ pub fn contact_messages_csv(
 #[derive(Clone)]
 pub struct Exports {
     pub store: Store,
+    /// The exports bucket.
     pub files: crate::files::Files,
+    /// A bucket of the user's that the template grants (`ExportDestinationBucket`), if any.
+    pub destination: Option<crate::files::Files>,
     pub queue: crate::queue::Queue,
     /// How long a download link works.
     pub link_ttl: std::time::Duration,
@@ -308,6 +311,7 @@ pub(crate) struct NewExport {
     pub bom: bool,
     pub schedule_id: Option<String>,
     pub prefix: Option<String>,
+    pub bucket: Option<String>,
 }
 
 /// Writes the export pending and queues its run.
@@ -328,6 +332,7 @@ pub(crate) async fn start(ex: &Exports, pid: &str, e: NewExport) -> Result<crate
         attempt: None,
         schedule_id: e.schedule_id,
         prefix: e.prefix,
+        bucket: e.bucket,
         created_at: chrono::Utc::now(),
         started_at: None,
         finished_at: None,
@@ -374,6 +379,7 @@ pub async fn create(ex: &Exports, pid: &str, input: ExportInput) -> Result<Expor
             bom: input.bom.unwrap_or(false),
             schedule_id: None,
             prefix: None,
+            bucket: None,
         },
     )
     .await?;
@@ -389,8 +395,8 @@ pub async fn get(ex: &Exports, pid: &str, id: &str) -> Result<ExportView> {
     view(ex, load(&ex.store, pid, id).await?, false).await
 }
 
-/// A fresh link for a finished export whose file is still kept (410 once
-/// the bucket's lifecycle rule has removed it).
+/// A fresh link for a finished export whose file is still kept (409
+/// `expired` once the bucket's lifecycle rule has removed it).
 pub async fn link(ex: &Exports, pid: &str, id: &str) -> Result<ExportView> {
     let job = load(&ex.store, pid, id).await?;
     if job.state != crate::domain::export::ExportState::Completed {
@@ -417,7 +423,11 @@ async fn view(ex: &Exports, job: crate::domain::export::ExportJob, must_exist: b
         job,
     };
     if let (crate::domain::export::ExportState::Completed, Some(key)) = (v.job.state, v.job.object_key.clone()) {
-        if ex.files.head(&key).await?.is_none() {
+        // A bucket no longer granted (the deployment changed): no link to give.
+        let Ok(files) = ex.files_for(v.job.bucket.as_deref()) else {
+            return Ok(v);
+        };
+        if files.head(&key).await?.is_none() {
             if must_exist {
                 return Err(Error::Conflict {
                     code: "expired",
@@ -427,9 +437,9 @@ async fn view(ex: &Exports, job: crate::domain::export::ExportJob, must_exist: b
             }
             return Ok(v);
         }
-        v.download_url = Some(ex.files.presign_get(&key, ex.link_ttl).await?);
+        v.download_url = Some(files.presign_get(&key, ex.link_ttl).await?);
         v.download_expires_at = Some(chrono::Utc::now() + chrono::Duration::from_std(ex.link_ttl).unwrap_or_default());
-        v.manifest = serde_json::from_slice(&ex.files.get(&manifest_key(&key)).await?).ok();
+        v.manifest = serde_json::from_slice(&files.get(&manifest_key(&key)).await?).ok();
     }
     Ok(v)
 }
@@ -504,6 +514,26 @@ fn public_reason(e: &Error) -> String {
     }
 }
 
+impl Exports {
+    /// Where an export's file goes: the exports bucket, or the user's.
+    fn files_for(&self, bucket: Option<&str>) -> Result<&crate::files::Files> {
+        match bucket {
+            None => Ok(&self.files),
+            Some(b) => self.destination.as_ref().filter(|d| d.bucket() == b).ok_or_else(|| {
+                Error::invalid(
+                    "bucket",
+                    format!("{b} is not the bucket this deployment may write exports to"),
+                )
+            }),
+        }
+    }
+
+    /// Refuses a destination bucket the template does not grant.
+    pub(crate) fn check_bucket(&self, bucket: Option<&str>) -> Result<()> {
+        self.files_for(bucket).map(|_| ())
+    }
+}
+
 /// Rows written between two progress updates (and cancel checks).
 const PROGRESS_EVERY: u64 = 1000;
 
@@ -517,17 +547,19 @@ async fn run(ex: &Exports, pid: &str, job: &crate::domain::export::ExportJob, at
         return Ok(()); // Cancelled meanwhile.
     }
     let started_at = chrono::Utc::now();
-    // A scheduled run's file is dated, under the schedule's prefix.
-    let key = match &job.prefix {
-        Some(prefix) => format!(
-            "exports/{pid}/{prefix}/{}/{}/{attempt}.{}",
-            started_at.format("%Y-%m-%d"),
-            job.id,
-            job.format.extension()
-        ),
-        None => format!("exports/{pid}/{}/{attempt}.{}", job.id, job.format.extension()),
+    let files = ex.files_for(job.bucket.as_deref())?;
+    let date = started_at.format("%Y-%m-%d");
+    let ext = job.format.extension();
+    // A scheduled run's file is dated, under the schedule's prefix; in the
+    // exports bucket each run writes its own key. In the user's bucket the
+    // key is the export's: a run that stopped never completed its upload,
+    // and two runs of one export write the same whole file.
+    let key = match (&job.bucket, &job.prefix) {
+        (Some(_), Some(prefix)) => format!("{prefix}/{date}/{}.{ext}", job.id),
+        (None, Some(prefix)) => format!("exports/{pid}/{prefix}/{date}/{}/{attempt}.{ext}", job.id),
+        (_, None) => format!("exports/{pid}/{}/{attempt}.{ext}", job.id),
     };
-    let mut upload = ex.files.writer(&key, job.format.content_type());
+    let mut upload = files.writer(&key, job.format.content_type());
     let mut hash = Sha256::new();
     let (mut rows, mut bytes, mut reported) = (0u64, 0u64, 0u64);
     let mut head = Vec::new();
@@ -584,7 +616,7 @@ async fn run(ex: &Exports, pid: &str, job: &crate::domain::export::ExportJob, at
         finished_at: chrono::Utc::now(),
     };
     let manifest_json = serde_json::to_vec_pretty(&manifest).map_err(Error::internal)?;
-    ex.files
+    files
         .put(&manifest_key(&key), manifest_json, "application/json")
         .await?;
     if ex

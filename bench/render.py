@@ -131,7 +131,7 @@ def render_exports(w, exports):
     for e in exports:
         ops = ", ".join(f"{k} {v:g}" for k, v in e["by_operation_per_1000_rows"].items())
         w(f"| {e['contacts']:,} | {e['state']} | {e['rows']:,} | {(e['bytes'] or 0) / 1048576:.2f} | {e['export_seconds']} | "
-          f"{e['rows_per_second']:,} | {e['floor_seconds']} | {e['floor_rows_per_second']:,} | {e['ratio']} | {e['rss_before_mib']} | "
+          f"{e['rows_per_second']:,.0f} | {e['floor_seconds']} | {e['floor_rows_per_second']:,.0f} | {e['ratio']} | {e['rss_before_mib']} | "
           f"{e['floor_peak_rss_mib']} | {e['export_peak_rss_mib']} | {e['dynamodb_requests_per_1000_rows']:g} | {ops} |")
     w("")
 

@@ -82,3 +82,34 @@ pub async fn upload(
     upload.finish().await?;
     Ok(())
 }
+
+/// A new import of the file at `path` into `project`, uploaded and planned as
+/// the planner plans it: the message of its first chunk, ready to run.
+pub async fn planned_import(
+    importer: &roster::usecases::imports::Importer,
+    project: &roster::domain::project::Project,
+    path: &std::path::Path,
+) -> Result<roster::usecases::imports::ChunkMessage, BenchError> {
+    use roster::usecases::imports::{self, ChunkMessage, CreateImport, PlanMessage};
+    let job = imports::create(
+        importer,
+        project,
+        CreateImport {
+            filename: "people.csv".into(),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let import_id = job.status.import.id.clone();
+    upload(importer, &job.status.import.source_key, path).await?;
+    let plan = serde_json::to_string(&PlanMessage {
+        project_id: project.id.clone(),
+        import_id: import_id.clone(),
+    })?;
+    imports::handle_plan_message(importer, &plan, 1).await?;
+    Ok(ChunkMessage {
+        project_id: project.id.clone(),
+        import_id,
+        chunk: 0,
+    })
+}

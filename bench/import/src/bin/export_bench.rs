@@ -13,10 +13,10 @@ use roster::domain::project::ProjectSettings;
 use roster::usecases::contacts;
 use roster::usecases::exports::{self, ExportInput};
 use roster::usecases::filter::ContactFilter;
-use roster::usecases::imports::{self, ChunkMessage, CreateImport, PlanMessage};
+use roster::usecases::imports;
 use roster::usecases::projects;
 use roster_bench_import::delay::DelayProxy;
-use roster_bench_import::{peak_rss_mib, reset_peak_rss, upload, write_people, BenchError as Error};
+use roster_bench_import::{peak_rss_mib, planned_import, reset_peak_rss, write_people, BenchError as Error};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -65,27 +65,7 @@ async fn main() -> Result<(), Error> {
         let project = projects::get(&store, &created.project.id).await?;
         let path = std::env::temp_dir().join(format!("roster-export-{n}.csv"));
         write_people(&path, u64::MAX, n)?;
-        let job = imports::create(
-            &importer,
-            &project,
-            CreateImport {
-                filename: "people.csv".into(),
-                ..Default::default()
-            },
-        )
-        .await?;
-        let import_id = job.status.import.id.clone();
-        upload(&importer, &job.status.import.source_key, &path).await?;
-        let plan = serde_json::to_string(&PlanMessage {
-            project_id: project.id.clone(),
-            import_id: import_id.clone(),
-        })?;
-        imports::handle_plan_message(&importer, &plan, 1).await?;
-        let chunk = ChunkMessage {
-            project_id: project.id.clone(),
-            import_id,
-            chunk: 0,
-        };
+        let chunk = planned_import(&importer, &project, &path).await?;
         imports::run_chunk(&importer, &chunk, false).await?;
 
         // Floor: the same contacts, read page by page, nothing written.

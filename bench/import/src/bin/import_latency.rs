@@ -11,10 +11,10 @@
 use std::time::{Duration, Instant};
 
 use roster::domain::project::ProjectSettings;
-use roster::usecases::imports::{self, ChunkMessage, CreateImport, PlanMessage};
+use roster::usecases::imports;
 use roster::usecases::projects;
 use roster_bench_import::delay::DelayProxy;
-use roster_bench_import::{bench_stack, upload, write_people, BenchError as Error};
+use roster_bench_import::{bench_stack, planned_import, write_people, BenchError as Error};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -53,29 +53,10 @@ async fn main() -> Result<(), Error> {
         .await?;
         let project = projects::get(&store, &created.project.id).await?;
         for pass in ["all new", "all existing"] {
-            let job = imports::create(
-                &importer,
-                &project,
-                CreateImport {
-                    filename: "people.csv".into(),
-                    ..Default::default()
-                },
-            )
-            .await?;
-            let id = job.status.import.id.clone();
-            upload(&importer, &job.status.import.source_key, &path).await?;
-            let plan = serde_json::to_string(&PlanMessage {
-                project_id: project.id.clone(),
-                import_id: id.clone(),
-            })?;
-            imports::handle_plan_message(&importer, &plan, 1).await?;
+            let msg = planned_import(&importer, &project, &path).await?;
+            let id = msg.import_id.clone();
             proxy.take_counts();
             proxy.take_upstream_busy();
-            let msg = ChunkMessage {
-                project_id: project.id.clone(),
-                import_id: id.clone(),
-                chunk: 0,
-            };
             let t = Instant::now();
             imports::run_chunk(&importer, &msg, false).await?;
             let secs = t.elapsed().as_secs_f64();

@@ -136,10 +136,24 @@ pub async fn unsubscribe_if_listed(
     via: Via,
     note: Option<String>,
 ) -> Result<bool> {
+    set_status_if_listed(store, pid, list_id, cid, SubscriptionStatus::Unsubscribed, via, note).await
+}
+
+/// As [`set_status`], if the list is still there (a message's list may have
+/// been deleted since). Whether it was.
+pub async fn set_status_if_listed(
+    store: &Store,
+    pid: &str,
+    list_id: &str,
+    cid: &str,
+    status: SubscriptionStatus,
+    via: Via,
+    note: Option<String>,
+) -> Result<bool> {
     if store.get_list(pid, list_id).await?.is_none() {
         return Ok(false);
     }
-    set_status(store, pid, list_id, cid, SubscriptionStatus::Unsubscribed, via, note).await?;
+    set_status(store, pid, list_id, cid, status, via, note).await?;
     Ok(true)
 }
 

@@ -389,21 +389,20 @@ pub(crate) async fn opted_out_at_carrier(store: &Store, pid: &str, m: &Message, 
 
 pub(crate) async fn opted_out_by_carrier(store: &Store, pid: &str, cid: &str, list_id: Option<&str>) -> Result<()> {
     if let Some(list_id) = list_id {
-        if store.get_list(pid, list_id).await?.is_some() {
-            lists::set_status(
-                store,
-                pid,
-                list_id,
-                cid,
-                SubscriptionStatus::OptedOut,
-                Via::Feedback,
-                Some(format!(
-                    "Twilio error {}: opted out at the carrier",
-                    crate::domain::sms::ERROR_OPTED_OUT
-                )),
-            )
-            .await?;
-        }
+        let note = format!(
+            "Twilio error {}: opted out at the carrier",
+            crate::domain::sms::ERROR_OPTED_OUT
+        );
+        lists::set_status_if_listed(
+            store,
+            pid,
+            list_id,
+            cid,
+            SubscriptionStatus::OptedOut,
+            Via::Feedback,
+            Some(note),
+        )
+        .await?;
     }
     Ok(())
 }

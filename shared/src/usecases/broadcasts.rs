@@ -754,11 +754,7 @@ async fn send_one(
     if let Err(reason) = messages::eligibility(store, pid, contact, b.channel, b.list_id.as_deref()).await? {
         return Ok(Outcome::Skipped(reason));
     }
-    let to = match b.channel {
-        Channel::Email => contact.email.clone(),
-        Channel::Sms => contact.phone.clone(),
-    }
-    .unwrap_or_default();
+    let to = messages::address_of(contact, b.channel).unwrap_or_default();
     let mut message = messages::new_message(contact, template, b.list_id.clone(), Some(b.id.clone()), &b.from, &to);
     message.id = mid;
     let base = b.base_url.clone().unwrap_or_default();

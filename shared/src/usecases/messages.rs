@@ -74,11 +74,7 @@ pub async fn eligibility(
     if contact.deleted_at.is_some() || contact.status == ContactStatus::Deleted {
         return Ok(Err(SkipReason::Deleted));
     }
-    let address = match channel {
-        Channel::Email => contact.email.as_deref(),
-        Channel::Sms => contact.phone.as_deref(),
-    };
-    if address.is_none() {
+    if address_of(contact, channel).is_none() {
         return Ok(Err(SkipReason::NoAddress));
     }
     if let Some(o) = store.channel_opt_out(pid, &contact.id, channel).await? {
@@ -251,7 +247,7 @@ pub async fn send(
         });
     }
     let base = ms.base_url(request_base)?;
-    let to = address_of(&contact, channel);
+    let to = address_of(&contact, channel).unwrap_or_default();
     let mut message = new_message(&contact, &template, input.list_id.clone(), None, &from, &to);
     let prepared = prepare(
         ms,
@@ -372,12 +368,12 @@ pub(crate) fn accepted_state(channel: Channel) -> MessageState {
     }
 }
 
-fn address_of(contact: &Contact, channel: Channel) -> String {
+/// The contact's address on a channel: its email, or its phone number.
+pub(crate) fn address_of(contact: &Contact, channel: Channel) -> Option<&str> {
     match channel {
-        Channel::Email => contact.email.clone(),
-        Channel::Sms => contact.phone.clone(),
+        Channel::Email => contact.email.as_deref(),
+        Channel::Sms => contact.phone.as_deref(),
     }
-    .unwrap_or_default()
 }
 
 /// Twilio said the number replied STOP at the carrier (21610): the message

@@ -32,7 +32,7 @@ use crate::domain::list::Channel;
 use crate::domain::message::{MessageState, SkipReason};
 use crate::domain::project::Project;
 use crate::domain::template::{Compiled, Template};
-use crate::mailer::{while_throttled, SendError};
+use crate::mailer::SendError;
 use crate::queue::Queue;
 use crate::store::messages::Engagement;
 use crate::store::Store;
@@ -775,9 +775,15 @@ async fn send_one(
         let m = store.get_message(pid, &contact.id, &message.id).await?;
         return Ok(m.map_or(Outcome::Uncertain, |m| claimed_outcome(m.status)));
     }
-    let delivered = while_throttled(THROTTLE_TRIES, THROTTLE_WAIT, || {
-        messages::deliver(&bc.ms, project, &message, &prepared, &base)
-    })
+    let delivered = messages::hand_over(
+        &bc.ms,
+        project,
+        &message,
+        &prepared,
+        &base,
+        THROTTLE_TRIES,
+        THROTTLE_WAIT,
+    )
     .await;
     match delivered {
         Ok(provider_id) => {

@@ -271,9 +271,15 @@ pub async fn send(
         take_number_slot(store, &project.id, &from, rate).await?;
     }
     store.put_message(&project.id, &message).await?;
-    let delivered = while_throttled(3, std::time::Duration::from_millis(200), || {
-        deliver(ms, project, &message, &prepared, &base)
-    })
+    let delivered = hand_over(
+        ms,
+        project,
+        &message,
+        &prepared,
+        &base,
+        3,
+        std::time::Duration::from_millis(200),
+    )
     .await;
     let provider = match channel {
         Channel::Email => "email",
@@ -543,14 +549,18 @@ pub(crate) fn prepare(
     Ok(Prepared::Email { parts, raw, links })
 }
 
-/// Hands the message to its provider (after storing its tracked links, so
-/// that a click is counted however fast it comes); the provider's id.
-pub(crate) async fn deliver(
+/// Stores the message's tracked links (once, so that a click is counted
+/// however fast it comes), then hands the message to its provider, trying
+/// again while it throttles (`tries` calls, waits doubling from `first`);
+/// the provider's id.
+pub(crate) async fn hand_over(
     ms: &Messaging,
     project: &Project,
     message: &Message,
     prepared: &Prepared,
     base: &str,
+    tries: u32,
+    first: std::time::Duration,
 ) -> std::result::Result<String, SendError> {
     if !prepared.links().is_empty() {
         ms.store
@@ -558,6 +568,17 @@ pub(crate) async fn deliver(
             .await
             .map_err(|e| SendError::Other(e.to_string()))?;
     }
+    while_throttled(tries, first, || deliver(ms, project, message, prepared, base)).await
+}
+
+/// One call to the message's provider.
+async fn deliver(
+    ms: &Messaging,
+    project: &Project,
+    message: &Message,
+    prepared: &Prepared,
+    base: &str,
+) -> std::result::Result<String, SendError> {
     let out = match prepared {
         Prepared::Email { raw, .. } => ms.mailer.send_raw(&message.from, &message.to, raw.clone()).await,
         Prepared::Sms { body, .. } => {

@@ -755,7 +755,7 @@ async fn send_one(
         return Ok(Outcome::Skipped(reason));
     }
     let to = messages::address_of(contact, b.channel).unwrap_or_default();
-    let mut message = messages::new_message(contact, template, b.list_id.clone(), Some(b.id.clone()), &b.from, &to);
+    let mut message = messages::new_message(contact, template, b.list_id.clone(), Some(b.id.clone()), &b.from, to);
     message.id = mid;
     let base = b.base_url.clone().unwrap_or_default();
     let prepared = match messages::prepare(&bc.ms, project, contact, compiled, &message, &base, b.track_links) {

@@ -248,7 +248,7 @@ pub async fn send(
     }
     let base = ms.base_url(request_base)?;
     let to = address_of(&contact, channel).unwrap_or_default();
-    let mut message = new_message(&contact, &template, input.list_id.clone(), None, &from, &to);
+    let mut message = new_message(&contact, &template, input.list_id.clone(), None, &from, to);
     let prepared = prepare(
         ms,
         project,

@@ -370,7 +370,10 @@ async fn an_async_export_is_the_audience_with_its_manifest_in_csv_and_json_lines
         (json!({"columns": ["nope"]}), "columns"),
         (json!({"format": "xml"}), "format"),
         (json!({"format": "jsonl", "bom": true}), "bom"),
-        (json!({"include_deleted": true}), "include_deleted"),
+        (
+            json!({"include_deleted": true, "filter": {"q": "a0"}}),
+            "include_deleted",
+        ),
     ] {
         let r = app
             .post(&format!("/v1/projects/{}/exports", p.id), &p.key, body.clone())
@@ -381,6 +384,111 @@ async fn an_async_export_is_the_audience_with_its_manifest_in_csv_and_json_lines
             "{body}"
         );
     }
+}
+
+#[tokio::test]
+async fn deleted_contacts_are_exported_once_when_asked_for_and_never_listed() {
+    let app = TestApp::spawn().await;
+    let p = app.project().await;
+    let list = app
+        .post(
+            &format!("/v1/projects/{}/lists", p.id),
+            &p.key,
+            json!({"name": "Members", "channel": "email", "sender": "news@example.com"}),
+        )
+        .await;
+    assert_eq!(list.status, StatusCode::CREATED, "{:?}", list.body);
+    let list_id = list.body["id"].as_str().unwrap().to_string();
+    let (mut ids, mut everyone) = (Vec::new(), BTreeSet::new());
+    for i in 0..12 {
+        let email = format!("d{i:02}@example.com");
+        let tags = if i % 2 == 0 { json!(["vip"]) } else { json!([]) };
+        let lists = if i < 6 { json!([list_id]) } else { json!([]) };
+        ids.push(upsert(&app, &p, json!({"email": email, "tags": tags, "add_to_lists": lists})).await);
+        everyone.insert(email);
+    }
+    // Deleted: d00 and d02 (vip, members), d03 (member), d07; d09 deleted, then back.
+    for i in [0, 2, 3, 7, 9] {
+        let r = app
+            .delete(&format!("/v1/projects/{}/contacts/{}", p.id, ids[i]), &p.key)
+            .await;
+        assert!(r.status.is_success(), "{:?}", r.body);
+    }
+    upsert(&app, &p, json!({"email": "d09@example.com"})).await;
+    let live = app
+        .get(&format!("/v1/projects/{}/contacts?limit=100", p.id), &p.key)
+        .await;
+    assert_eq!(
+        live.body["data"].as_array().unwrap().len(),
+        8,
+        "the lists never show deleted contacts"
+    );
+
+    let export = |filter: Value| {
+        let (app, p) = (&app, &p);
+        async move {
+            let r = app
+                .post(
+                    &format!("/v1/projects/{}/exports", p.id),
+                    &p.key,
+                    json!({"include_deleted": true, "filter": filter, "columns": ["email", "status", "deleted_at"]}),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+            let done = wait_export(app, p, r.body["id"].as_str().unwrap()).await;
+            assert_eq!(done["state"], "completed", "{done}");
+            assert_eq!(done["manifest"]["include_deleted"], true);
+            assert_eq!(done["total"], done["rows_written"], "{done}");
+            let file = fetch(app, done["download_url"].as_str().unwrap()).await;
+            let mut reader = csv::Reader::from_reader(&file[..]);
+            let rows: Vec<(String, String, String)> = reader
+                .records()
+                .map(|r| {
+                    let r = r.unwrap();
+                    (r[0].to_string(), r[1].to_string(), r[2].to_string())
+                })
+                .collect();
+            rows
+        }
+    };
+    let all = export(json!({"all": true})).await;
+    assert_eq!(all.len(), 12, "each contact once: {all:?}");
+    assert_eq!(all.iter().map(|r| r.0.clone()).collect::<BTreeSet<_>>(), everyone);
+    let deleted: BTreeSet<&str> = all.iter().filter(|r| r.1 == "deleted").map(|r| r.0.as_str()).collect();
+    assert_eq!(
+        deleted,
+        BTreeSet::from([
+            "d00@example.com",
+            "d02@example.com",
+            "d03@example.com",
+            "d07@example.com"
+        ])
+    );
+    assert!(all.iter().all(|r| (r.1 == "deleted") == !r.2.is_empty()), "{all:?}");
+    // Live contacts first, then the deleted ones.
+    assert!(all[..8].iter().all(|r| r.1 != "deleted"), "{all:?}");
+
+    let vip: BTreeSet<String> = export(json!({"tag": "vip"})).await.into_iter().map(|r| r.0).collect();
+    let want: BTreeSet<String> = (0..12).step_by(2).map(|i| format!("d{i:02}@example.com")).collect();
+    assert_eq!(vip, want);
+    let members: BTreeSet<String> = export(json!({"list_id": list_id}))
+        .await
+        .into_iter()
+        .map(|r| r.0)
+        .collect();
+    let want: BTreeSet<String> = (0..6).map(|i| format!("d{i:02}@example.com")).collect();
+    assert_eq!(members, want);
+
+    // Without it: the live audience only.
+    let r = app
+        .post(
+            &format!("/v1/projects/{}/exports", p.id),
+            &p.key,
+            json!({"columns": ["email"]}),
+        )
+        .await;
+    let done = wait_export(&app, &p, r.body["id"].as_str().unwrap()).await;
+    assert_eq!(done["rows_written"], 8);
 }
 
 #[tokio::test]

@@ -304,6 +304,9 @@ pub struct ExportJob {
     pub filter: Filter,
     #[serde(default)]
     pub bom: bool,
+    /// Soft-deleted contacts that match the filter too, after the live ones.
+    #[serde(default)]
+    pub include_deleted: bool,
     /// Rows written so far (all of them once completed).
     #[serde(default)]
     pub rows_written: u64,
@@ -352,6 +355,9 @@ pub struct ExportSchedule {
     pub format: Format,
     #[serde(default)]
     pub bom: bool,
+    /// Each run exports the soft-deleted contacts that match too.
+    #[serde(default)]
+    pub include_deleted: bool,
     /// Where each run's dated file goes: `exports/{project}/{prefix}/{YYYY-MM-DD}/…`
     /// in the exports bucket, or `{prefix}/{YYYY-MM-DD}/{export id}.csv` in `bucket`.
     pub prefix: String,
@@ -380,6 +386,9 @@ pub struct Manifest {
     pub columns: Vec<String>,
     #[schema(value_type = Object)]
     pub filter: Filter,
+    /// Soft-deleted contacts were exported too (those deleted before `started_at`).
+    #[serde(default)]
+    pub include_deleted: bool,
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
 }

@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::{
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
-use super::index::{contact_sort_attrs, index_attrs, ref_sort, text_sort, time_sort, Order, UPDATED_SORT};
+use super::index::{contact_sort_attrs, index_attrs, ref_sort, text_sort, time_sort, Order, NEWEST, UPDATED_SORT};
 use super::{from_item, get_s, key, n, s, sdk_error, to_attr, Item, Store};
 use crate::domain::contact::{Contact, ContactStatus, IdentityKind, Source};
 use crate::Result;
@@ -32,6 +32,12 @@ fn identity_pk(pid: &str, kind: IdentityKind, value: &str) -> String {
 
 fn contacts_list(pid: &str) -> String {
     format!("P#{pid}#CONTACTS")
+}
+
+/// Soft-deleted contacts: a list of their own, so that the live lists never
+/// read them and an export that asks for them can.
+fn deleted_list(pid: &str) -> String {
+    format!("P#{pid}#DELETED")
 }
 
 /// The outcome of claiming an identity value for a contact.
@@ -577,18 +583,24 @@ impl Store {
         conditional(out).map(|_| ())
     }
 
-    /// Marks the contact deleted and takes it out of the index; its identities
-    /// stay claimed. `None` if there is no such contact.
+    /// Marks the contact deleted and moves it from the live lists to the
+    /// deleted one; its identities stay claimed. `None` if there is no such
+    /// contact.
     pub async fn soft_delete_contact(&self, pid: &str, cid: &str) -> Result<Option<Contact>> {
         let now = to_attr(&Utc::now())?;
+        let [(_, list_pk), (_, list_sk)] = index_attrs(&deleted_list(pid), cid);
         let out = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(contact_pk(pid, cid), CONTACT_SK)))
-            .update_expression("SET #st = :deleted, deleted_at = if_not_exists(deleted_at, :now), updated_at = :now REMOVE GSI1PK, GSI1SK")
+            .update_expression(
+                "SET #st = :deleted, deleted_at = if_not_exists(deleted_at, :now), updated_at = :now, GSI1PK = :lpk, GSI1SK = :lsk",
+            )
             .condition_expression("attribute_exists(PK) AND attribute_not_exists(erased_at)")
             .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":lpk", list_pk)
+            .expression_attribute_values(":lsk", list_sk)
             .expression_attribute_values(":deleted", to_attr(&ContactStatus::Deleted)?)
             .expression_attribute_values(":now", now)
             .return_values(ReturnValue::AllNew)
@@ -677,7 +689,35 @@ impl Store {
         limit: usize,
         before: Option<&str>,
     ) -> Result<(Vec<(Contact, String)>, bool, Option<String>)> {
-        let (entries, more) = self.sorted_page(&contacts_list(pid), order, limit, before).await?;
+        self.contacts_page(&contacts_list(pid), false, order, limit, before)
+            .await
+    }
+
+    /// Soft-deleted contacts, newest first, as [`Store::list_contacts`] pages.
+    pub async fn list_deleted_contacts(
+        &self,
+        pid: &str,
+        limit: usize,
+        before: Option<&str>,
+    ) -> Result<(Vec<(Contact, String)>, bool, Option<String>)> {
+        self.contacts_page(&deleted_list(pid), true, NEWEST, limit, before)
+            .await
+    }
+
+    /// Soft-deleted contacts (an index count).
+    pub async fn count_deleted_contacts(&self, pid: &str) -> Result<u64> {
+        self.count_list(&deleted_list(pid)).await
+    }
+
+    async fn contacts_page(
+        &self,
+        list: &str,
+        deleted: bool,
+        order: Order,
+        limit: usize,
+        before: Option<&str>,
+    ) -> Result<(Vec<(Contact, String)>, bool, Option<String>)> {
+        let (entries, more) = self.sorted_page(list, order, limit, before).await?;
         let last = entries.last().map(|(_, p)| p.clone());
         let positions: HashMap<String, String> = entries
             .iter()
@@ -689,8 +729,10 @@ impl Store {
                 .and_then(|pk| positions.get(pk))
                 .cloned()
                 .unwrap_or_default();
+            // The index is eventually consistent: an entry can name a contact
+            // that has moved to the other list since.
             if let StoredContact::Live(c) = contact_from(item)? {
-                if c.status != ContactStatus::Deleted {
+                if (c.status == ContactStatus::Deleted) == deleted {
                     contacts.push((c, position));
                 }
             }

@@ -24,7 +24,7 @@ pub const INDEX: &str = "GSI1";
 
 /// A sorted view of a GSI1 list: which index, its (string) sort key, and
 /// the direction. Every sort index shares GSI1's sharded partition key, so a
-/// contact leaves all of them at once when its GSI1 keys are removed.
+/// contact moves between lists (live, deleted) in all of them at once.
 #[derive(Clone, Copy, Debug)]
 pub struct Order {
     pub index: &'static str,

@@ -8,7 +8,7 @@
 //! | item                   | PK                          | SK                  | index keys                                   |
 //! |------------------------|-----------------------------|---------------------|----------------------------------------------|
 //! | project                | `P#{pid}`                   | `PROJECT`           |                                              |
-//! | contact                | `P#{pid}#C#{cid}`           | `CONTACT`           | GSI1PK `P#{pid}#CONTACTS#{shard}`, GSI1SK `{cid}`, `ref_sort`, the five sort attributes |
+//! | contact                | `P#{pid}#C#{cid}`           | `CONTACT`           | GSI1PK `P#{pid}#CONTACTS#{shard}` (deleted: `DELETED`), GSI1SK `{cid}`, `ref_sort`, the five sort attributes |
 //! | activity (timeline)    | `P#{pid}#C#{cid}`           | `A#{ulid}`          |                                              |
 //! | waitlist signup, form  | `P#{pid}#C#{cid}`           | `R#{kind}#{id}`     |                                              |
 //! | message, chat          | `P#{pid}#C#{cid}`           | `R#{kind}#{id}`     | GSI1PK `P#{pid}#MESSAGES#{shard}` (or `CHATS`), GSI1SK `{id}` |
@@ -44,8 +44,9 @@
 //!   the contact lists by `ref_sort` (zero-padded referral count + id). Each
 //!   list is sharded ([`index::SHARDS`]) so that no index key takes more than
 //!   its share of an import's writes; a page is the merge of one query per
-//!   shard, then one batch read of the page's items. Soft-deleted contacts
-//!   drop out (their GSI1 keys are removed).
+//!   shard, then one batch read of the page's items. A soft-deleted contact
+//!   moves to a list of its own (GSI1PK `P#{pid}#DELETED#{shard}`), which
+//!   only an export that asks for deleted contacts reads.
 //! - Identity claims (email, phone, eid, referral code) make those values
 //!   unique per project without transactions: a conditional put claims the
 //!   value, then the contact is written with an UpdateItem merge, so racing

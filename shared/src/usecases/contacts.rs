@@ -450,6 +450,63 @@ pub async fn list(
     Ok(Page { data, next_cursor })
 }
 
+/// Soft-deleted contacts that match the filter (list membership included),
+/// newest first, a page of up to `limit` index entries (a page may hold
+/// fewer contacts, or none, and still have a next one). Only exports read
+/// them: `cursor` is the previous page's `next_cursor` as it was given.
+pub async fn deleted(
+    store: &Store,
+    pid: &str,
+    f: &ContactFilter,
+    limit: usize,
+    cursor: Option<&str>,
+) -> Result<Page<Contact>> {
+    use futures::{StreamExt, TryStreamExt};
+    let (data, more, last) = store.list_deleted_contacts(pid, limit, cursor).await?;
+    let candidates = data.into_iter().map(|(c, _)| c).filter(|c| f.matches(c));
+    let data = match &f.list_id {
+        None => candidates.collect(),
+        Some(list_id) => {
+            futures::stream::iter(candidates.map(|c| async move {
+                let sub = store.get_subscription(pid, list_id, &c.id).await?;
+                Ok::<_, Error>(
+                    sub.is_some_and(|s| f.list_status.is_none_or(|st| s.status == st))
+                        .then_some(c),
+                )
+            }))
+            .buffered(LIST_READS)
+            .try_filter_map(|c| async move { Ok(c) })
+            .try_collect()
+            .await?
+        }
+    };
+    Ok(Page {
+        data,
+        next_cursor: last.filter(|_| more),
+    })
+}
+
+/// Subscriptions read at once when a page of deleted contacts is checked
+/// against a list filter.
+const LIST_READS: usize = 16;
+
+/// How many soft-deleted contacts match the filter: an index count when
+/// there is no filter, else every page is read.
+pub async fn count_deleted(store: &Store, pid: &str, f: &ContactFilter) -> Result<u64> {
+    if f.is_empty() {
+        return store.count_deleted_contacts(pid).await;
+    }
+    let (mut n, mut cursor) = (0u64, None::<String>);
+    loop {
+        let page = deleted(store, pid, f, 1000, cursor.as_deref()).await?;
+        n += page.data.len() as u64;
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => return Ok(n),
+        }
+    }
+}
+
 /// How many contacts a query selects, exactly: an index count for the whole
 /// audience; otherwise every page of the query is read (its cost grows with
 /// what it selects, so callers ask for it).

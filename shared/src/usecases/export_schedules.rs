@@ -28,6 +28,8 @@ pub struct ScheduleInput {
     pub columns: Option<Vec<String>>,
     pub format: Option<Format>,
     pub bom: Option<bool>,
+    /// Soft-deleted contacts too (not with a `q` filter).
+    pub include_deleted: Option<bool>,
     /// Where each run's dated file goes (default `scheduled/{id}`): under
     /// the project's exports, or in `bucket`.
     pub prefix: Option<String>,
@@ -73,6 +75,7 @@ async fn build(
         columns: export::DEFAULT_COLUMNS.iter().map(|c| c.to_string()).collect(),
         format: Format::Csv,
         bom: false,
+        include_deleted: false,
         prefix: format!("scheduled/{id}"),
         bucket: None,
         paused: false,
@@ -104,6 +107,9 @@ async fn build(
     if let Some(b) = input.bom {
         s.bom = b;
     }
+    if let Some(d) = input.include_deleted {
+        s.include_deleted = d;
+    }
     if let Some(p) = input.prefix {
         s.prefix = check_prefix(&p)?;
     }
@@ -126,7 +132,7 @@ async fn build(
     if s.format == Format::Jsonl && s.bom {
         return Err(Error::invalid("bom", "bom is for CSV"));
     }
-    exports::check_audience(&ex.store, pid, &s.filter).await?;
+    exports::check_audience(&ex.store, pid, &s.filter, s.include_deleted).await?;
     if s.name.is_empty() {
         s.name = format!("Export {}", s.schedule);
     }
@@ -213,6 +219,7 @@ pub async fn tick(ex: &Exports, at: Option<DateTime<Utc>>) -> Result<()> {
                 columns: s.columns.clone(),
                 format: s.format,
                 bom: s.bom,
+                include_deleted: s.include_deleted,
                 schedule_id: Some(s.id.clone()),
                 prefix: Some(s.prefix.clone()),
                 bucket: s.bucket.clone(),

@@ -25,7 +25,7 @@ use crate::{Error, Result};
 /// larger audiences go to an asynchronous export.
 pub const SYNC_ROWS: usize = 10_000;
 /// Contacts (or messages) read a page.
-const PAGE: usize = 200;
+pub const PAGE: usize = 1000;
 /// Contacts whose list memberships are read at once.
 const MEMBERSHIP_READS: usize = 8;
 
@@ -262,7 +262,9 @@ pub struct ExportInput {
     pub format: Option<export::Format>,
     /// CSV: start with a UTF-8 byte order mark (for Excel).
     pub bom: Option<bool>,
-    /// Soft-deleted contacts too: not offered yet (they leave the indexes an export reads).
+    /// Soft-deleted contacts that match the filter too, after the live ones
+    /// (those deleted before the export started; not with `q`: search reads
+    /// live contacts only).
     pub include_deleted: Option<bool>,
 }
 
@@ -296,8 +298,19 @@ fn manifest_key(object_key: &str) -> String {
 }
 
 /// Refuses a filter the list route would refuse (before any export runs).
-pub(crate) async fn check_audience(store: &Store, pid: &str, f: &crate::domain::bulk::Filter) -> Result<()> {
+pub(crate) async fn check_audience(
+    store: &Store,
+    pid: &str,
+    f: &crate::domain::bulk::Filter,
+    include_deleted: bool,
+) -> Result<()> {
     let (q, filter) = crate::usecases::bulk::audience(f)?;
+    if include_deleted && q.is_some() {
+        return Err(Error::invalid(
+            "include_deleted",
+            "search reads live contacts only: leave out q, or include_deleted",
+        ));
+    }
     contacts::query(store, pid, q.as_deref(), &filter, None, 1, None).await?;
     Ok(())
 }
@@ -309,6 +322,7 @@ pub(crate) struct NewExport {
     pub columns: Vec<String>,
     pub format: export::Format,
     pub bom: bool,
+    pub include_deleted: bool,
     pub schedule_id: Option<String>,
     pub prefix: Option<String>,
     pub bucket: Option<String>,
@@ -323,6 +337,7 @@ pub(crate) async fn start(ex: &Exports, pid: &str, e: NewExport) -> Result<crate
         columns: e.columns,
         filter: e.filter,
         bom: e.bom,
+        include_deleted: e.include_deleted,
         rows_written: 0,
         total: None,
         bytes: None,
@@ -348,12 +363,6 @@ pub(crate) async fn start(ex: &Exports, pid: &str, e: NewExport) -> Result<crate
 }
 
 pub async fn create(ex: &Exports, pid: &str, input: ExportInput) -> Result<ExportView> {
-    if input.include_deleted == Some(true) {
-        return Err(Error::invalid(
-            "include_deleted",
-            "deleted contacts are not exported yet; their identities are reserved, their data kept until erased",
-        ));
-    }
     let names: Vec<String> = match &input.columns {
         Some(c) => c.clone(),
         None => export::DEFAULT_COLUMNS.iter().map(|c| c.to_string()).collect(),
@@ -363,7 +372,8 @@ pub async fn create(ex: &Exports, pid: &str, input: ExportInput) -> Result<Expor
         all: true,
         ..Default::default()
     });
-    check_audience(&ex.store, pid, &filter).await?;
+    let include_deleted = input.include_deleted.unwrap_or(false);
+    check_audience(&ex.store, pid, &filter, include_deleted).await?;
     let format = input.format.unwrap_or_default();
     if format == export::Format::Jsonl && input.bom.is_some() {
         return Err(Error::invalid("bom", "bom is for CSV"));
@@ -377,6 +387,7 @@ pub async fn create(ex: &Exports, pid: &str, input: ExportInput) -> Result<Expor
             columns: names,
             format,
             bom: input.bom.unwrap_or(false),
+            include_deleted,
             schedule_id: None,
             prefix: None,
             bucket: None,
@@ -542,11 +553,17 @@ async fn run(ex: &Exports, pid: &str, job: &crate::domain::export::ExportJob, at
     let store = &ex.store;
     let columns = export::columns(Some(&job.columns.join(",")))?;
     let (q, filter) = crate::usecases::bulk::audience(&job.filter)?;
-    let total = contacts::count(store, pid, q.as_deref(), &filter).await?;
+    // Deleted contacts come after the live ones: those deleted before this
+    // run started, so that one deleted while it runs is not there twice (it
+    // is in the file if the live pages reached it first).
+    let started_at = chrono::Utc::now();
+    let mut total = contacts::count(store, pid, q.as_deref(), &filter).await?;
+    if job.include_deleted {
+        total += contacts::count_deleted(store, pid, &filter).await?;
+    }
     if !store.start_export(pid, &job.id, attempt, total).await? {
         return Ok(()); // Cancelled meanwhile.
     }
-    let started_at = chrono::Utc::now();
     let files = ex.files_for(job.bucket.as_deref())?;
     let date = started_at.format("%Y-%m-%d");
     let ext = job.format.extension();
@@ -570,9 +587,16 @@ async fn run(ex: &Exports, pid: &str, job: &crate::domain::export::ExportJob, at
         head.extend(csv_lines(&[columns.iter().map(Column::header).collect()])?);
     }
     let mut chunk = head;
-    let mut cursor: Option<String> = None;
+    let (mut cursor, mut deleted) = (None::<String>, false);
     loop {
-        let page = contacts::query(store, pid, q.as_deref(), &filter, None, PAGE, cursor.as_deref()).await?;
+        let mut page = if deleted {
+            contacts::deleted(store, pid, &filter, PAGE, cursor.as_deref()).await?
+        } else {
+            contacts::query(store, pid, q.as_deref(), &filter, None, PAGE, cursor.as_deref()).await?
+        };
+        if deleted {
+            page.data.retain(|c| c.deleted_at.is_some_and(|t| t < started_at));
+        }
         match job.format {
             export::Format::Csv => chunk.extend(csv_lines(&contact_rows(store, pid, &columns, &page.data).await?)?),
             export::Format::Jsonl => {
@@ -600,6 +624,7 @@ async fn run(ex: &Exports, pid: &str, job: &crate::domain::export::ExportJob, at
         }
         match page.next_cursor {
             Some(c) => cursor = Some(c),
+            None if job.include_deleted && !deleted => (cursor, deleted) = (None, true),
             None => break,
         }
     }
@@ -612,6 +637,7 @@ async fn run(ex: &Exports, pid: &str, job: &crate::domain::export::ExportJob, at
         format: job.format,
         columns: job.columns.clone(),
         filter: job.filter.clone(),
+        include_deleted: job.include_deleted,
         started_at,
         finished_at: chrono::Utc::now(),
     };

@@ -18,6 +18,8 @@ use roster::usecases::projects;
 use roster_bench_import::delay::DelayProxy;
 use roster_bench_import::{peak_rss_mib, planned_import, reset_peak_rss, write_people, BenchError as Error};
 
+const LOAD_CHUNK_ROWS: u64 = 10_000;
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let sizes: Vec<u64> = std::env::args()
@@ -51,8 +53,9 @@ async fn main() -> Result<(), Error> {
         .ok_or("no exports bucket or queue")?;
 
     for n in sizes {
-        // Load: one project, n new contacts, imported as one chunk.
-        import_config.import_chunk_rows = n;
+        // Load: one project, n new contacts, imported in chunks of 10,000
+        // (one chunk of 100,000 slows as it goes).
+        import_config.import_chunk_rows = LOAD_CHUNK_ROWS;
         let importer = import_config.importer(store.clone(), &clients.sdk)?;
         let created = projects::create(
             &store,
@@ -65,8 +68,14 @@ async fn main() -> Result<(), Error> {
         let project = projects::get(&store, &created.project.id).await?;
         let path = std::env::temp_dir().join(format!("roster-export-{n}.csv"));
         write_people(&path, u64::MAX, n)?;
-        let chunk = planned_import(&importer, &project, &path).await?;
-        imports::run_chunk(&importer, &chunk, false).await?;
+        let first = planned_import(&importer, &project, &path).await?;
+        for chunk in 0..n.div_ceil(LOAD_CHUNK_ROWS) {
+            let message = imports::ChunkMessage {
+                chunk: chunk as u32,
+                ..first.clone()
+            };
+            imports::run_chunk(&importer, &message, false).await?;
+        }
 
         // Floor: the same contacts, read page by page, nothing written.
         reset_peak_rss();
@@ -80,7 +89,7 @@ async fn main() -> Result<(), Error> {
                 None,
                 &ContactFilter::default(),
                 None,
-                200,
+                exports::PAGE,
                 cursor.as_deref(),
             )
             .await?;

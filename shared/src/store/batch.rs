@@ -18,7 +18,7 @@ use crate::{Error, Result};
 pub const MAX_BATCH: usize = 25;
 /// Batched requests (BatchWriteItem, BatchGetItem, claim transactions) one
 /// call keeps in flight.
-pub const BATCHES_IN_FLIGHT: usize = 32;
+pub const BATCHES_IN_FLIGHT: usize = 64;
 const MAX_ATTEMPTS: u32 = 10;
 
 /// Sends `requests` 25 at a time through `send`, which returns what was left

@@ -173,8 +173,11 @@ pub struct ChunkPlan {
 /// a Lambda's time, large enough that a million rows is a hundred messages.
 pub const CHUNK_ROWS: u64 = 10_000;
 
-/// Rows a worker reads, writes and commits to the ledger at a time.
-pub const BATCH_ROWS: usize = 100;
+/// Rows a worker reads, writes and commits to the ledger at a time: a
+/// batch's requests go out together, a handful of round trips a batch, so
+/// against DynamoDB's latency the larger the batch the more rows a second
+/// (`bench/README.md`, one chunk worker against DynamoDB latency).
+pub const BATCH_ROWS: usize = 200;
 
 /// When an import starts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

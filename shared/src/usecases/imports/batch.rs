@@ -49,9 +49,9 @@ use crate::usecases::{lists, tags};
 use crate::{Error, Result};
 
 /// Rows written at once where each needs its own request (a merge, a tag):
-/// against DynamoDB's latency, a batch of 100 existing rows takes about
-/// 100 ÷ IN_FLIGHT round trips.
-const IN_FLIGHT: usize = 50;
+/// against DynamoDB's latency, a batch of existing rows takes about
+/// `BATCH_ROWS` ÷ IN_FLIGHT round trips.
+const IN_FLIGHT: usize = 100;
 
 /// A valid row on its way in.
 struct Prepared {

@@ -161,6 +161,10 @@ async fn import_rows(
         next_rows(&mut reader, &mut batch[..want], chunk)?;
         from += want as u64;
     }
+    // The job's state is read with the commit of the batch before (the first
+    // batch goes on the state `run_chunk` has just read): a stop is still
+    // seen before the next batch is written, a round trip a batch sooner.
+    let mut running = true;
     while from < chunk.rows {
         let want = (chunk.rows - from).min(BATCH_ROWS as u64) as usize;
         let batch = next_rows(&mut reader, &mut batch[..want], chunk)?;
@@ -174,11 +178,7 @@ async fn import_rows(
             return Err(mismatch(chunk, "more"));
         }
         let stopped = match rows {
-            Rows::All => ctx
-                .store
-                .get_import(pid, &job.id)
-                .await?
-                .is_none_or(|j| j.state != ImportState::Running),
+            Rows::All => !running,
             Rows::Interrupted => from > chunk.next_row,
         };
         if stopped {
@@ -203,11 +203,15 @@ async fn import_rows(
             reported = true;
         }
         let to = from + batch.len() as u64;
-        if !ctx
-            .store
-            .commit_batch(pid, &job.id, chunk.chunk, from, to, &counts)
-            .await?
-        {
+        let commit = ctx.store.commit_batch(pid, &job.id, chunk.chunk, from, to, &counts);
+        let committed = if matches!(rows, Rows::All) && to < chunk.rows {
+            let (committed, now) = futures::future::try_join(commit, ctx.store.get_import(pid, &job.id)).await?;
+            running = now.is_some_and(|j| j.state == ImportState::Running);
+            committed
+        } else {
+            commit.await?
+        };
+        if !committed {
             warn!(import_id = %job.id, chunk = chunk.chunk, from, "batch committed by another delivery");
             return Ok(Delivery {
                 finished: false,

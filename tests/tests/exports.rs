@@ -244,6 +244,84 @@ async fn messages_and_contact_messages_export_with_their_filters() {
     assert_eq!(column(&f, "email"), ["asker1@example.org", "asker0@example.org"]);
     let f = download(&app, &p, "contact-messages/export.csv?q=question").await;
     assert_eq!(column(&f, "message"), ["I have a question"]);
+
+    // Asynchronously: the same files as the synchronous exports, JSON Lines too.
+    let export = |body: Value| {
+        let (app, p) = (&app, &p);
+        async move {
+            let r = app.post(&format!("/v1/projects/{}/exports", p.id), &p.key, body).await;
+            assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+            let done = wait_export(app, p, r.body["id"].as_str().unwrap()).await;
+            assert_eq!(done["state"], "completed", "{done}");
+            let file = fetch(app, done["download_url"].as_str().unwrap()).await;
+            assert_eq!(done["manifest"]["sha256"].as_str(), Some(sha256_hex(&file).as_str()));
+            (done, file)
+        }
+    };
+    for (of, filter, path) in [
+        (
+            "messages",
+            json!({"channel": "email"}),
+            "messages/export.csv?channel=email",
+        ),
+        ("messages", json!({"channel": "sms"}), "messages/export.csv?channel=sms"),
+        ("contact_messages", json!({}), "contact-messages/export.csv"),
+        (
+            "contact_messages",
+            json!({"q": "question"}),
+            "contact-messages/export.csv?q=question",
+        ),
+    ] {
+        let (done, file) = export(json!({"of": of, "filter": filter})).await;
+        let sync = download(&app, &p, path).await;
+        assert_eq!(
+            String::from_utf8(file).unwrap(),
+            String::from_utf8(sync.bytes).unwrap(),
+            "{of} {filter}"
+        );
+        assert_eq!(done["of"], of);
+        assert_eq!(done["rows_written"].as_u64(), Some(sync.rows.len() as u64 - 1));
+    }
+    let (_, file) = export(json!({"of": "messages", "format": "jsonl"})).await;
+    let lines: Vec<Value> = String::from_utf8(file)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(
+        lines[0]["subject"], "=cmd|' /C calc'!A0",
+        "JSON keeps the value as it is"
+    );
+    assert_eq!(
+        (lines[1]["channel"].clone(), lines[1]["contact_id"].clone()),
+        (json!("email"), json!(a))
+    );
+    let (_, file) = export(json!({"of": "contact_messages", "format": "jsonl", "filter": {"status": "new"}})).await;
+    let first: Value = serde_json::from_str(String::from_utf8(file).unwrap().lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (first["message"].clone(), first["email"].clone()),
+        (json!("+1 for the feature"), json!("asker1@example.org"))
+    );
+    for (body, field) in [
+        (json!({"of": "messages", "columns": ["id"]}), "columns"),
+        (json!({"of": "messages", "filter": {"tag": "vip"}}), "filter"),
+        (
+            json!({"of": "contact_messages", "include_deleted": true}),
+            "include_deleted",
+        ),
+        (json!({"of": "letters"}), "of"),
+    ] {
+        let r = app
+            .post(&format!("/v1/projects/{}/exports", p.id), &p.key, body.clone())
+            .await;
+        assert_eq!(
+            (r.status, r.field()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some(field)),
+            "{body}: {:?}",
+            r.body
+        );
+    }
 }
 
 async fn wait_export(app: &TestApp, p: &TestProject, id: &str) -> Value {
@@ -464,7 +542,8 @@ async fn deleted_contacts_are_exported_once_when_asked_for_and_never_listed() {
             "d07@example.com"
         ])
     );
-    assert!(all.iter().all(|r| (r.1 == "deleted") == !r.2.is_empty()), "{all:?}");
+    // A deleted row has its deleted_at; a live one has none.
+    assert!(all.iter().all(|r| (r.1 == "deleted") != r.2.is_empty()), "{all:?}");
     // Live contacts first, then the deleted ones.
     assert!(all[..8].iter().all(|r| r.1 != "deleted"), "{all:?}");
 
@@ -513,7 +592,7 @@ async fn an_export_whose_worker_died_is_taken_over_and_ends_with_an_exact_file()
     let id = r.body["id"].as_str().unwrap().to_string();
     let store = app.local.api.store.clone();
     assert!(store
-        .start_export(&p.id, &id, "01DEAD0000000000000000000A", 25)
+        .start_export(&p.id, &id, "01DEAD0000000000000000000A", Some(25))
         .await
         .unwrap());
     let template = app.template.clone();

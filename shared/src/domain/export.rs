@@ -272,6 +272,19 @@ impl Format {
     }
 }
 
+/// What an asynchronous export holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportOf {
+    /// The contacts a filter selects.
+    #[default]
+    Contacts,
+    /// Email and SMS messages, sent and received, with the messages page's filters.
+    Messages,
+    /// The contact-form messages, with their page's filters (`status`, `q`).
+    ContactMessages,
+}
+
 /// `pending → running → completed | failed | cancelled`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -297,11 +310,18 @@ impl ExportState {
 pub struct ExportJob {
     pub id: String,
     pub state: ExportState,
+    #[serde(default)]
+    pub of: ExportOf,
     pub format: Format,
     /// Column names, as given (or the defaults).
     pub columns: Vec<String>,
+    /// The contacts' filter (of a contacts export).
     #[schema(value_type = Object)]
     pub filter: Filter,
+    /// The messages' filter (of a messages or contact messages export), as checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub message_filter: Option<Value>,
     #[serde(default)]
     pub bom: bool,
     /// Soft-deleted contacts that match the filter too, after the live ones.
@@ -379,6 +399,8 @@ pub struct ExportSchedule {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct Manifest {
     pub export_id: String,
+    #[serde(default)]
+    pub of: ExportOf,
     pub rows: u64,
     pub bytes: u64,
     pub sha256: String,
@@ -386,11 +408,22 @@ pub struct Manifest {
     pub columns: Vec<String>,
     #[schema(value_type = Object)]
     pub filter: Filter,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub message_filter: Option<Value>,
     /// Soft-deleted contacts were exported too (those deleted before `started_at`).
     #[serde(default)]
     pub include_deleted: bool,
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
+}
+
+/// One row as a JSON Lines line: each column name with its value.
+pub fn json_object_line(names: &[&str], values: Vec<Value>) -> Vec<u8> {
+    let row: serde_json::Map<String, Value> = names.iter().map(|n| n.to_string()).zip(values).collect();
+    let mut line = serde_json::to_vec(&Value::Object(row)).unwrap_or_default();
+    line.push(b'\n');
+    line
 }
 
 /// One contact as a JSON Lines line: its columns, typed.

@@ -906,7 +906,7 @@ fn claim_groups<T>(rows: &[T], max: usize, claims: impl Fn(&T) -> usize) -> Vec<
     groups
 }
 
-pub(crate) fn put_request(item: Item) -> Result<WriteRequest> {
+pub fn put_request(item: Item) -> Result<WriteRequest> {
     let put = PutRequest::builder()
         .set_item(Some(item))
         .build()

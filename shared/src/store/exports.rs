@@ -51,28 +51,30 @@ impl Store {
     /// Makes `attempt` the export's run (from pending, or from a run that
     /// stopped; `started_at` is then this run's start); false if it has
     /// ended meanwhile (cancelled).
-    pub async fn start_export(&self, pid: &str, id: &str, attempt: &str, total: u64) -> Result<bool> {
+    pub async fn start_export(&self, pid: &str, id: &str, attempt: &str, total: Option<u64>) -> Result<bool> {
         let now = to_attr(&Utc::now())?;
-        let out = self
+        let mut req = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(export_key(pid, id)))
-            .update_expression(
-                "SET #state = :running, attempt = :a, #total = :t, rows_written = :zero, started_at = :now",
-            )
+            .update_expression(if total.is_some() {
+                "SET #state = :running, attempt = :a, #total = :t, rows_written = :zero, started_at = :now"
+            } else {
+                "SET #state = :running, attempt = :a, rows_written = :zero, started_at = :now REMOVE #total"
+            })
             .condition_expression("#state IN (:pending, :running)")
             .expression_attribute_names("#state", "state")
             .expression_attribute_names("#total", "total")
             .expression_attribute_values(":running", to_attr(&ExportState::Running)?)
             .expression_attribute_values(":pending", to_attr(&ExportState::Pending)?)
             .expression_attribute_values(":a", s(attempt))
-            .expression_attribute_values(":t", n(total))
             .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":now", now)
-            .send()
-            .await;
-        Ok(conditional(out)?.is_some())
+            .expression_attribute_values(":now", now);
+        if let Some(total) = total {
+            req = req.expression_attribute_values(":t", n(total));
+        }
+        Ok(conditional(req.send().await)?.is_some())
     }
 
     /// Rows written so far by `attempt`; false if it no longer owns the

@@ -648,7 +648,7 @@ fn attr<T: serde::Serialize>(v: &T) -> Result<AttributeValue> {
 }
 
 /// What a contact starts with unless the write says otherwise.
-pub(crate) fn creation_defaults(now: chrono::DateTime<Utc>, source: Source) -> Result<Vec<(String, AttributeValue)>> {
+pub fn creation_defaults(now: chrono::DateTime<Utc>, source: Source) -> Result<Vec<(String, AttributeValue)>> {
     Ok(vec![
         ("created_at".to_string(), attr(&now)?),
         ("type".to_string(), attr(&ContactType::default())?),
@@ -659,7 +659,7 @@ pub(crate) fn creation_defaults(now: chrono::DateTime<Utc>, source: Source) -> R
 }
 
 /// The UpdateItem for a change: its fields and its identities.
-pub(crate) fn write_for(change: &ContactChange, mode: WriteMode) -> ContactWrite {
+pub fn write_for(change: &ContactChange, mode: WriteMode) -> ContactWrite {
     let mut set: Vec<(String, AttributeValue)> = change
         .set
         .iter()

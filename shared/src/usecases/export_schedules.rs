@@ -215,7 +215,9 @@ pub async fn tick(ex: &Exports, at: Option<DateTime<Utc>>) -> Result<()> {
             pid,
             exports::NewExport {
                 id: export_id,
+                of: export::ExportOf::Contacts,
                 filter: s.filter.clone(),
+                message_filter: None,
                 columns: s.columns.clone(),
                 format: s.format,
                 bom: s.bom,

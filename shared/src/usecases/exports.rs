@@ -160,9 +160,13 @@ pub const MESSAGE_COLUMNS: [&str; 17] = [
     "revenue",
 ];
 
+fn message_values(m: &Message) -> Vec<serde_json::Value> {
+    let mut v = serde_json::to_value(m).unwrap_or_default();
+    MESSAGE_COLUMNS.iter().map(|c| v[*c].take()).collect()
+}
+
 fn message_row(m: &Message) -> Vec<String> {
-    let v = serde_json::to_value(m).unwrap_or_default();
-    MESSAGE_COLUMNS.iter().map(|c| export::cell(&v[*c])).collect()
+    message_values(m).iter().map(export::cell).collect()
 }
 
 /// The project's messages (email and SMS, sent and received) the filter
@@ -197,9 +201,9 @@ pub const CONTACT_MESSAGE_COLUMNS: [&str; 8] = [
     "status",
 ];
 
-fn contact_message_row(r: &Record) -> Vec<String> {
+fn contact_message_values(r: &Record) -> Vec<serde_json::Value> {
     let field = |k: &str| r.fields.get(k).cloned().unwrap_or_default();
-    let values = [
+    vec![
         serde_json::json!(r.id),
         serde_json::json!(r.created_at),
         serde_json::json!(r.contact_id),
@@ -208,8 +212,11 @@ fn contact_message_row(r: &Record) -> Vec<String> {
         serde_json::json!(r.subject),
         serde_json::json!(r.message),
         serde_json::json!(r.status),
-    ];
-    values.iter().map(export::cell).collect()
+    ]
+}
+
+fn contact_message_row(r: &Record) -> Vec<String> {
+    contact_message_values(r).iter().map(export::cell).collect()
 }
 
 /// The contact-form messages (content, status, subject, sender, created),
@@ -253,10 +260,17 @@ pub struct Exports {
 #[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExportInput {
-    /// The audience, as a bulk selection's filter (`q`, tags, list, …); absent: everyone.
+    /// `contacts` (default), `messages` (email and SMS, sent and received) or
+    /// `contact_messages` (the contact-form messages).
+    pub of: Option<export::ExportOf>,
+    /// Contacts: a bulk selection's filter (`q`, tags, list, …); absent:
+    /// everyone. Messages: the messages page's filters (`channel`,
+    /// `direction`, `status`, `contact_id`, `broadcast_id`, `number`,
+    /// `since`, `until`). Contact messages: `status`, `q`.
     #[schema(value_type = Option<Object>)]
-    pub filter: Option<crate::domain::bulk::Filter>,
+    pub filter: Option<serde_json::Value>,
     /// Column names (as `columns` of `export.csv`); absent: the defaults.
+    /// Messages exports have their columns fixed (those of their `export.csv`).
     pub columns: Option<Vec<String>>,
     /// `csv` (default) or `jsonl`.
     pub format: Option<export::Format>,
@@ -315,10 +329,20 @@ pub(crate) async fn check_audience(
     Ok(())
 }
 
+/// The filters of a contact-form messages export (those of their page).
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactMessageFilter {
+    pub status: Option<MessageStatus>,
+    pub q: Option<String>,
+}
+
 /// An export to start (checked already).
 pub(crate) struct NewExport {
     pub id: String,
+    pub of: export::ExportOf,
     pub filter: crate::domain::bulk::Filter,
+    pub message_filter: Option<serde_json::Value>,
     pub columns: Vec<String>,
     pub format: export::Format,
     pub bom: bool,
@@ -333,9 +357,11 @@ pub(crate) async fn start(ex: &Exports, pid: &str, e: NewExport) -> Result<crate
     let job = crate::domain::export::ExportJob {
         id: e.id,
         state: crate::domain::export::ExportState::Pending,
+        of: e.of,
         format: e.format,
         columns: e.columns,
         filter: e.filter,
+        message_filter: e.message_filter,
         bom: e.bom,
         include_deleted: e.include_deleted,
         rows_written: 0,
@@ -362,18 +388,68 @@ pub(crate) async fn start(ex: &Exports, pid: &str, e: NewExport) -> Result<crate
     Ok(job)
 }
 
+/// A filter given as JSON, read as `T` (a 422 on `filter` if it is not one).
+fn filter_as<T: serde::de::DeserializeOwned + Default>(v: Option<serde_json::Value>) -> Result<T> {
+    v.map(serde_json::from_value)
+        .transpose()
+        .map_err(|e| Error::invalid("filter", e.to_string()))
+        .map(Option::unwrap_or_default)
+}
+
+fn checked_json<T: serde::Serialize>(v: &T) -> Result<Option<serde_json::Value>> {
+    serde_json::to_value(v).map(Some).map_err(Error::internal)
+}
+
 pub async fn create(ex: &Exports, pid: &str, input: ExportInput) -> Result<ExportView> {
-    let names: Vec<String> = match &input.columns {
-        Some(c) => c.clone(),
-        None => export::DEFAULT_COLUMNS.iter().map(|c| c.to_string()).collect(),
-    };
-    export::columns(Some(&names.join(",")))?;
-    let filter = input.filter.unwrap_or_else(|| crate::domain::bulk::Filter {
+    let of = input.of.unwrap_or_default();
+    let include_deleted = input.include_deleted.unwrap_or(false);
+    let everyone = crate::domain::bulk::Filter {
         all: true,
         ..Default::default()
-    });
-    let include_deleted = input.include_deleted.unwrap_or(false);
-    check_audience(&ex.store, pid, &filter, include_deleted).await?;
+    };
+    let fixed = |columns: &[&str]| -> Result<Vec<String>> {
+        if input.columns.is_some() {
+            return Err(Error::invalid(
+                "columns",
+                "a messages export has the columns of its export.csv; leave out columns",
+            ));
+        }
+        if include_deleted {
+            return Err(Error::invalid(
+                "include_deleted",
+                "include_deleted is for contact exports",
+            ));
+        }
+        Ok(columns.iter().map(|c| c.to_string()).collect())
+    };
+    let (filter, message_filter, names) = match of {
+        export::ExportOf::Contacts => {
+            let names: Vec<String> = match &input.columns {
+                Some(c) => c.clone(),
+                None => export::DEFAULT_COLUMNS.iter().map(|c| c.to_string()).collect(),
+            };
+            export::columns(Some(&names.join(",")))?;
+            let filter = match input.filter {
+                Some(v) => filter_as(Some(v))?,
+                None => everyone,
+            };
+            check_audience(&ex.store, pid, &filter, include_deleted).await?;
+            (filter, None, names)
+        }
+        export::ExportOf::Messages => {
+            let names = fixed(&MESSAGE_COLUMNS)?;
+            let f: MessageFilter = filter_as(input.filter)?;
+            // Refused as the messages page refuses it (a bad contact id, a reversed range).
+            messages::list(&ex.store, pid, &f, 1, None).await?;
+            (everyone, checked_json(&f)?, names)
+        }
+        export::ExportOf::ContactMessages => {
+            let names = fixed(&CONTACT_MESSAGE_COLUMNS)?;
+            let f: ContactMessageFilter = filter_as(input.filter)?;
+            submissions::list_messages(&ex.store, pid, f.status, f.q.as_deref(), 1, None).await?;
+            (everyone, checked_json(&f)?, names)
+        }
+    };
     let format = input.format.unwrap_or_default();
     if format == export::Format::Jsonl && input.bom.is_some() {
         return Err(Error::invalid("bom", "bom is for CSV"));
@@ -383,7 +459,9 @@ pub async fn create(ex: &Exports, pid: &str, input: ExportInput) -> Result<Expor
         pid,
         NewExport {
             id: crate::domain::ids::new_id(),
+            of,
             filter,
+            message_filter,
             columns: names,
             format,
             bom: input.bom.unwrap_or(false),
@@ -548,19 +626,182 @@ impl Exports {
 /// Rows written between two progress updates (and cancel checks).
 const PROGRESS_EVERY: u64 = 1000;
 
+/// What an export reads, page by page.
+enum Source {
+    Contacts {
+        q: Option<String>,
+        filter: ContactFilter,
+        columns: Vec<Column>,
+        include_deleted: bool,
+    },
+    Messages(MessageFilter),
+    ContactMessages(ContactMessageFilter),
+}
+
+/// How far an export has read: the next page's cursor; contacts: whether
+/// it is in the deleted ones (after the live ones).
+#[derive(Default)]
+struct Position {
+    cursor: Option<String>,
+    deleted: bool,
+}
+
+/// One page, encoded: its lines, how many rows, and where the next starts.
+struct Encoded {
+    lines: Vec<u8>,
+    rows: u64,
+    next: Option<Position>,
+}
+
+impl Source {
+    fn of(job: &crate::domain::export::ExportJob) -> Result<Self> {
+        let message_filter = || job.message_filter.clone().unwrap_or_else(|| serde_json::json!({}));
+        Ok(match job.of {
+            export::ExportOf::Contacts => {
+                let (q, filter) = crate::usecases::bulk::audience(&job.filter)?;
+                Source::Contacts {
+                    q,
+                    filter,
+                    columns: export::columns(Some(&job.columns.join(",")))?,
+                    include_deleted: job.include_deleted,
+                }
+            }
+            export::ExportOf::Messages => {
+                Source::Messages(serde_json::from_value(message_filter()).map_err(Error::internal)?)
+            }
+            export::ExportOf::ContactMessages => {
+                Source::ContactMessages(serde_json::from_value(message_filter()).map_err(Error::internal)?)
+            }
+        })
+    }
+
+    fn header(&self) -> Vec<String> {
+        match self {
+            Source::Contacts { columns, .. } => columns.iter().map(Column::header).collect(),
+            Source::Messages(_) => MESSAGE_COLUMNS.iter().map(|c| c.to_string()).collect(),
+            Source::ContactMessages(_) => CONTACT_MESSAGE_COLUMNS.iter().map(|c| c.to_string()).collect(),
+        }
+    }
+
+    /// The rows it will write, where an index count or a read of the
+    /// selection tells (messages: not counted ahead).
+    async fn total(&self, store: &Store, pid: &str) -> Result<Option<u64>> {
+        let Source::Contacts {
+            q,
+            filter,
+            include_deleted,
+            ..
+        } = self
+        else {
+            return Ok(None);
+        };
+        let mut total = contacts::count(store, pid, q.as_deref(), filter).await?;
+        if *include_deleted {
+            total += contacts::count_deleted(store, pid, filter).await?;
+        }
+        Ok(Some(total))
+    }
+
+    async fn page(
+        &self,
+        store: &Store,
+        pid: &str,
+        format: export::Format,
+        started_at: chrono::DateTime<chrono::Utc>,
+        at: Position,
+    ) -> Result<Encoded> {
+        let cursor = at.cursor.as_deref();
+        let (lines, rows, next) = match self {
+            Source::Contacts {
+                q,
+                filter,
+                columns,
+                include_deleted,
+            } => {
+                // Deleted contacts come after the live ones: those deleted
+                // before this run started, so that one deleted while it runs
+                // is not there twice (it is in the file if the live pages
+                // reached it first).
+                let mut page = if at.deleted {
+                    contacts::deleted(store, pid, filter, PAGE, cursor).await?
+                } else {
+                    contacts::query(store, pid, q.as_deref(), filter, None, PAGE, cursor).await?
+                };
+                if at.deleted {
+                    page.data.retain(|c| c.deleted_at.is_some_and(|t| t < started_at));
+                }
+                let lines = match format {
+                    export::Format::Csv => csv_lines(&contact_rows(store, pid, columns, &page.data).await?)?,
+                    export::Format::Jsonl => page
+                        .data
+                        .iter()
+                        .zip(memberships(store, pid, columns, &page.data).await?)
+                        .flat_map(|(c, subs)| export::json_line(c, columns, &subs))
+                        .collect(),
+                };
+                let next = match page.next_cursor {
+                    Some(c) => Some(Position {
+                        cursor: Some(c),
+                        deleted: at.deleted,
+                    }),
+                    None if *include_deleted && !at.deleted => Some(Position {
+                        cursor: None,
+                        deleted: true,
+                    }),
+                    None => None,
+                };
+                (lines, page.data.len(), next)
+            }
+            Source::Messages(filter) => {
+                let page: Page<Message> = messages::list(store, pid, filter, PAGE, cursor).await?;
+                let lines = encode(format, &MESSAGE_COLUMNS, page.data.iter().map(message_values))?;
+                (lines, page.data.len(), page.next_cursor.map(Position::after))
+            }
+            Source::ContactMessages(f) => {
+                let page = submissions::list_messages(store, pid, f.status, f.q.as_deref(), PAGE, cursor).await?;
+                let lines = encode(
+                    format,
+                    &CONTACT_MESSAGE_COLUMNS,
+                    page.data.iter().map(contact_message_values),
+                )?;
+                (lines, page.data.len(), page.next_cursor.map(Position::after))
+            }
+        };
+        Ok(Encoded {
+            lines,
+            rows: rows as u64,
+            next,
+        })
+    }
+}
+
+impl Position {
+    fn after(cursor: String) -> Self {
+        Position {
+            cursor: Some(cursor),
+            deleted: false,
+        }
+    }
+}
+
+/// Rows of named values as CSV lines (cells made safe) or JSON Lines.
+fn encode(
+    format: export::Format,
+    names: &[&str],
+    rows: impl Iterator<Item = Vec<serde_json::Value>>,
+) -> Result<Vec<u8>> {
+    match format {
+        export::Format::Csv => csv_lines(&rows.map(|r| r.iter().map(export::cell).collect()).collect::<Vec<_>>()),
+        export::Format::Jsonl => Ok(rows.flat_map(|r| export::json_object_line(names, r)).collect()),
+    }
+}
+
 async fn run(ex: &Exports, pid: &str, job: &crate::domain::export::ExportJob, attempt: &str) -> Result<()> {
     use sha2::{Digest, Sha256};
     let store = &ex.store;
-    let columns = export::columns(Some(&job.columns.join(",")))?;
-    let (q, filter) = crate::usecases::bulk::audience(&job.filter)?;
-    // Deleted contacts come after the live ones: those deleted before this
-    // run started, so that one deleted while it runs is not there twice (it
-    // is in the file if the live pages reached it first).
+    let source = Source::of(job)?;
     let started_at = chrono::Utc::now();
-    let mut total = contacts::count(store, pid, q.as_deref(), &filter).await?;
-    if job.include_deleted {
-        total += contacts::count_deleted(store, pid, &filter).await?;
-    }
+    let total = source.total(store, pid).await?;
     if !store.start_export(pid, &job.id, attempt, total).await? {
         return Ok(()); // Cancelled meanwhile.
     }
@@ -579,37 +820,18 @@ async fn run(ex: &Exports, pid: &str, job: &crate::domain::export::ExportJob, at
     let mut upload = files.writer(&key, job.format.content_type());
     let mut hash = Sha256::new();
     let (mut rows, mut bytes, mut reported) = (0u64, 0u64, 0u64);
-    let mut head = Vec::new();
+    let mut chunk = Vec::new();
     if job.format == export::Format::Csv {
         if job.bom {
-            head.extend_from_slice(BOM);
+            chunk.extend_from_slice(BOM);
         }
-        head.extend(csv_lines(&[columns.iter().map(Column::header).collect()])?);
+        chunk.extend(csv_lines(&[source.header()])?);
     }
-    let mut chunk = head;
-    let (mut cursor, mut deleted) = (None::<String>, false);
-    loop {
-        let mut page = if deleted {
-            contacts::deleted(store, pid, &filter, PAGE, cursor.as_deref()).await?
-        } else {
-            contacts::query(store, pid, q.as_deref(), &filter, None, PAGE, cursor.as_deref()).await?
-        };
-        if deleted {
-            page.data.retain(|c| c.deleted_at.is_some_and(|t| t < started_at));
-        }
-        match job.format {
-            export::Format::Csv => chunk.extend(csv_lines(&contact_rows(store, pid, &columns, &page.data).await?)?),
-            export::Format::Jsonl => {
-                for (c, subs) in page
-                    .data
-                    .iter()
-                    .zip(memberships(store, pid, &columns, &page.data).await?)
-                {
-                    chunk.extend(export::json_line(c, &columns, &subs));
-                }
-            }
-        }
-        rows += page.data.len() as u64;
+    let mut at = Some(Position::default());
+    while let Some(position) = at {
+        let page = source.page(store, pid, job.format, started_at, position).await?;
+        chunk.extend(page.lines);
+        rows += page.rows;
         hash.update(&chunk);
         bytes += chunk.len() as u64;
         upload.write(&chunk).await?;
@@ -622,11 +844,7 @@ async fn run(ex: &Exports, pid: &str, job: &crate::domain::export::ExportJob, at
                 return Ok(());
             }
         }
-        match page.next_cursor {
-            Some(c) => cursor = Some(c),
-            None if job.include_deleted && !deleted => (cursor, deleted) = (None, true),
-            None => break,
-        }
+        at = page.next;
     }
     upload.finish().await?;
     let manifest = crate::domain::export::Manifest {
@@ -636,7 +854,9 @@ async fn run(ex: &Exports, pid: &str, job: &crate::domain::export::ExportJob, at
         sha256: hex::encode(hash.finalize()),
         format: job.format,
         columns: job.columns.clone(),
+        of: job.of,
         filter: job.filter.clone(),
+        message_filter: job.message_filter.clone(),
         include_deleted: job.include_deleted,
         started_at,
         finished_at: chrono::Utc::now(),

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::{info, warn};
 use utoipa::ToSchema;
@@ -653,7 +653,8 @@ pub(crate) fn summary_of(text: &str) -> String {
 }
 
 /// Filters of the messages list; each is optional.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MessageFilter {
     pub channel: Option<Channel>,
     pub direction: Option<Direction>,

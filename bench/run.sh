@@ -107,12 +107,17 @@ broadcast() {
 echo "bench: a ${BROADCAST_RECIPIENTS:-10000}-recipient broadcast through one send worker…" >&2
 step broadcast broadcast
 
-# Exports get a DynamoDB of their own too.
+# Exports get a DynamoDB and a process of their own for each size (the
+# peak RSS of one export is not the high-water mark of the sizes before it).
 export_bench() {
-  start_dynamodb exports
-  AWS_ENDPOINT_URL_DYNAMODB="$dynamodb_url" target/release/export-bench "${EXPORT_SIZES:-10000,100000}"
+  local n
+  for n in ${EXPORT_SIZES:-10000 100000 200000}; do
+    start_dynamodb "exports-$n"
+    AWS_ENDPOINT_URL_DYNAMODB="$dynamodb_url" target/release/export-bench "$n"
+    kill "$(cat "$dir/exports-$n.pid")" 2>/dev/null || true
+  done
 }
-echo "bench: asynchronous exports of ${EXPORT_SIZES:-10000,100000} contacts…" >&2
+echo "bench: asynchronous exports of ${EXPORT_SIZES:-10000 100000 200000} contacts…" >&2
 step exports export_bench
 
 # The deployed artifacts: make lambda (arm64, cargo-lambda), each zip's size.

@@ -192,12 +192,22 @@ pub struct Upload {
 }
 
 impl Upload {
-    pub async fn write(&mut self, data: &[u8]) -> Result<()> {
-        self.buffer.extend_from_slice(data);
-        while self.buffer.len() >= PART_BYTES {
-            let rest = self.buffer.split_off(PART_BYTES);
-            let part = std::mem::replace(&mut self.buffer, rest);
-            self.send_part(part).await?;
+    /// Each part is one allocation of exactly [`PART_BYTES`], filled, sent
+    /// and freed before the next: the allocator hands the same block back,
+    /// so memory stays flat however many parts a file has (a buffer grown
+    /// by doubling and split left a little more behind with every part).
+    pub async fn write(&mut self, mut data: &[u8]) -> Result<()> {
+        while !data.is_empty() {
+            if self.buffer.capacity() < PART_BYTES {
+                self.buffer.reserve_exact(PART_BYTES - self.buffer.len());
+            }
+            let take = (PART_BYTES - self.buffer.len()).min(data.len());
+            self.buffer.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.buffer.len() == PART_BYTES {
+                let part = std::mem::take(&mut self.buffer);
+                self.send_part(part).await?;
+            }
         }
         Ok(())
     }

@@ -807,3 +807,20 @@ async fn a_schedule_may_write_to_the_one_bucket_of_yours_the_deployment_grants()
         .await;
     assert_eq!(fetch(&app, v.body["download_url"].as_str().unwrap()).await, file);
 }
+
+#[tokio::test]
+async fn a_file_of_several_parts_is_uploaded_whole_and_in_order() {
+    let app = TestApp::spawn().await;
+    let files = roster::files::Files::new(app.local.clients.s3.clone(), app.bucket());
+    let part = roster::files::PART_BYTES;
+    // Written in uneven pieces that straddle the part boundaries: 2.5 parts.
+    let whole: Vec<u8> = (0..part * 5 / 2).map(|i| (i % 251) as u8).collect();
+    let mut upload = files.writer("tests/parts.bin", "application/octet-stream");
+    for piece in whole.chunks(1_000_003) {
+        upload.write(piece).await.unwrap();
+    }
+    upload.finish().await.unwrap();
+    let back = files.get("tests/parts.bin").await.unwrap();
+    assert_eq!(back.len(), whole.len());
+    assert!(back == whole, "the parts come back whole and in order");
+}

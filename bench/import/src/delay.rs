@@ -1,7 +1,8 @@
 //! A proxy in front of the local DynamoDB that holds every request for a
 //! fixed delay before passing it on: DynamoDB's in-region latency, so that
 //! a worker's rounds of requests cost what they cost on AWS. It counts the
-//! requests by operation (`X-Amz-Target`) on the way, and the time the
+//! requests by operation (`X-Amz-Target`) on the way, the items the reads
+//! returned (Query and Scan `Count`, GetItem's item, BatchGetItem's), and the time the
 //! emulator was busy (at least one request passed on and not yet answered):
 //! the local emulator serves one request at a time, where DynamoDB serves
 //! them side by side within its latency, so that time is the emulator's
@@ -21,6 +22,7 @@ struct Proxy {
     delay: Duration,
     client: reqwest::Client,
     counts: Mutex<BTreeMap<String, u64>>,
+    items_read: Mutex<u64>,
     upstream_busy: Mutex<Busy>,
 }
 
@@ -56,6 +58,7 @@ impl DelayProxy {
                 .build()
                 .map_err(std::io::Error::other)?,
             counts: Mutex::new(BTreeMap::new()),
+            items_read: Mutex::new(0),
             upstream_busy: Mutex::new(Busy::default()),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -68,6 +71,11 @@ impl DelayProxy {
     /// Requests by operation since the last call, and resets the count.
     pub fn take_counts(&self) -> BTreeMap<String, u64> {
         std::mem::take(&mut *self.proxy.counts.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Items the reads returned since the last call; resets the count.
+    pub fn take_items_read(&self) -> u64 {
+        std::mem::take(&mut *self.proxy.items_read.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// How long the emulator was busy since the last call; resets it.
@@ -98,7 +106,7 @@ async fn forward(State(proxy): State<Arc<Proxy>>, request: Request) -> Result<Re
         .counts
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .entry(operation)
+        .entry(operation.clone())
         .or_default() += 1;
     tokio::time::sleep(proxy.delay).await;
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
@@ -132,6 +140,10 @@ async fn forward(State(proxy): State<Arc<Proxy>>, request: Request) -> Result<Re
         }
     }
     let (status, answer_headers, bytes) = answer.map_err(|_| StatusCode::BAD_GATEWAY)?;
+    if status.is_success() {
+        let n = items_read(&operation, &bytes);
+        *proxy.items_read.lock().unwrap_or_else(|e| e.into_inner()) += n;
+    }
     let mut response = Response::builder().status(status);
     for (name, value) in &answer_headers {
         if name != HeaderName::from_static("transfer-encoding") && name != HeaderName::from_static("content-length") {
@@ -147,4 +159,25 @@ async fn forward(State(proxy): State<Arc<Proxy>>, request: Request) -> Result<Re
 async fn read_whole(answer: reqwest::Response) -> reqwest::Result<(StatusCode, HeaderMap, Bytes)> {
     let (status, headers) = (answer.status(), answer.headers().clone());
     Ok((status, headers, answer.bytes().await?))
+}
+
+/// The items a read's answer holds (0 for any other operation).
+fn items_read(operation: &str, body: &[u8]) -> u64 {
+    if !matches!(operation, "Query" | "Scan" | "GetItem" | "BatchGetItem") {
+        return 0;
+    }
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return 0;
+    };
+    match operation {
+        "GetItem" => u64::from(v.get("Item").is_some()),
+        "BatchGetItem" => v["Responses"].as_object().map_or(0, |tables| {
+            tables
+                .values()
+                .filter_map(|items| items.as_array())
+                .map(|items| items.len() as u64)
+                .sum()
+        }),
+        _ => v["Count"].as_u64().unwrap_or(0),
+    }
 }

@@ -133,12 +133,14 @@ async fn main() -> Result<(), Error> {
         let body =
             serde_json::json!({"step": "run", "project_id": project.id, "export_id": started.job.id}).to_string();
         proxy.take_counts();
+        proxy.take_items_read();
         reset_peak_rss();
         let t = Instant::now();
         exports::handle_message(&ex, &body, 1).await?;
         let secs = t.elapsed().as_secs_f64();
         let export_rss = peak_rss_mib();
         let counts = proxy.take_counts();
+        let items = proxy.take_items_read();
         let done = exports::get(&ex, &project.id, &started.job.id).await?;
         let rows = done.job.rows_written;
         let requests: u64 = counts.values().sum();
@@ -160,6 +162,7 @@ async fn main() -> Result<(), Error> {
                 "floor_peak_rss_mib": floor_rss,
                 "export_peak_rss_mib": export_rss,
                 "dynamodb_requests_per_1000_rows": per_k(requests),
+                "items_read_per_1000_rows": per_k(items),
                 "by_operation_per_1000_rows": counts.iter().map(|(k, v)| (k.clone(), per_k(*v))).collect::<std::collections::BTreeMap<_, _>>(),
             })
         );

@@ -824,3 +824,65 @@ async fn a_file_of_several_parts_is_uploaded_whole_and_in_order() {
     assert_eq!(back.len(), whole.len());
     assert!(back == whole, "the parts come back whole and in order");
 }
+
+#[tokio::test]
+async fn contacts_written_while_an_export_runs_are_never_lost_or_there_twice() {
+    let app = TestApp::spawn().await;
+    let p = app.project().await;
+    // More than one page of contacts (pages are 1,000).
+    let n = 2_300;
+    let mut csv = String::from("email,first_name,company\n");
+    for i in 0..n {
+        csv.push_str(&format!("w{i:04}@example.com,W{i},Before\n"));
+    }
+    let job = app.import_file(&p, "w.csv", csv.into_bytes(), json!({})).await;
+    assert_eq!(job.body["created"], n, "{:?}", job.body);
+    let before: BTreeSet<String> = (0..n).map(|i| format!("w{i:04}@example.com")).collect();
+
+    // While the export runs: existing contacts updated (oldest and newest
+    // first, so that pages not read yet and pages read already both
+    // change), new contacts created.
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let writer = async {
+        let mut k = 0usize;
+        while !done.load(std::sync::atomic::Ordering::Relaxed) {
+            let who = if k % 2 == 0 { k / 2 % n } else { n - 1 - k / 2 % n };
+            upsert(
+                &app,
+                &p,
+                json!({"email": format!("w{who:04}@example.com"), "company": "During"}),
+            )
+            .await;
+            upsert(&app, &p, json!({"email": format!("late{k}@example.com")})).await;
+            k += 1;
+        }
+        k
+    };
+    let export = async {
+        let r = app
+            .post(
+                &format!("/v1/projects/{}/exports", p.id),
+                &p.key,
+                json!({"columns": ["email", "company"]}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+        let finished = wait_export(&app, &p, r.body["id"].as_str().unwrap()).await;
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        finished
+    };
+    let (finished, writes) = tokio::join!(export, writer);
+    assert_eq!(finished["state"], "completed", "{finished}");
+    assert!(writes > 0, "the writes ran alongside the export");
+    let file = fetch(&app, finished["download_url"].as_str().unwrap()).await;
+    let mut reader = csv::Reader::from_reader(&file[..]);
+    let emails: Vec<String> = reader.records().map(|r| r.unwrap()[0].to_string()).collect();
+    let unique: BTreeSet<String> = emails.iter().cloned().collect();
+    assert_eq!(unique.len(), emails.len(), "no contact twice");
+    assert!(
+        before.is_subset(&unique),
+        "every contact there before the export is in it"
+    );
+    assert!(unique.iter().all(|e| before.contains(e) || e.starts_with("late")));
+    assert_eq!(finished["rows_written"].as_u64(), Some(emails.len() as u64));
+}

@@ -846,7 +846,11 @@ async fn contacts_written_while_an_export_runs_are_never_lost_or_there_twice() {
     let writer = async {
         let mut k = 0usize;
         while !done.load(std::sync::atomic::Ordering::Relaxed) {
-            let who = if k % 2 == 0 { k / 2 % n } else { n - 1 - k / 2 % n };
+            let who = if k.is_multiple_of(2) {
+                k / 2 % n
+            } else {
+                n - 1 - k / 2 % n
+            };
             upsert(
                 &app,
                 &p,

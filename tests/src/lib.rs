@@ -176,6 +176,19 @@ impl TestApp {
             publishable_key: r.body["publishable_key"].as_str().unwrap().to_string(),
         }
     }
+
+    /// A new email sending list of the project, sent from `sender`; its id.
+    pub async fn email_list(&self, p: &TestProject, name: &str, sender: &str) -> String {
+        let list = self
+            .post(
+                &format!("/v1/projects/{}/lists", p.id),
+                &p.key,
+                serde_json::json!({"name": name, "channel": "email", "sender": sender}),
+            )
+            .await;
+        assert_eq!(list.status, StatusCode::CREATED, "{:?}", list.body);
+        list.body["id"].as_str().unwrap().to_string()
+    }
 }
 
 impl TestApp {

@@ -30,14 +30,7 @@ async fn setup(app: &TestApp, n: usize, rate: u32) -> Setup {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let list = app
-        .post(
-            &format!("/v1/projects/{}/lists", p.id),
-            &p.key,
-            json!({"name": "Members", "channel": "email", "sender": "news@example.com"}),
-        )
-        .await;
-    let list_id = list.body["id"].as_str().unwrap().to_string();
+    let list_id = app.email_list(&p, "Members", "news@example.com").await;
     let t = app
         .post(
             &format!("/v1/projects/{}/templates", p.id),

@@ -9,14 +9,7 @@ async fn bulk_actions_by_ids_and_by_filter() {
     let app = TestApp::spawn().await;
     let p = app.project().await;
     let bulk = format!("{}/bulk", p.contacts());
-    let list = app
-        .post(
-            &format!("/v1/projects/{}/lists", p.id),
-            &p.key,
-            json!({"name": "N", "channel": "email", "sender": "n@example.com"}),
-        )
-        .await;
-    let list_id = list.body["id"].as_str().unwrap().to_string();
+    let list_id = app.email_list(&p, "N", "n@example.com").await;
     let mut ids = Vec::new();
     for i in 0..12 {
         let tags = if i < 7 { json!(["Trial"]) } else { json!([]) };

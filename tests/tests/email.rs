@@ -82,15 +82,7 @@ async fn sent_to(app: &TestApp, to: &str) -> Vec<String> {
 }
 
 async fn email_list(app: &TestApp, p: &TestProject, name: &str) -> String {
-    let list = app
-        .post(
-            &format!("/v1/projects/{}/lists", p.id),
-            &p.key,
-            json!({"name": name, "channel": "email", "sender": "news@example.com"}),
-        )
-        .await;
-    assert_eq!(list.status, StatusCode::CREATED, "{:?}", list.body);
-    list.body["id"].as_str().unwrap().to_string()
+    app.email_list(p, name, "news@example.com").await
 }
 
 fn header<'a>(raw: &'a str, name: &str) -> Option<&'a str> {

@@ -58,14 +58,7 @@ fn column<'a>(file: &'a File, name: &str) -> Vec<&'a str> {
 async fn a_contact_export_is_the_filtered_audience_with_safe_cells() {
     let app = TestApp::spawn_with(&[("ExportSyncRows", "20")]).await;
     let p = app.project().await;
-    let list = app
-        .post(
-            &format!("/v1/projects/{}/lists", p.id),
-            &p.key,
-            json!({"name": "News", "channel": "email", "sender": "news@example.com"}),
-        )
-        .await;
-    let list_id = list.body["id"].as_str().unwrap().to_string();
+    let list_id = app.email_list(&p, "News", "news@example.com").await;
     let mut vip = BTreeSet::new();
     for i in 0..24 {
         let tags = if i % 2 == 0 { json!(["vip"]) } else { json!(["other"]) };
@@ -468,15 +461,7 @@ async fn an_async_export_is_the_audience_with_its_manifest_in_csv_and_json_lines
 async fn deleted_contacts_are_exported_once_when_asked_for_and_never_listed() {
     let app = TestApp::spawn().await;
     let p = app.project().await;
-    let list = app
-        .post(
-            &format!("/v1/projects/{}/lists", p.id),
-            &p.key,
-            json!({"name": "Members", "channel": "email", "sender": "news@example.com"}),
-        )
-        .await;
-    assert_eq!(list.status, StatusCode::CREATED, "{:?}", list.body);
-    let list_id = list.body["id"].as_str().unwrap().to_string();
+    let list_id = app.email_list(&p, "Members", "news@example.com").await;
     let (mut ids, mut everyone) = (Vec::new(), BTreeSet::new());
     for i in 0..12 {
         let email = format!("d{i:02}@example.com");

@@ -28,14 +28,7 @@ async fn emails(app: &TestApp, p: &TestProject, query: &str) -> Vec<String> {
 async fn filters_select_exactly_and_page_through() {
     let app = TestApp::spawn().await;
     let p = app.project().await;
-    let list = app
-        .post(
-            &format!("/v1/projects/{}/lists", p.id),
-            &p.key,
-            json!({"name": "L", "channel": "email", "sender": "l@example.com"}),
-        )
-        .await;
-    let list_id = list.body["id"].as_str().unwrap().to_string();
+    let list_id = app.email_list(&p, "L", "l@example.com").await;
     let specs = [
         json!({"email": "a@example.com", "type": "customer", "intent": "high", "tags": ["VIP", "Beta"], "add_to_lists": [list_id]}),
         json!({"email": "b@example.com", "tags": ["VIP"], "phone": "+14155552671"}),

@@ -8,14 +8,7 @@ use serde_json::json;
 async fn merge_moves_everything_to_the_survivor() {
     let app = TestApp::spawn().await;
     let p = app.project().await;
-    let list = app
-        .post(
-            &format!("/v1/projects/{}/lists", p.id),
-            &p.key,
-            json!({"name": "News", "channel": "email", "sender": "n@example.com"}),
-        )
-        .await;
-    let list_id = list.body["id"].as_str().unwrap().to_string();
+    let list_id = app.email_list(&p, "News", "n@example.com").await;
 
     // The other contact: signed up on the waitlist, referred a friend, wrote a message, opted out.
     let w = app

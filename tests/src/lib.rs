@@ -235,16 +235,28 @@ impl TestApp {
     /// Every raw message the emulator's SES took (its state at `/moto-api/data.json`), long headers unfolded.
     pub async fn raw_emails(&self) -> Vec<String> {
         let base = std::env::var("AWS_ENDPOINT_URL").unwrap();
-        let data = self
-            .http
-            .get(format!("{base}/moto-api/data.json"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let data: Value = serde_json::from_str(&data).unwrap();
+        // moto serializes every backend for this page; while other tests
+        // write to it, that can fail (an error page, not JSON): ask again.
+        let mut data = Value::Null;
+        for attempt in 0..10 {
+            let body = self
+                .http
+                .get(format!("{base}/moto-api/data.json"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            match serde_json::from_str(&body) {
+                Ok(v) => {
+                    data = v;
+                    break;
+                }
+                Err(e) if attempt == 9 => panic!("moto's data.json: {e}: {body:.200}"),
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+            }
+        }
         data["ses"]["RawMessage"]
             .as_array()
             .map(|all| {

@@ -239,18 +239,7 @@ async fn messages_and_contact_messages_export_with_their_filters() {
     assert_eq!(column(&f, "message"), ["I have a question"]);
 
     // Asynchronously: the same files as the synchronous exports, JSON Lines too.
-    let export = |body: Value| {
-        let (app, p) = (&app, &p);
-        async move {
-            let r = app.post(&format!("/v1/projects/{}/exports", p.id), &p.key, body).await;
-            assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
-            let done = wait_export(app, p, r.body["id"].as_str().unwrap()).await;
-            assert_eq!(done["state"], "completed", "{done}");
-            let file = fetch(app, done["download_url"].as_str().unwrap()).await;
-            assert_eq!(done["manifest"]["sha256"].as_str(), Some(sha256_hex(&file).as_str()));
-            (done, file)
-        }
-    };
+    let export = |body: Value| completed_export(&app, &p, body);
     for (of, filter, path) in [
         (
             "messages",
@@ -328,6 +317,18 @@ async fn wait_export(app: &TestApp, p: &TestProject, id: &str) -> Value {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     panic!("export {id} did not end");
+}
+
+/// Starts an async export, waits for it to complete, and returns it with
+/// its file (whose SHA-256 the manifest states).
+async fn completed_export(app: &TestApp, p: &TestProject, body: Value) -> (Value, Vec<u8>) {
+    let r = app.post(&format!("/v1/projects/{}/exports", p.id), &p.key, body).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+    let done = wait_export(app, p, r.body["id"].as_str().unwrap()).await;
+    assert_eq!(done["state"], "completed", "{done}");
+    let file = fetch(app, done["download_url"].as_str().unwrap()).await;
+    assert_eq!(done["manifest"]["sha256"].as_str(), Some(sha256_hex(&file).as_str()));
+    (done, file)
 }
 
 async fn fetch(app: &TestApp, url: &str) -> Vec<u8> {
@@ -490,19 +491,10 @@ async fn deleted_contacts_are_exported_once_when_asked_for_and_never_listed() {
     let export = |filter: Value| {
         let (app, p) = (&app, &p);
         async move {
-            let r = app
-                .post(
-                    &format!("/v1/projects/{}/exports", p.id),
-                    &p.key,
-                    json!({"include_deleted": true, "filter": filter, "columns": ["email", "status", "deleted_at"]}),
-                )
-                .await;
-            assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
-            let done = wait_export(app, p, r.body["id"].as_str().unwrap()).await;
-            assert_eq!(done["state"], "completed", "{done}");
+            let body = json!({"include_deleted": true, "filter": filter, "columns": ["email", "status", "deleted_at"]});
+            let (done, file) = completed_export(app, p, body).await;
             assert_eq!(done["manifest"]["include_deleted"], true);
             assert_eq!(done["total"], done["rows_written"], "{done}");
-            let file = fetch(app, done["download_url"].as_str().unwrap()).await;
             let mut reader = csv::Reader::from_reader(&file[..]);
             let rows: Vec<(String, String, String)> = reader
                 .records()

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: dev test lint bench venv fmt lambda reset check-restart
+.PHONY: dev test lint bench venv fmt lambda reset check-restart openapi
 
 # DynamoDB locally: dynoxide (DynamoDB on SQLite), pinned, built once into
 # .local/tools with only its server (no MCP server, no importer).
@@ -44,6 +44,10 @@ lint: venv
 
 fmt:
 	cargo fmt --all
+
+# The OpenAPI document the api serves, written again from the handlers' annotations.
+openapi:
+	UPDATE_OPENAPI=1 cargo test --workspace --locked --lib openapi
 
 bench: venv
 	bench/run.sh

@@ -1,6 +1,13 @@
 //! The OpenAPI 3 document, generated from the handlers' annotations.
+//!
+//! The api serves it as the text `openapi.json` committed beside this
+//! crate, not built at each request: the schema-building code is 1.45 MiB
+//! of the release binary (bench/README.md, "What the bytes are"). The test
+//! below fails when the annotations and the file disagree, and
+//! `make openapi` writes the file again.
 
-use axum::Json;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -47,6 +54,28 @@ impl Modify for Security {
     }
 }
 
-pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+pub const DOCUMENT: &str = include_str!("../openapi.json");
+
+pub async fn serve() -> impl IntoResponse {
+    ([(CONTENT_TYPE, "application/json")], DOCUMENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn committed_document_is_what_the_annotations_make() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json");
+        let mut generated = ApiDoc::openapi().to_pretty_json().expect("the document serializes");
+        generated.push('\n');
+        if std::env::var_os("UPDATE_OPENAPI").is_some() {
+            std::fs::write(path, &generated).expect("writing openapi.json");
+            return;
+        }
+        assert!(
+            DOCUMENT == generated,
+            "functions/api/openapi.json is not what the handlers' annotations make: run `make openapi`"
+        );
+    }
 }

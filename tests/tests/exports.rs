@@ -630,7 +630,7 @@ async fn a_scheduled_export_runs_in_the_local_runner_within_its_period_and_lists
         .await;
     assert_eq!(weekly.status, StatusCode::CREATED, "{:?}", weekly.body);
     let next: chrono::DateTime<chrono::Utc> = weekly.body["next_run_at"].as_str().unwrap().parse().unwrap();
-    let local = next.with_timezone(&chrono_tz::Europe::Helsinki);
+    let local = next.with_timezone(&roster::domain::schedule::time_zone("Europe/Helsinki").unwrap());
     use chrono::{Datelike, Timelike};
     assert_eq!(
         (local.weekday(), local.hour(), local.minute()),

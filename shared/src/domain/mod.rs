@@ -23,3 +23,4 @@ pub mod submission;
 pub mod tag;
 pub mod template;
 pub mod unsubscribe;
+pub mod zone;

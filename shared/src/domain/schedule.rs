@@ -8,7 +8,8 @@
 use std::str::FromStr;
 
 use chrono::{DateTime, Duration, LocalResult, TimeZone, Timelike, Utc};
-use chrono_tz::Tz;
+
+pub use super::zone::Zone;
 
 use crate::{Error, Result};
 
@@ -38,7 +39,7 @@ impl Schedule {
 
     /// The first run strictly after `after`, in `tz` (rates count from
     /// `anchor`), to the second: the scheduler's resolution is the minute.
-    pub fn next_after(&self, after: DateTime<Utc>, anchor: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
+    pub fn next_after(&self, after: DateTime<Utc>, anchor: DateTime<Utc>, tz: &Zone) -> Option<DateTime<Utc>> {
         let anchor = anchor.with_nanosecond(0).unwrap_or(anchor);
         match self {
             Schedule::Rate(every) => {
@@ -48,7 +49,7 @@ impl Schedule {
                 Some(anchor + Duration::milliseconds(steps * every_ms))
             }
             Schedule::Cron(c) => {
-                let mut from = after.with_timezone(&tz);
+                let mut from = after.with_timezone(tz);
                 // A few tries: an occurrence on a local time that does not exist is skipped.
                 for _ in 0..1000 {
                     let next = c.find_next_occurrence(&from, false).ok()?;
@@ -67,7 +68,7 @@ impl Schedule {
 
 /// Whether the local time of `t` exists in `tz` (it is not in the hour
 /// skipped when clocks go forward).
-fn exists(tz: Tz, t: &DateTime<Tz>) -> bool {
+fn exists(tz: &Zone, t: &DateTime<Zone>) -> bool {
     match tz.from_local_datetime(&t.naive_local()) {
         LocalResult::Single(x) => x == *t,
         // Clocks went back: the first of the two is the run.
@@ -151,8 +152,8 @@ fn shift_days(dow: &str) -> Result<String> {
 }
 
 /// A time zone by its IANA name (`Europe/Helsinki`, `UTC`).
-pub fn time_zone(name: &str) -> Result<Tz> {
-    name.trim().parse::<Tz>().map_err(|_| {
+pub fn time_zone(name: &str) -> Result<Zone> {
+    Zone::named(name).ok_or_else(|| {
         Error::invalid(
             "timezone",
             format!("{name:?} is not an IANA time zone (e.g. Europe/Helsinki)"),
@@ -171,7 +172,7 @@ mod tests {
     fn next(expr: &str, after: &str, tz: &str) -> DateTime<Utc> {
         Schedule::parse(expr)
             .unwrap()
-            .next_after(at(after), at("2027-01-01T00:00:00Z"), time_zone(tz).unwrap())
+            .next_after(at(after), at("2027-01-01T00:00:00Z"), &time_zone(tz).unwrap())
             .unwrap()
     }
 

@@ -140,7 +140,7 @@ async fn build(
         s.next_run_at = if s.paused {
             None
         } else {
-            schedule.next_after(now, s.created_at, tz)
+            schedule.next_after(now, s.created_at, &tz)
         };
     }
     s.updated_at = now;
@@ -199,7 +199,7 @@ pub async fn tick(ex: &Exports, at: Option<DateTime<Utc>>) -> Result<()> {
             continue;
         };
         let next = match (Schedule::parse(&s.schedule), time_zone(&s.timezone)) {
-            (Ok(schedule), Ok(tz)) => schedule.next_after(due.due_at.max(now), s.created_at, tz),
+            (Ok(schedule), Ok(tz)) => schedule.next_after(due.due_at.max(now), s.created_at, &tz),
             _ => None,
         };
         let export_id = new_id();

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: dev test lint bench venv fmt lambda reset check-restart openapi
+.PHONY: dev test lint bench bloat venv fmt lambda reset check-restart openapi
 
 # DynamoDB locally: dynoxide (DynamoDB on SQLite), pinned, built once into
 # .local/tools with only its server (no MCP server, no importer).
@@ -51,6 +51,13 @@ openapi:
 
 bench: venv
 	bench/run.sh
+
+# What the api's release bytes are, by section and crate, against the SDK
+# floor: both built as deployed (alone) with the symbol table kept.
+bloat:
+	cargo build --profile bloat -q --locked -p roster-api
+	cargo build --profile bloat -q --locked -p roster-bench-floors
+	python3 bench/bloat.py target/bloat/api target/bloat/floor-sdk
 
 # Lambda artifacts for arm64 (cargo-lambda and zig come from PyPI into .venv).
 $(VENV)/.lambda: $(VENV)/.installed

@@ -65,6 +65,8 @@ def main():
         CHUNK_QUEUE_URL="http://127.0.0.1:1/queue/bench-chunks",
         BULK_QUEUE_URL="http://127.0.0.1:1/queue/bench-bulk",
         SEND_QUEUE_URL="http://127.0.0.1:1/queue/bench-send",
+        EXPORTS_BUCKET="bench-exports",
+        EXPORT_QUEUE_URL="http://127.0.0.1:1/queue/bench-exports",
         SIGNING_SECRET="bench-signing-secret-0123456789abcdef",
         ADMIN_TOKEN="bench-admin-token",
         RUST_LOG="warn",

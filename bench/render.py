@@ -26,7 +26,7 @@ def machine():
 
 # A step not run (a run stopped early) leaves its section out.
 # bench/run.sh's steps, in its order.
-STEPS = ["cold", "counts", "parse", "rss", "latency", "wcu", "imports", "fault", "audience", "render", "broadcast", "exports", "artifacts"]
+STEPS = ["cold", "bytes", "counts", "parse", "rss", "latency", "wcu", "imports", "fault", "audience", "render", "broadcast", "exports", "artifacts"]
 
 
 def lines(path):
@@ -98,6 +98,7 @@ def main():
           f"{(sdk['init_ms_median'] - bundled['init_ms_median']) / (sdk['init_ms_median'] - hello['init_ms_median']) * 100:.0f}% "
           "of what the clients cost here. On Lambda (AL2023) the roots are one bundle, `/etc/pki/tls/certs/ca-bundle.crt`.")
     w("")
+    render_bytes(w, at("bytes"))
     w("## DynamoDB requests per API call\n")
     w("Counted by a proxy between the local runner and the emulator, by operation, averaged over the calls. "
       "Every project-scoped call includes one `GetItem` of the project (key check and settings); every public "
@@ -115,6 +116,19 @@ def main():
     render_messaging(w, render_bench, broadcast)
     render_exports(w, exports)
     print("\n".join(out))
+
+
+def render_bytes(w, path):
+    if not os.path.exists(path):
+        return
+    w("## What the bytes are\n")
+    w("`make bloat` (`bench/bloat.py`): the api and `floor-sdk`, each built alone as it is deployed, with the "
+      "`bloat` profile (release with its symbol table; stripped, the same bytes). The sections a stripped binary "
+      "keeps, then the named symbols by the crate that owns the code (a trait method goes to its type's crate, "
+      "drop glue to the dropped type's; symbols without a Rust path are aws-lc's C and assembly). Unnamed bytes "
+      "(string literals, vtables, panic locations, their relocations) are in the sections only.\n")
+    with open(path) as f:
+        w(f.read())
 
 
 def render_exports(w, exports):

@@ -34,7 +34,7 @@ cargo build -q --workspace --locked  # the debug build of make test and make dev
 cold_starts() {
   $PY bench/coldstart.py "$RUNS" target/release/floor-hello target/release/floor-sdk target/release/api \
     target/release/import-planner target/release/import-worker target/release/bulk-worker \
-    target/release/send-worker target/release/ses-events
+    target/release/send-worker target/release/ses-events target/release/export-worker
   # The same with the TLS roots read from one bundle file instead of a directory
   # of certificates: how much of the SDK floor is root loading.
   local bundle
@@ -46,6 +46,9 @@ cold_starts() {
 }
 echo "bench: cold starts ($RUNS runs each)…" >&2
 step cold cold_starts
+
+echo "bench: what the api's bytes are (make bloat)…" >&2
+step bytes make -s bloat
 
 dir=$(mktemp -d)
 pids=()

@@ -3,6 +3,7 @@
 //! basic auth). The base URL comes from `TWILIO_API_URL`, so tests and
 //! `make dev` talk to a local stand-in.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -14,7 +15,10 @@ pub const DEFAULT_API_URL: &str = "https://api.twilio.com";
 
 #[derive(Clone)]
 pub struct Twilio {
-    http: reqwest::Client,
+    /// Built at the first message, not at start-up: building it loads the
+    /// TLS root certificates again (bench/README.md: the api's init time),
+    /// and most invocations never send an SMS.
+    http: Arc<OnceLock<reqwest::Client>>,
     base_url: String,
 }
 
@@ -44,14 +48,19 @@ struct Refused {
 
 impl Twilio {
     pub fn new(base_url: &str) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .unwrap_or_default();
         Twilio {
-            http,
+            http: Arc::default(),
             base_url: base_url.trim_end_matches('/').to_string(),
         }
+    }
+
+    fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(|| {
+            reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap_or_default()
+        })
     }
 
     /// Sends the message; Twilio's message SID on success.
@@ -66,7 +75,7 @@ impl Twilio {
             form.push(("StatusCallback", cb));
         }
         let reply = self
-            .http
+            .http()
             .post(url)
             .basic_auth(m.account_sid, Some(m.auth_token))
             .form(&form)

@@ -2,7 +2,7 @@
 //! computes in it) over jiff's copy of the tz database.
 //!
 //! Not chrono-tz: it compiles every zone's whole history into tables of
-//! pointers, about 2 MiB of each binary that links it (bench/README.md,
+//! pointers, about 1.6 MiB of each binary that links it (bench/README.md,
 //! "What the bytes are"); jiff bundles the same database as compact TZif
 //! data, read when a zone is first asked for.
 

@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Duration, LocalResult, TimeZone, Timelike, Utc};
 
-pub use super::zone::Zone;
+use super::zone::Zone;
 
 use crate::{Error, Result};
 

@@ -8,7 +8,9 @@
 
 use std::fmt;
 
-use chrono::{Datelike, FixedOffset, MappedLocalTime, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike};
+use chrono::{
+    Datelike, FixedOffset, MappedLocalTime, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone, Timelike, Utc,
+};
 use jiff::tz::AmbiguousOffset;
 
 #[derive(Clone)]
@@ -29,7 +31,7 @@ impl Zone {
     fn offset(&self, offset: jiff::tz::Offset) -> ZoneOffset {
         ZoneOffset {
             zone: self.clone(),
-            fixed: FixedOffset::east_opt(offset.seconds()).unwrap_or(FixedOffset::east_opt(0).expect("zero")),
+            fixed: FixedOffset::east_opt(offset.seconds()).unwrap_or_else(|| Utc.fix()),
         }
     }
 }
@@ -48,7 +50,7 @@ pub struct ZoneOffset {
     fixed: FixedOffset,
 }
 
-impl chrono::Offset for ZoneOffset {
+impl Offset for ZoneOffset {
     fn fix(&self) -> FixedOffset {
         self.fixed
     }
@@ -119,7 +121,7 @@ impl TimeZone for Zone {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{DateTime, Utc};
+    use chrono::DateTime;
     use proptest::prelude::*;
 
     fn helsinki() -> Zone {

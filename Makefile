@@ -52,12 +52,14 @@ openapi:
 bench: venv
 	bench/run.sh
 
-# What the api's release bytes are, by section and crate, against the SDK
-# floor: both built as deployed (alone) with the symbol table kept.
+# What the HTTP functions' release bytes are, by section and crate, against
+# the SDK floor: built as make lambda builds them (the functions together,
+# the floor alone) with the symbol table kept.
+HTTP_FUNCTIONS := api public-api files-api messaging-api
 bloat:
-	cargo build --profile bloat -q --locked -p roster-api
+	cargo build --profile bloat -q --locked $(patsubst %,-p roster-%,$(HTTP_FUNCTIONS))
 	cargo build --profile bloat -q --locked -p roster-bench-floors
-	python3 bench/bloat.py target/bloat/api target/bloat/floor-sdk
+	python3 bench/bloat.py target/bloat/floor-sdk $(addprefix target/bloat/,$(HTTP_FUNCTIONS))
 
 # Lambda artifacts for arm64 (cargo-lambda and zig come from PyPI into .venv).
 $(VENV)/.lambda: $(VENV)/.installed
@@ -67,6 +69,6 @@ $(VENV)/.lambda: $(VENV)/.installed
 # Every function of template.yaml, built together (their features unified
 # among themselves only), each zipped as its CodeUri expects:
 # target/lambda/<binary>/bootstrap.zip.
-FUNCTIONS := -p roster-api -p roster-import-planner -p roster-import-worker -p roster-bulk-worker -p roster-ses-events -p roster-send-worker -p roster-export-worker
+FUNCTIONS := $(patsubst %,-p roster-%,$(HTTP_FUNCTIONS)) -p roster-import-planner -p roster-import-worker -p roster-bulk-worker -p roster-ses-events -p roster-send-worker -p roster-export-worker
 lambda: $(VENV)/.lambda
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 --output-format zip $(FUNCTIONS)

@@ -1,8 +1,8 @@
-"""What a release binary's bytes are, by crate, against the SDK floor.
+"""What release binaries' bytes are, by section and crate, against the SDK floor.
 
-usage: bloat.py BINARY FLOOR [ROWS]
+usage: bloat.py FLOOR BINARY... (ROWS=30: crate rows shown)
 
-Both binaries are built with the `bloat` profile (release with its symbol
+All binaries are built with the `bloat` profile (release with its symbol
 table: `cargo build --profile bloat`). Sections come from the ELF header;
 a symbol's bytes go to the crate that owns the code: the crate of its path,
 for a trait method the crate of the type (or of the trait, for std types),
@@ -10,6 +10,7 @@ for drop glue the crate of the dropped type. C and assembly symbols (no
 `::`) are aws-lc's, the TLS crypto. Prints markdown tables.
 """
 import collections
+import os
 import re
 import subprocess
 import sys
@@ -70,27 +71,45 @@ def mib(n):
     return f"{n / 2**20:.2f}"
 
 
-def main():
-    binary, floor = sys.argv[1], sys.argv[2]
-    rows = int(sys.argv[3]) if len(sys.argv) > 3 else 30
-    sb, sf = sections(binary), sections(floor)
-    print("| section | binary (MiB) | floor (MiB) | binary − floor |")
-    print("|---|---:|---:|---:|")
-    for name in sorted(set(sb) | set(sf), key=lambda s: -sb.get(s, 0)):
-        if max(sb.get(name, 0), sf.get(name, 0)) >= 2**16:
-            print(f"| `{name}` | {mib(sb.get(name, 0))} | {mib(sf.get(name, 0))} | {mib(sb.get(name, 0) - sf.get(name, 0))} |")
-    print(f"| all allocated sections | {mib(sum(sb.values()))} | {mib(sum(sf.values()))} | {mib(sum(sb.values()) - sum(sf.values()))} |")
+def name(path):
+    return os.path.basename(path)
+
+
+def table(title, names, floor, binaries, keep):
+    """Rows of `title` (section or crate) for the floor and each binary,
+    the biggest excess over the floor first; `keep(row)` picks the rows shown."""
+    print(f"| {title} | floor | " + " | ".join(f"`{n}`" for n in names) + " |")
+    print("|---|" + "---:|" * (len(binaries) + 1))
+    rows = sorted(set(floor).union(*binaries), key=lambda k: -max(b.get(k, 0) - floor.get(k, 0) for b in binaries))
+    shown = [r for r in rows if keep(r)]
+    for r in shown:
+        print(f"| `{r}` | {mib(floor.get(r, 0))} | " + " | ".join(mib(b.get(r, 0)) for b in binaries) + " |")
+    rest = [r for r in rows if r not in shown]
+    if rest:
+        print(f"| {len(rest)} others | {mib(sum(floor.get(r, 0) for r in rest))} | "
+              + " | ".join(mib(sum(b.get(r, 0) for r in rest)) for b in binaries) + " |")
+    print(f"| all | {mib(sum(floor.values()))} | " + " | ".join(mib(sum(b.values())) for b in binaries) + " |")
     print()
-    cb, cf = by_crate(binary), by_crate(floor)
-    order = sorted(set(cb) | set(cf), key=lambda c: -(cb[c] - cf[c]))
-    print("| crate | binary (MiB) | floor (MiB) | binary − floor |")
-    print("|---|---:|---:|---:|")
-    for c in order[:rows]:
-        print(f"| `{c}` | {mib(cb[c])} | {mib(cf[c])} | {mib(cb[c] - cf[c])} |")
-    rest_b = sum(cb[c] for c in order[rows:])
-    rest_f = sum(cf[c] for c in order[rows:])
-    print(f"| {len(order) - rows} other crates | {mib(rest_b)} | {mib(rest_f)} | {mib(rest_b - rest_f)} |")
-    print(f"| all named symbols | {mib(sum(cb.values()))} | {mib(sum(cf.values()))} | {mib(sum(cb.values()) - sum(cf.values()))} |")
+
+
+def main():
+    floor_path, paths = sys.argv[1], sys.argv[2:]
+    rows = int(os.environ.get("ROWS", "30"))
+    sf = sections(floor_path)
+    sb = [sections(p) for p in paths]
+    print("| binary | allocated sections (MiB) | ÷ floor |")
+    print("|---|---:|---:|")
+    print(f"| `{name(floor_path)}` (floor) | {mib(sum(sf.values()))} | 1.00 |")
+    for p, s in zip(paths, sb):
+        print(f"| `{name(p)}` | {mib(sum(s.values()))} | {sum(s.values()) / sum(sf.values()):.2f} |")
+    print()
+    names = [name(p) for p in paths]
+    table("section", names, sf, sb, lambda r: max(x.get(r, 0) for x in [sf, *sb]) >= 2**16)
+    cf = by_crate(floor_path)
+    cb = [by_crate(p) for p in paths]
+    order = sorted(set(cf).union(*cb), key=lambda c: -max(b[c] - cf[c] for b in cb))
+    top = set(order[:rows])
+    table("crate", names, cf, cb, lambda r: r in top)
 
 
 if __name__ == "__main__":

@@ -75,11 +75,11 @@ impl TestApp {
         let local = roster_local::LocalStack::start(&template, &prefix, &params)
             .await
             .unwrap();
-        let state = local.api.clone();
-        let table = state.config.table_name.clone();
+        let table = local.api().config.table_name.clone();
+        let router = local.router();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, roster_api::router(state)).await.unwrap() });
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
         TestApp {
             base: format!("http://{addr}"),
             http: reqwest::Client::new(),
@@ -286,7 +286,13 @@ impl TestApp {
 /// Imports: files in, finished jobs out.
 impl TestApp {
     pub fn bucket(&self) -> String {
-        self.local.api.config.imports_bucket.clone().unwrap()
+        self.local
+            .state("files-api")
+            .unwrap()
+            .config
+            .imports_bucket
+            .clone()
+            .unwrap()
     }
 
     /// PUTs bytes to a presigned URL, as a browser or `curl -T` would.

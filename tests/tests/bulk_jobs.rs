@@ -146,7 +146,7 @@ async fn a_selection_over_1000_contacts_runs_as_a_job_on_the_selection_it_starte
         (Some("pending"), Some(1003))
     );
     let job_id = r.body["id"].as_str().unwrap().to_string();
-    let jobs = app.local.api.jobs.clone().unwrap();
+    let jobs = app.local.api().jobs.clone().unwrap();
     let plan = serde_json::to_string(&BulkMessage::Plan {
         project_id: p.id.clone(),
         job_id: job_id.clone(),

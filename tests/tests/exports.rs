@@ -567,7 +567,7 @@ async fn an_export_whose_worker_died_is_taken_over_and_ends_with_an_exact_file()
         )
         .await;
     let id = r.body["id"].as_str().unwrap().to_string();
-    let store = app.local.api.store.clone();
+    let store = app.local.api().store.clone();
     assert!(store
         .start_export(&p.id, &id, "01DEAD0000000000000000000A", Some(25))
         .await

@@ -886,7 +886,7 @@ async fn cancel_stops_an_import_and_keeps_counts_consistent() {
 /// is its ApproximateReceiveCount (more than 1: a delivery before it failed
 /// or died). Whether the worker failed on it.
 async fn deliver(app: &TestApp, body: Value, receives: u32) -> bool {
-    let importer = app.local.api.importer.clone().unwrap();
+    let importer = app.local.state("files-api").unwrap().importer.clone().unwrap();
     let mut m = aws_lambda_events::sqs::SqsMessage::default();
     m.message_id = Some("by-hand".into());
     m.body = Some(body.to_string());
@@ -900,7 +900,7 @@ async fn deliver(app: &TestApp, body: Value, receives: u32) -> bool {
 
 /// Each chunk's committed rows (`next_row`), from the ledger.
 async fn committed(app: &TestApp, p: &TestProject, id: &str) -> Vec<(u32, u64, u64)> {
-    let store = &app.local.api.importer.as_ref().unwrap().store;
+    let store = &app.local.state("files-api").unwrap().importer.as_ref().unwrap().store;
     let (_, chunks) = store.import_with_chunks(&p.id, id).await.unwrap().unwrap();
     chunks.iter().map(|c| (c.chunk, c.next_row, c.rows)).collect()
 }
@@ -1037,7 +1037,7 @@ async fn planning_that_fails_on_its_last_try_fails_the_import() {
     let p = app.project().await;
     let id = app.held_import(&p, "people.csv", Some(people(10, 0))).await;
     // A planner whose chunk queue does not exist: every try fails once the file is read.
-    let mut planner = app.local.api.importer.clone().unwrap();
+    let mut planner = app.local.state("files-api").unwrap().importer.clone().unwrap();
     let nowhere = format!(
         "{}/000000000000/no-such-queue",
         std::env::var("AWS_ENDPOINT_URL").unwrap()

@@ -1,5 +1,6 @@
-//! The HTTP API: one axum router, served by `lambda_http` in AWS and by the
-//! local runner on a TCP port. Handlers parse, call one use case, map the result.
+//! The HTTP API: its routes, in four functions (`functions`), each an axum
+//! router served by `lambda_http` in AWS and all of them by the local runner
+//! on a TCP port. Handlers parse, call one use case, map the result.
 
 mod cors;
 pub mod error;
@@ -37,33 +38,64 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(config: Config, sdk: &aws_config::SdkConfig) -> roster::Result<Self> {
-        let store = Store::new(roster::aws::dynamodb(sdk), config.table_name.clone());
-        let importer = match config.imports_bucket {
-            Some(_) => Some(config.importer(store.clone(), sdk)?),
-            None => None,
-        };
-        Ok(AppState {
-            jobs: config.jobs(store.clone(), sdk),
-            messaging: config.messaging(store.clone(), sdk),
-            broadcasts: config.broadcasts(store.clone(), sdk),
-            exports: config.exports(store.clone(), sdk),
-            store,
+    /// The table and the configuration: what every function needs. The
+    /// adapters each function adds are built by its own constructor below,
+    /// so that a function links and starts only the AWS clients it calls.
+    pub fn new(config: Config, sdk: &aws_config::SdkConfig) -> Self {
+        AppState {
+            store: Store::new(roster::aws::dynamodb(sdk), config.table_name.clone()),
             config: Arc::new(config),
-            importer,
-        })
-    }
-
-    /// Loads AWS settings from the environment (and `AWS_ENDPOINT_URL`, locally).
-    pub async fn from_env(config: Config) -> roster::Result<Self> {
-        let sdk = roster::aws::sdk_config().await;
-        Self::new(config, &sdk)
+            importer: None,
+            jobs: None,
+            messaging: None,
+            broadcasts: None,
+            exports: None,
+        }
     }
 }
 
-pub fn router(state: AppState) -> Router {
-    routes::router(state.clone())
-        .layer(middleware::from_fn_with_state(state.clone(), idempotency::layer))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(state)
+/// The HTTP functions of `template.yaml`: what each builds at start-up and
+/// the routes it serves. Each Lambda serves one; the local runner serves them
+/// all, each request to the function API Gateway would choose.
+pub mod functions {
+    use super::*;
+
+    /// `api`: the operator's api (DynamoDB; SQS for bulk jobs).
+    pub fn api(config: Config, sdk: &aws_config::SdkConfig) -> roster::Result<(AppState, Router)> {
+        let mut state = AppState::new(config, sdk);
+        state.jobs = state.config.jobs(state.store.clone(), sdk);
+        Ok(serve(routes::operator(), state))
+    }
+
+    /// `public-api`: capture, webhooks, links and unsubscribe (DynamoDB only).
+    pub fn public_api(config: Config, sdk: &aws_config::SdkConfig) -> roster::Result<(AppState, Router)> {
+        let state = AppState::new(config, sdk);
+        Ok(serve(routes::public(state.clone()), state))
+    }
+
+    /// `files-api`: imports and exports (DynamoDB, S3, SQS).
+    pub fn files_api(config: Config, sdk: &aws_config::SdkConfig) -> roster::Result<(AppState, Router)> {
+        let mut state = AppState::new(config, sdk);
+        if state.config.imports_bucket.is_some() {
+            state.importer = Some(state.config.importer(state.store.clone(), sdk)?);
+        }
+        state.exports = state.config.exports(state.store.clone(), sdk);
+        Ok(serve(routes::files(), state))
+    }
+
+    /// `messaging-api`: templates, messages and broadcasts (DynamoDB, SQS, SES, Twilio).
+    pub fn messaging_api(config: Config, sdk: &aws_config::SdkConfig) -> roster::Result<(AppState, Router)> {
+        let mut state = AppState::new(config, sdk);
+        state.messaging = state.config.messaging(state.store.clone(), sdk);
+        state.broadcasts = state.config.broadcasts(state.store.clone(), sdk);
+        Ok(serve(routes::messaging(), state))
+    }
+
+    fn serve(routes: Router<AppState>, state: AppState) -> (AppState, Router) {
+        let router = routes::fallbacks(routes)
+            .layer(middleware::from_fn_with_state(state.clone(), idempotency::layer))
+            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+            .with_state(state.clone());
+        (state, router)
+    }
 }

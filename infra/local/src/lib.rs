@@ -3,7 +3,7 @@
 //! environment the way CloudFormation would, so the local process is wired
 //! exactly like the deployed one.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 use aws_sdk_dynamodb::types::{
@@ -13,6 +13,7 @@ use aws_sdk_dynamodb::types::{
 use roster::store::DynamoClient;
 use serde_yaml::{Mapping, Value};
 
+pub mod gateway;
 pub mod poller;
 mod resources;
 pub mod twilio_stub;
@@ -193,26 +194,49 @@ impl Template {
         Ok(out)
     }
 
-    /// The binary (`BuildProperties.Binary`) of each function with an HTTP API event.
-    pub fn http_functions(&self) -> Vec<(String, String)> {
-        self.of_type("AWS::Serverless::Function")
-            .filter(|(_, f)| {
-                get(f, "Properties")
-                    .and_then(|p| get(p, "Events"))
-                    .and_then(Value::as_mapping)
-                    .is_some_and(|events| {
-                        events
-                            .values()
-                            .any(|e| get(e, "Type").and_then(Value::as_str) == Some("HttpApi"))
-                    })
-            })
-            .filter_map(|(id, f)| {
+    /// The `Type: HttpApi` events of every function: the routes API
+    /// Gateway sends to it, with the function's binary (`BuildProperties.Binary`).
+    pub fn http_routes(&self) -> Result<Vec<gateway::Route>> {
+        let mut out = Vec::new();
+        for (id, f) in self.of_type("AWS::Serverless::Function") {
+            let Some(events) = get(f, "Properties")
+                .and_then(|p| get(p, "Events"))
+                .and_then(Value::as_mapping)
+            else {
+                continue;
+            };
+            for event in events.values() {
+                if get(event, "Type").and_then(Value::as_str) != Some("HttpApi") {
+                    continue;
+                }
                 let binary = get(f, "Metadata")
                     .and_then(|m| get(m, "BuildProperties"))
-                    .and_then(|b| get(b, "Binary"))?;
-                Some((id.to_string(), binary.as_str()?.to_string()))
+                    .and_then(|b| get(b, "Binary"))
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| bad(format!("{id} has HTTP events but no BuildProperties.Binary")))?;
+                let props =
+                    get(event, "Properties").ok_or_else(|| bad(format!("{id}: an HttpApi event has no Properties")))?;
+                let (method, path) = (str_at(props, "Method")?, str_at(props, "Path")?);
+                out.push(
+                    gateway::Route::parse(method, path, binary)
+                        .ok_or_else(|| bad(format!("{id}: {method} {path} is not an HTTP API route")))?,
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    /// The logical id of the function built from `binary`.
+    pub fn function_of(&self, binary: &str) -> Option<String> {
+        self.of_type("AWS::Serverless::Function")
+            .find(|(_, f)| {
+                get(f, "Metadata")
+                    .and_then(|m| get(m, "BuildProperties"))
+                    .and_then(|b| get(b, "Binary"))
+                    .and_then(Value::as_str)
+                    == Some(binary)
             })
-            .collect()
+            .map(|(id, _)| id.to_string())
     }
 
     fn parameter_default(&self, name: &str) -> Option<String> {
@@ -432,13 +456,34 @@ pub fn local_parameters() -> HashMap<String, String> {
     params
 }
 
-/// A running local stack: the api's state (serve it with `roster_api::router`)
-/// and the SQS-driven functions, polled in the background.
+/// A running local stack: each HTTP function's state and router (serve
+/// them all with [`LocalStack::router`]) and the SQS-driven functions,
+/// polled in the background.
 pub struct LocalStack {
-    pub api: roster_api::AppState,
+    /// Each HTTP function's state, by binary (`api`, `public-api`, …), built
+    /// from that function's own environment.
+    pub http: BTreeMap<String, roster_api::AppState>,
+    routers: Vec<(String, axum::Router)>,
+    routes: Vec<gateway::Route>,
     pub stack: Stack,
     pub clients: Clients,
     pub workers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// The state and router of the HTTP function built from `binary`.
+pub fn http_function(
+    binary: &str,
+    config: roster::Config,
+    sdk: &aws_config::SdkConfig,
+) -> roster::Result<Option<(roster_api::AppState, axum::Router)>> {
+    use roster_api::functions;
+    Ok(Some(match binary {
+        "api" => functions::api(config, sdk)?,
+        "public-api" => functions::public_api(config, sdk)?,
+        "files-api" => functions::files_api(config, sdk)?,
+        "messaging-api" => functions::messaging_api(config, sdk)?,
+        _ => return Ok(None),
+    }))
 }
 
 impl LocalStack {
@@ -450,16 +495,27 @@ impl LocalStack {
     ) -> std::result::Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let clients = Clients::from_env().await;
         let stack = template.provision(prefix, &clients, parameters).await?;
-        let (function, _) = template
-            .http_functions()
-            .into_iter()
-            .find(|(_, binary)| binary == "api")
-            .ok_or_else(|| bad("no HTTP function with Binary: api"))?;
-        let env = template.function_env(&function, &stack, parameters)?;
-        let config = roster::Config::from_vars(|k| env.get(k).cloned())?;
-        let api = roster_api::AppState::new(config, &clients.sdk)?;
+        let routes = template.http_routes()?;
+        let mut http = BTreeMap::new();
+        let mut routers = Vec::new();
+        for binary in routes.iter().map(|r| r.binary.clone()).collect::<BTreeSet<_>>() {
+            let function = template
+                .function_of(&binary)
+                .ok_or_else(|| bad(format!("no function with Binary: {binary}")))?;
+            let env = template.function_env(&function, &stack, parameters)?;
+            let config = roster::Config::from_vars(|k| env.get(k).cloned())?;
+            let (state, router) = http_function(&binary, config, &clients.sdk)?
+                .ok_or_else(|| bad(format!("no local router for binary {binary}")))?;
+            http.insert(binary.clone(), state);
+            routers.push((binary, router));
+        }
+        if !http.contains_key("api") {
+            return Err(bad("no HTTP function with Binary: api").into());
+        }
         let mut local = LocalStack {
-            api,
+            http,
+            routers,
+            routes,
             stack,
             clients,
             workers: Vec::new(),
@@ -467,6 +523,22 @@ impl LocalStack {
         local.start_workers(template, parameters)?;
         local.start_schedules(template)?;
         Ok(local)
+    }
+
+    /// The operator api's state (the table, and what every function shares).
+    pub fn api(&self) -> &roster_api::AppState {
+        &self.http["api"]
+    }
+
+    /// The state of the HTTP function built from `binary`.
+    pub fn state(&self, binary: &str) -> Option<&roster_api::AppState> {
+        self.http.get(binary)
+    }
+
+    /// Every HTTP function behind one router, each request to the function
+    /// API Gateway would send it to.
+    pub fn router(&self) -> axum::Router {
+        gateway::router(self.routes.clone(), self.routers.clone())
     }
 
     /// Starts a poller per SQS-fed function (several for those allowed to
@@ -540,10 +612,8 @@ mod tests {
     }
 
     #[test]
-    fn the_api_function_is_wired_to_the_table_and_the_token() {
+    fn each_http_function_is_wired_to_what_its_routes_reach_and_nothing_else() {
         let t = template();
-        let functions = t.http_functions();
-        assert!(functions.iter().any(|(_, b)| b == "api"), "{functions:?}");
         let stack = Stack {
             names: HashMap::from([
                 ("Table".into(), "x-Table".into()),
@@ -562,20 +632,85 @@ mod tests {
             ("AdminToken".to_string(), "secret-token".to_string()),
             ("SigningSecret".to_string(), "s".repeat(32)),
         ]);
-        let env = t.function_env("ApiFunction", &stack, &params).unwrap();
-        assert_eq!(env["TABLE_NAME"], "x-Table");
-        assert_eq!(env["ADMIN_TOKEN"], "secret-token");
-        assert_eq!(env["PLAN_QUEUE_URL"], "http://q/x-PlanQueue");
-        assert_eq!(env["CHUNK_QUEUE_URL"], "http://q/x-ChunkQueue");
-        assert_eq!(env["BULK_QUEUE_URL"], "http://q/x-BulkQueue");
-        assert_eq!(env["BULK_CHUNK_IDS"], "1000");
-        assert_eq!(env["SIGNING_SECRET"], "s".repeat(32));
-        assert_eq!(env["EMAIL_CONFIGURATION_SET"], "x-EmailConfigurationSet");
-        assert_eq!(env["SENDER_DOMAIN"], "example.com");
-        assert_eq!(env["PUBLIC_BASE_URL"], "");
-        assert_eq!(env["EXPORTS_BUCKET"], "x-exportsbucket");
-        assert_eq!(env["EXPORT_QUEUE_URL"], "http://q/x-ExportQueue");
-        assert_eq!(env["EXPORT_LINK_SECONDS"], "900");
+        let env = |binary: &str| {
+            let function = t.function_of(binary).unwrap();
+            let mut env: Vec<(String, String)> = t
+                .function_env(&function, &stack, &params)
+                .unwrap()
+                .into_iter()
+                .collect();
+            env.sort();
+            env
+        };
+        let names = |binary: &str| env(binary).into_iter().map(|(k, _)| k).collect::<Vec<_>>();
+        assert_eq!(
+            env("api"),
+            [
+                ("ADMIN_TOKEN", "secret-token"),
+                ("BULK_CHUNK_IDS", "1000"),
+                ("BULK_QUEUE_URL", "http://q/x-BulkQueue"),
+                ("SENDER_DOMAIN", "example.com"),
+                ("TABLE_NAME", "x-Table"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+        );
+        assert_eq!(names("public-api"), ["PUBLIC_BASE_URL", "SIGNING_SECRET", "TABLE_NAME"]);
+        assert_eq!(
+            names("files-api"),
+            [
+                "CHUNK_QUEUE_URL",
+                "EXPORTS_BUCKET",
+                "EXPORT_DESTINATION_BUCKET",
+                "EXPORT_LINK_SECONDS",
+                "EXPORT_QUEUE_URL",
+                "EXPORT_SYNC_ROWS",
+                "IMPORTS_BUCKET",
+                "PLAN_QUEUE_URL",
+                "TABLE_NAME",
+            ]
+        );
+        assert_eq!(
+            names("messaging-api"),
+            [
+                "EMAIL_CONFIGURATION_SET",
+                "PUBLIC_BASE_URL",
+                "SENDER_DOMAIN",
+                "SEND_QUEUE_URL",
+                "SIGNING_SECRET",
+                "TABLE_NAME",
+                "TWILIO_API_URL",
+            ]
+        );
+    }
+
+    #[test]
+    fn requests_reach_the_function_api_gateway_would_choose() {
+        let routes = template().http_routes().unwrap();
+        let to = |method: axum::http::Method, path: &str| {
+            gateway::choose(&routes, &method, path)
+                .map(|r| r.binary.clone())
+                .unwrap()
+        };
+        use axum::http::Method;
+        assert_eq!(to(Method::GET, "/health"), "api");
+        assert_eq!(to(Method::GET, "/v1/projects/p1/contacts/c1"), "api");
+        assert_eq!(to(Method::GET, "/v1/projects/p1/contact-messages"), "api");
+        assert_eq!(to(Method::GET, "/v1/projects/p1/contacts/export.csv"), "files-api");
+        assert_eq!(
+            to(Method::GET, "/v1/projects/p1/contact-messages/export.csv"),
+            "files-api"
+        );
+        assert_eq!(to(Method::GET, "/v1/projects/p1/messages/export.csv"), "files-api");
+        assert_eq!(to(Method::POST, "/v1/projects/p1/imports/i1/start"), "files-api");
+        assert_eq!(to(Method::GET, "/v1/projects/p1/messages/m1"), "messaging-api");
+        assert_eq!(
+            to(Method::POST, "/v1/projects/p1/contacts/c1/messages"),
+            "messaging-api"
+        );
+        assert_eq!(to(Method::POST, "/v1/public/p1/waitlist"), "public-api");
+        assert_eq!(to(Method::OPTIONS, "/v1/public/p1/waitlist"), "public-api");
+        assert_eq!(to(Method::POST, "/v1/webhooks/twilio/p1/sms"), "public-api");
+        assert_eq!(to(Method::GET, "/l/t1"), "public-api");
     }
 
     #[test]

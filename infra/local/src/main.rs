@@ -21,7 +21,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         params.insert("TwilioApiUrl".to_string(), stub.url);
     }
     let local = LocalStack::start(&template, &prefix, &params).await?;
-    let state = local.api.clone();
+    let state = local.api();
     // DynamoDB kept its data but a fresh S3/SQS emulator lost the files and
     // messages of the jobs then unfinished: they can never end by themselves.
     if std::env::var_os("ROSTER_FAIL_INTERRUPTED").is_some() {
@@ -33,11 +33,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         }
     }
     let table = state.config.table_name.clone();
-    let bucket = state.config.imports_bucket.clone().unwrap_or_default();
+    let bucket = local
+        .state("files-api")
+        .and_then(|s| s.config.imports_bucket.clone())
+        .unwrap_or_default();
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     tracing::info!(port, table = %table, "roster local stack is serving");
     eprintln!("roster: listening on http://127.0.0.1:{port} (table {table}, imports bucket {bucket})");
-    axum::serve(listener, roster_api::router(state))
+    axum::serve(listener, local.router())
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

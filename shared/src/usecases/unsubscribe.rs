@@ -10,7 +10,7 @@ use crate::domain::list::{Channel, SubscriptionStatus, Via};
 use crate::domain::message::{ChannelOptOut, SkipReason};
 use crate::domain::unsubscribe::Unsubscribe;
 use crate::store::Store;
-use crate::usecases::{activities, lists, messages::Messaging};
+use crate::usecases::{activities, lists};
 use crate::{Error, Result};
 
 /// What a link would unsubscribe from, for the confirmation page.
@@ -21,17 +21,17 @@ pub struct Scope {
     pub list_name: Option<String>,
 }
 
-/// The link's contents, if this deployment signed it (403 otherwise).
-pub fn verify(ms: &Messaging, token: &str) -> Result<Unsubscribe> {
-    Unsubscribe::verify(&ms.secret, token).ok_or(Error::Forbidden)
+/// The link's contents, if this deployment signed it with `secret` (403 otherwise).
+pub fn verify(secret: &[u8], token: &str) -> Result<Unsubscribe> {
+    Unsubscribe::verify(secret, token).ok_or(Error::Forbidden)
 }
 
 /// Reads what the link is about; changes nothing.
-pub async fn scope(ms: &Messaging, token: &str) -> Result<Scope> {
-    let link = verify(ms, token)?;
-    let project = ms.store.get_project(&link.project_id).await?.ok_or(Error::Forbidden)?;
+pub async fn scope(store: &Store, secret: &[u8], token: &str) -> Result<Scope> {
+    let link = verify(secret, token)?;
+    let project = store.get_project(&link.project_id).await?.ok_or(Error::Forbidden)?;
     let list_name = match &link.list_id {
-        Some(id) => ms.store.get_list(&project.id, id).await?.map(|l| l.name),
+        Some(id) => store.get_list(&project.id, id).await?.map(|l| l.name),
         None => None,
     };
     Ok(Scope {
@@ -43,10 +43,9 @@ pub async fn scope(ms: &Messaging, token: &str) -> Result<Scope> {
 /// Unsubscribes the link's contact: from its list, or (a message sent
 /// without a list) from every email of the project. Doing it again changes
 /// nothing. A contact erased since has nothing left to unsubscribe.
-pub async fn unsubscribe(ms: &Messaging, token: &str) -> Result<Scope> {
-    let link = verify(ms, token)?;
-    let scope = scope(ms, token).await?;
-    let store = &ms.store;
+pub async fn unsubscribe(store: &Store, secret: &[u8], token: &str) -> Result<Scope> {
+    let link = verify(secret, token)?;
+    let scope = scope(store, secret, token).await?;
     let pid = &link.project_id;
     let cid = &link.contact_id;
     if store.get_contact(pid, cid).await?.is_none() {

@@ -100,8 +100,11 @@ pub(crate) fn csv_file(
     resp
 }
 
-pub fn router(state: AppState) -> Router<AppState> {
-    let public = Router::new()
+/// The public function: what people and providers reach without a key —
+/// capture endpoints (CORS limited to each project's origins), Twilio's
+/// webhooks, tracked links and one-click unsubscribe.
+pub fn public(state: AppState) -> Router<AppState> {
+    let capture = Router::new()
         // OPTIONS is answered by the CORS layer (preflight).
         .route(
             "/v1/public/{pid}/waitlist",
@@ -121,9 +124,26 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route_layer(axum::middleware::from_fn_with_state(state, crate::cors::layer));
     Router::new()
-        .merge(public)
-        .route("/health", get(health::health))
+        .merge(capture)
+        .route("/v1/webhooks/twilio/{pid}/sms", post(webhooks::twilio_sms))
+        .route("/v1/webhooks/twilio/{pid}/status", post(webhooks::twilio_status))
+        .route("/l/{token}", get(webhooks::follow_link))
+        .route(
+            "/v1/unsubscribe/{token}",
+            get(unsubscribe::unsubscribe_page).post(unsubscribe::unsubscribe_post),
+        )
+}
+
+/// The files function: imports, exports (asynchronous, scheduled, and the
+/// synchronous CSV downloads), the routes that reach S3.
+pub fn files() -> Router<AppState> {
+    Router::new()
         .route("/v1/projects/{pid}/contacts/export.csv", get(contacts::export_contacts))
+        .route("/v1/projects/{pid}/messages/export.csv", get(messages::export_messages))
+        .route(
+            "/v1/projects/{pid}/contact-messages/export.csv",
+            get(audience::export_contact_messages),
+        )
         .route(
             "/v1/projects/{pid}/exports",
             get(exports::list_exports).post(exports::create_export),
@@ -145,18 +165,81 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/v1/projects/{pid}/export-schedules/{id}/runs",
             get(export_schedules::schedule_runs),
         )
-        .route("/v1/projects/{pid}/messages/export.csv", get(messages::export_messages))
         .route(
-            "/v1/projects/{pid}/contact-messages/export.csv",
-            get(audience::export_contact_messages),
+            "/v1/projects/{pid}/imports",
+            get(imports::list_imports).post(imports::create_import),
         )
-        .route("/v1/webhooks/twilio/{pid}/sms", post(webhooks::twilio_sms))
-        .route("/v1/webhooks/twilio/{pid}/status", post(webhooks::twilio_status))
-        .route("/l/{token}", get(webhooks::follow_link))
+        .route("/v1/projects/{pid}/imports/{import_id}", get(imports::get_import))
         .route(
-            "/v1/unsubscribe/{token}",
-            get(unsubscribe::unsubscribe_page).post(unsubscribe::unsubscribe_post),
+            "/v1/projects/{pid}/imports/{import_id}/preview",
+            post(imports::preview_import),
         )
+        .route(
+            "/v1/projects/{pid}/imports/{import_id}/start",
+            post(imports::start_import),
+        )
+        .route(
+            "/v1/projects/{pid}/imports/{import_id}/cancel",
+            post(imports::cancel_import),
+        )
+}
+
+/// The messaging function: templates, one-off messages and broadcasts, the
+/// routes that reach SES and Twilio.
+pub fn messaging() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v1/projects/{pid}/contacts/{cid}/messages",
+            post(messages::send_message).get(messages::contact_messages),
+        )
+        .route("/v1/projects/{pid}/messages", get(messages::list_all_messages))
+        .route("/v1/projects/{pid}/messages/{mid}", get(messages::get_message))
+        .route(
+            "/v1/projects/{pid}/broadcasts",
+            get(broadcasts::list_broadcasts).post(broadcasts::create_broadcast),
+        )
+        .route(
+            "/v1/projects/{pid}/broadcasts/{id}",
+            get(broadcasts::get_broadcast).patch(broadcasts::update_broadcast),
+        )
+        .route(
+            "/v1/projects/{pid}/broadcasts/{id}/send",
+            post(broadcasts::send_broadcast),
+        )
+        .route(
+            "/v1/projects/{pid}/broadcasts/{id}/pause",
+            post(broadcasts::pause_broadcast),
+        )
+        .route(
+            "/v1/projects/{pid}/broadcasts/{id}/resume",
+            post(broadcasts::resume_broadcast),
+        )
+        .route(
+            "/v1/projects/{pid}/broadcasts/{id}/cancel",
+            post(broadcasts::cancel_broadcast),
+        )
+        .route(
+            "/v1/projects/{pid}/templates",
+            get(templates::list_templates).post(templates::create_template),
+        )
+        .route(
+            "/v1/projects/{pid}/templates/{template_id}",
+            get(templates::get_template)
+                .patch(templates::update_template)
+                .delete(templates::delete_template),
+        )
+        .route(
+            "/v1/projects/{pid}/templates/{template_id}/preview",
+            post(templates::preview_template),
+        )
+}
+
+/// The operator's api: projects, contacts and everything about them (tags,
+/// lists and consent, timeline, bulk jobs, merge), the inbox of contact
+/// messages, and the OpenAPI document of every function's routes.
+pub fn operator() -> Router<AppState> {
+    Router::new()
+        .route("/health", get(health::health))
         .route("/v1/openapi.json", get(crate::openapi::serve))
         .route("/v1/projects", post(projects::create_project))
         .route(
@@ -221,67 +304,12 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/v1/projects/{pid}/contacts/{cid}/lists", get(lists::contact_lists))
         .route("/v1/projects/{pid}/contacts/{cid}/consent", get(lists::contact_consent))
-        .route(
-            "/v1/projects/{pid}/contacts/{cid}/messages",
-            post(messages::send_message).get(messages::contact_messages),
-        )
-        .route("/v1/projects/{pid}/messages", get(messages::list_all_messages))
-        .route("/v1/projects/{pid}/messages/{mid}", get(messages::get_message))
-        .route(
-            "/v1/projects/{pid}/broadcasts",
-            get(broadcasts::list_broadcasts).post(broadcasts::create_broadcast),
-        )
-        .route(
-            "/v1/projects/{pid}/broadcasts/{id}",
-            get(broadcasts::get_broadcast).patch(broadcasts::update_broadcast),
-        )
-        .route(
-            "/v1/projects/{pid}/broadcasts/{id}/send",
-            post(broadcasts::send_broadcast),
-        )
-        .route(
-            "/v1/projects/{pid}/broadcasts/{id}/pause",
-            post(broadcasts::pause_broadcast),
-        )
-        .route(
-            "/v1/projects/{pid}/broadcasts/{id}/resume",
-            post(broadcasts::resume_broadcast),
-        )
-        .route(
-            "/v1/projects/{pid}/broadcasts/{id}/cancel",
-            post(broadcasts::cancel_broadcast),
-        )
-        .route(
-            "/v1/projects/{pid}/templates",
-            get(templates::list_templates).post(templates::create_template),
-        )
-        .route(
-            "/v1/projects/{pid}/templates/{template_id}",
-            get(templates::get_template)
-                .patch(templates::update_template)
-                .delete(templates::delete_template),
-        )
-        .route(
-            "/v1/projects/{pid}/templates/{template_id}/preview",
-            post(templates::preview_template),
-        )
-        .route(
-            "/v1/projects/{pid}/imports",
-            get(imports::list_imports).post(imports::create_import),
-        )
-        .route("/v1/projects/{pid}/imports/{import_id}", get(imports::get_import))
-        .route(
-            "/v1/projects/{pid}/imports/{import_id}/preview",
-            post(imports::preview_import),
-        )
-        .route(
-            "/v1/projects/{pid}/imports/{import_id}/start",
-            post(imports::start_import),
-        )
-        .route(
-            "/v1/projects/{pid}/imports/{import_id}/cancel",
-            post(imports::cancel_import),
-        )
+}
+
+/// What a function answers for a path none of its routes has, or a method
+/// its route does not take.
+pub fn fallbacks(router: Router<AppState>) -> Router<AppState> {
+    router
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

@@ -63,10 +63,10 @@ fn refused(e: roster::Error) -> Response {
     responses((status = 200, description = "A confirmation page (HTML) with an unsubscribe button", content_type = "text/html"),
         (status = 403, description = "The token is not one this deployment signed", content_type = "text/html")))]
 pub async fn unsubscribe_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    let Some(ms) = state.messaging.as_ref() else {
+    let Some(secret) = state.config.signing_secret.as_deref() else {
         return refused(roster::Error::Forbidden);
     };
-    match unsubscribe::scope(ms, &token).await {
+    match unsubscribe::scope(&state.store, secret.as_bytes(), &token).await {
         Ok(scope) => page(
             StatusCode::OK,
             "Unsubscribe",
@@ -87,10 +87,10 @@ pub async fn unsubscribe_page(State(state): State<AppState>, Path(token): Path<S
     responses((status = 200, description = "Unsubscribed (HTML page)", content_type = "text/html"),
         (status = 403, description = "The token is not one this deployment signed; nothing changed", content_type = "text/html")))]
 pub async fn unsubscribe_post(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    let Some(ms) = state.messaging.as_ref() else {
+    let Some(secret) = state.config.signing_secret.as_deref() else {
         return refused(roster::Error::Forbidden);
     };
-    match unsubscribe::unsubscribe(ms, &token).await {
+    match unsubscribe::unsubscribe(&state.store, secret.as_bytes(), &token).await {
         Ok(scope) => page(
             StatusCode::OK,
             "You are unsubscribed",

@@ -1,0 +1,13 @@
+//! The files-api Lambda: telemetry, config, clients once, then the import and export routes.
+
+use lambda_http::{run, Error};
+use roster::{telemetry, Config};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let config = Config::from_env()?;
+    let sdk = roster::aws::sdk_config().await;
+    let (_, router) = roster_api::functions::files_api(config, &sdk)?;
+    run(router).await
+}

@@ -1,0 +1,13 @@
+//! The messaging-api Lambda: telemetry, config, clients once, then the messaging routes.
+
+use lambda_http::{run, Error};
+use roster::{telemetry, Config};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let config = Config::from_env()?;
+    let sdk = roster::aws::sdk_config().await;
+    let (_, router) = roster_api::functions::messaging_api(config, &sdk)?;
+    run(router).await
+}

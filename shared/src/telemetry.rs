@@ -31,8 +31,11 @@ pub fn init_for_tests() {
 /// directives without span and field filters, and without the regex engine
 /// those need linked into every function.
 fn filter(default: LevelFilter) -> Targets {
-    std::env::var("RUST_LOG")
-        .ok()
+    directives(std::env::var("RUST_LOG").ok().as_deref(), default)
+}
+
+fn directives(rust_log: Option<&str>, default: LevelFilter) -> Targets {
+    rust_log
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| Targets::new().with_default(default))
 }
@@ -81,6 +84,20 @@ pub fn mask_phones_in(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rust_log_sets_levels_by_target_and_nonsense_keeps_the_default() {
+        use tracing::Level;
+        let t = directives(Some("warn,roster=debug"), LevelFilter::INFO);
+        assert!(t.would_enable("roster::store", &Level::DEBUG));
+        assert!(!t.would_enable("aws_smithy_runtime", &Level::INFO));
+        assert!(t.would_enable("aws_smithy_runtime", &Level::WARN));
+        let fallback = directives(Some("roster=[span]"), LevelFilter::INFO);
+        assert!(fallback.would_enable("roster", &Level::INFO));
+        assert!(!fallback.would_enable("roster", &Level::DEBUG));
+        assert!(directives(None, LevelFilter::WARN).would_enable("x", &Level::WARN));
+        assert!(!directives(None, LevelFilter::WARN).would_enable("x", &Level::INFO));
+    }
 
     #[test]
     fn numbers_in_text_are_masked() {

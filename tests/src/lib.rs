@@ -1,5 +1,6 @@
-//! Spawns the real API router on a random port, wired from template.yaml to
-//! its own freshly provisioned table in the emulator, so tests run in parallel.
+//! Spawns the HTTP functions behind the local gateway on a random port, wired
+//! from template.yaml to their own freshly provisioned table in the emulator,
+//! so tests run in parallel.
 //! Run through `make test`, which starts the emulator and sets AWS_ENDPOINT_URL.
 
 use std::collections::HashMap;

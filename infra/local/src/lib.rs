@@ -58,6 +58,14 @@ fn str_at<'a>(v: &'a Value, key: &str) -> Result<&'a str> {
         .ok_or_else(|| bad(format!("missing string {key}")))
 }
 
+/// A function's `Metadata.BuildProperties.Binary`.
+fn binary_of(function: &Value) -> Option<&str> {
+    get(function, "Metadata")
+        .and_then(|m| get(m, "BuildProperties"))
+        .and_then(|b| get(b, "Binary"))
+        .and_then(Value::as_str)
+}
+
 fn list_at<'a>(v: &'a Value, key: &str) -> &'a [Value] {
     get(v, key)
         .and_then(Value::as_sequence)
@@ -134,11 +142,7 @@ impl Template {
     pub fn sqs_functions(&self) -> Vec<SqsFunction> {
         let mut out = Vec::new();
         for (id, f) in self.of_type("AWS::Serverless::Function") {
-            let Some(binary) = get(f, "Metadata")
-                .and_then(|m| get(m, "BuildProperties"))
-                .and_then(|b| get(b, "Binary"))
-                .and_then(Value::as_str)
-            else {
+            let Some(binary) = binary_of(f) else {
                 continue;
             };
             let events = get(f, "Properties")
@@ -209,11 +213,8 @@ impl Template {
                 if get(event, "Type").and_then(Value::as_str) != Some("HttpApi") {
                     continue;
                 }
-                let binary = get(f, "Metadata")
-                    .and_then(|m| get(m, "BuildProperties"))
-                    .and_then(|b| get(b, "Binary"))
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| bad(format!("{id} has HTTP events but no BuildProperties.Binary")))?;
+                let binary =
+                    binary_of(f).ok_or_else(|| bad(format!("{id} has HTTP events but no BuildProperties.Binary")))?;
                 let props =
                     get(event, "Properties").ok_or_else(|| bad(format!("{id}: an HttpApi event has no Properties")))?;
                 let (method, path) = (str_at(props, "Method")?, str_at(props, "Path")?);
@@ -229,13 +230,7 @@ impl Template {
     /// The logical id of the function built from `binary`.
     pub fn function_of(&self, binary: &str) -> Option<String> {
         self.of_type("AWS::Serverless::Function")
-            .find(|(_, f)| {
-                get(f, "Metadata")
-                    .and_then(|m| get(m, "BuildProperties"))
-                    .and_then(|b| get(b, "Binary"))
-                    .and_then(Value::as_str)
-                    == Some(binary)
-            })
+            .find(|(_, f)| binary_of(f) == Some(binary))
             .map(|(id, _)| id.to_string())
     }
 

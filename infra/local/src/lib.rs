@@ -456,8 +456,8 @@ pub fn local_parameters() -> HashMap<String, String> {
 /// polled in the background.
 pub struct LocalStack {
     /// Each HTTP function's state, by binary (`api`, `public-api`, …), built
-    /// from that function's own environment.
-    pub http: BTreeMap<String, roster_api::AppState>,
+    /// from that function's own environment: read it with `api` and `state`.
+    http: BTreeMap<String, roster_api::AppState>,
     routers: Vec<(String, axum::Router)>,
     routes: Vec<gateway::Route>,
     pub stack: Stack,

@@ -28,7 +28,10 @@ pub fn verify(secret: &[u8], token: &str) -> Result<Unsubscribe> {
 
 /// Reads what the link is about; changes nothing.
 pub async fn scope(store: &Store, secret: &[u8], token: &str) -> Result<Scope> {
-    let link = verify(secret, token)?;
+    scope_of(store, &verify(secret, token)?).await
+}
+
+async fn scope_of(store: &Store, link: &Unsubscribe) -> Result<Scope> {
     let project = store.get_project(&link.project_id).await?.ok_or(Error::Forbidden)?;
     let list_name = match &link.list_id {
         Some(id) => store.get_list(&project.id, id).await?.map(|l| l.name),
@@ -45,7 +48,7 @@ pub async fn scope(store: &Store, secret: &[u8], token: &str) -> Result<Scope> {
 /// nothing. A contact erased since has nothing left to unsubscribe.
 pub async fn unsubscribe(store: &Store, secret: &[u8], token: &str) -> Result<Scope> {
     let link = verify(secret, token)?;
-    let scope = scope(store, secret, token).await?;
+    let scope = scope_of(store, &link).await?;
     let pid = &link.project_id;
     let cid = &link.contact_id;
     if store.get_contact(pid, cid).await?.is_none() {

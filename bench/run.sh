@@ -130,12 +130,16 @@ export_bench() {
 echo "bench: asynchronous exports of ${EXPORT_SIZES:-10000 100000 200000} contacts…" >&2
 step exports export_bench
 
-# The deployed artifacts: make lambda (arm64, cargo-lambda), each zip's size.
+# The deployed artifacts: make lambda (arm64, cargo-lambda), each zip's size,
+# and floor-sdk built the same way, alone (the floor of the size target).
 artifacts() {
   make -s lambda >&2
+  PATH="$PWD/.venv/bin:$PATH" cargo lambda build --release --arm64 --output-format zip \
+    -p roster-bench-floors --bin floor-sdk >&2
   $PY -c 'import glob, json, os, zipfile
 for z in sorted(glob.glob("target/lambda/*/bootstrap.zip")):
-    print(json.dumps({"function": os.path.basename(os.path.dirname(z)), "zip_bytes": os.path.getsize(z),
+    name = os.path.basename(os.path.dirname(z))
+    print(json.dumps({"function": name, "floor": name == "floor-sdk", "zip_bytes": os.path.getsize(z),
                       "unzipped_bytes": sum(i.file_size for i in zipfile.ZipFile(z).infolist())}))'
 }
 echo "bench: arm64 Lambda artifacts (make lambda)…" >&2

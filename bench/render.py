@@ -310,13 +310,13 @@ def render_artifacts(w, artifacts):
     if not artifacts:
         return
     w("## Deployed artifacts (arm64)\n")
-    floor = next((a for a in artifacts if a.get("floor")), None)
+    floor = next((a for a in artifacts if a["function"] == "floor-sdk"), None)
     w("`make lambda`: `cargo lambda build --release --arm64 --output-format zip` of every function of `template.yaml`, "
       "built together; the zip is what `sam deploy` uploads, unzipped is the `bootstrap` binary. `floor-sdk` is "
       "built the same way, alone: the binary of the size target (unzipped ÷ floor, target ≤ 1.5).\n")
     w("| function | zip (MiB) | unzipped (MiB) | unzipped ÷ floor |")
     w("|---|---:|---:|---:|")
-    for a in sorted(artifacts, key=lambda a: not a.get("floor")):
+    for a in sorted(artifacts, key=lambda a: a is not floor):
         ratio = f"{a['unzipped_bytes'] / floor['unzipped_bytes']:.2f}" if floor else "–"
         w(f"| {a['function']} | {a['zip_bytes'] / 2**20:.2f} | {a['unzipped_bytes'] / 2**20:.2f} | {ratio} |")
     w("")

@@ -131,15 +131,13 @@ echo "bench: asynchronous exports of ${EXPORT_SIZES:-10000 100000 200000} contac
 step exports export_bench
 
 # The deployed artifacts: make lambda (arm64, cargo-lambda), each zip's size,
-# and floor-sdk built the same way, alone (the floor of the size target).
+# and floor-sdk built by the same recipe, alone (the floor of the size target).
 artifacts() {
   make -s lambda >&2
-  PATH="$PWD/.venv/bin:$PATH" cargo lambda build --release --arm64 --output-format zip \
-    -p roster-bench-floors --bin floor-sdk >&2
+  make -s lambda FUNCTIONS="-p roster-bench-floors --bin floor-sdk" >&2
   $PY -c 'import glob, json, os, zipfile
 for z in sorted(glob.glob("target/lambda/*/bootstrap.zip")):
-    name = os.path.basename(os.path.dirname(z))
-    print(json.dumps({"function": name, "floor": name == "floor-sdk", "zip_bytes": os.path.getsize(z),
+    print(json.dumps({"function": os.path.basename(os.path.dirname(z)), "zip_bytes": os.path.getsize(z),
                       "unzipped_bytes": sum(i.file_size for i in zipfile.ZipFile(z).infolist())}))'
 }
 echo "bench: arm64 Lambda artifacts (make lambda)…" >&2

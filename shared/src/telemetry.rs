@@ -4,6 +4,8 @@ use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::prelude::*;
 
 /// JSON lines on stdout (CloudWatch in AWS). `RUST_LOG` sets the level; `info` by default.
+/// Release builds stop at `info` whatever it says: debug and trace events are
+/// compiled out (the `tracing` dependency in `Cargo.toml` says why).
 pub fn init() {
     let _ = tracing_subscriber::fmt()
         .json()

@@ -56,12 +56,14 @@ bench: venv
 
 # What the HTTP functions' release bytes are, by section and crate, against
 # the SDK floor: built as make lambda builds them (the functions together,
-# the floor alone) with the symbol table kept.
+# the floors alone) with the symbol table kept. floor-requests is the floor
+# whose clients send requests.
 HTTP_FUNCTIONS := api public-api files-api messaging-api
+BLOAT_DIR = $(or $(CARGO_TARGET_DIR),target)/bloat
 bloat:
 	cargo build --profile bloat -q --locked $(patsubst %,-p roster-%,$(HTTP_FUNCTIONS))
 	cargo build --profile bloat -q --locked -p roster-bench-floors
-	python3 bench/bloat.py target/bloat/floor-sdk $(addprefix target/bloat/,$(HTTP_FUNCTIONS))
+	python3 bench/bloat.py $(addprefix $(BLOAT_DIR)/,floor-sdk floor-requests $(HTTP_FUNCTIONS))
 
 # Lambda artifacts for arm64 (cargo-lambda and zig come from PyPI into .venv).
 $(VENV)/.lambda: $(VENV)/.installed

@@ -123,7 +123,7 @@ def render_bytes(w, path):
         return
     w("## What the bytes are\n")
     w("`make bloat` (`bench/bloat.py`): the four HTTP functions, built together as `make lambda` builds them, and "
-      "`floor-sdk`, built alone, all with the `bloat` profile (release with its symbol table; stripped, the same "
+      "the floors `floor-sdk` and `floor-requests` (its clients sending a request each), built alone, all with the `bloat` profile (release with its symbol table; stripped, the same "
       "bytes). First each binary's allocated sections (what a stripped binary keeps) against the floor; then the "
       "sections, and the named symbols by the crate that owns the code (a trait method goes to its type's crate, "
       "drop glue to the dropped type's; symbols without a Rust path are aws-lc's C and assembly), the biggest "
@@ -310,15 +310,21 @@ def render_artifacts(w, artifacts):
     if not artifacts:
         return
     w("## Deployed artifacts (arm64)\n")
-    floor = next((a for a in artifacts if a["function"] == "floor-sdk"), None)
+    by_name = {a["function"]: a for a in artifacts}
+    floor, requests = by_name.get("floor-sdk"), by_name.get("floor-requests")
     w("`make lambda`: `cargo lambda build --release --arm64 --output-format zip` of every function of `template.yaml`, "
-      "built together; the zip is what `sam deploy` uploads, unzipped is the `bootstrap` binary. `floor-sdk` is "
-      "built the same way, alone: the binary of the size target (unzipped ÷ floor, target ≤ 1.5).\n")
-    w("| function | zip (MiB) | unzipped (MiB) | unzipped ÷ floor |")
-    w("|---|---:|---:|---:|")
-    for a in sorted(artifacts, key=lambda a: a is not floor):
-        ratio = f"{a['unzipped_bytes'] / floor['unzipped_bytes']:.2f}" if floor else "–"
-        w(f"| {a['function']} | {a['zip_bytes'] / 2**20:.2f} | {a['unzipped_bytes'] / 2**20:.2f} | {ratio} |")
+      "built together; the zip is what `sam deploy` uploads, unzipped is the `bootstrap` binary. The floors are "
+      "built the same way, alone: `floor-sdk`, the binary of the size target (unzipped ÷ floor, target ≤ 1.5), and "
+      "`floor-requests`, whose DynamoDB and SQS clients send a request each.\n")
+    w("| function | zip (MiB) | unzipped (MiB) | unzipped ÷ floor | unzipped ÷ floor-requests |")
+    w("|---|---:|---:|---:|---:|")
+
+    def ratio(a, base):
+        return f"{a['unzipped_bytes'] / base['unzipped_bytes']:.2f}" if base else "–"
+
+    for a in sorted(artifacts, key=lambda a: (a is not floor, a is not requests)):
+        w(f"| {a['function']} | {a['zip_bytes'] / 2**20:.2f} | {a['unzipped_bytes'] / 2**20:.2f} | {ratio(a, floor)} | "
+          f"{ratio(a, requests)} |")
     w("")
     size = os.path.join(os.path.dirname(os.path.abspath(__file__)), "size.md")
     if os.path.exists(size):

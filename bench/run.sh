@@ -131,10 +131,11 @@ echo "bench: asynchronous exports of ${EXPORT_SIZES:-10000 100000 200000} contac
 step exports export_bench
 
 # The deployed artifacts: make lambda (arm64, cargo-lambda), each zip's size,
-# and floor-sdk built by the same recipe, alone (the floor of the size target).
+# and the floors built by the same recipe, alone: floor-sdk (the floor of the
+# size target) and floor-requests (its clients sending requests).
 artifacts() {
   make -s lambda >&2
-  make -s lambda FUNCTIONS="-p roster-bench-floors --bin floor-sdk" >&2
+  make -s lambda FUNCTIONS="-p roster-bench-floors --bin floor-sdk --bin floor-requests" >&2
   $PY -c 'import glob, json, os, zipfile
 for z in sorted(glob.glob("target/lambda/*/bootstrap.zip")):
     print(json.dumps({"function": os.path.basename(os.path.dirname(z)), "zip_bytes": os.path.getsize(z),

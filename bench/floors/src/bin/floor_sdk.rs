@@ -1,4 +1,5 @@
-//! Floor 2: lambda_http plus building the same AWS SDK clients the api builds.
+//! Floor 2: lambda_http plus building the AWS SDK configuration and the DynamoDB client, which
+//! every function builds; it never sends a request.
 use lambda_http::{run, service_fn, Body, Error, Request, Response};
 
 #[tokio::main]

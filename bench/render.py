@@ -123,12 +123,12 @@ def render_bytes(w, path):
         return
     w("## What the bytes are\n")
     w("`make bloat` (`bench/bloat.py`): the four HTTP functions, built together as `make lambda` builds them, and "
-      "the floors `floor-sdk` and `floor-requests` (its clients sending a request each), built alone, all with the `bloat` profile (release with its symbol table; stripped, the same "
-      "bytes). First each binary's allocated sections (what a stripped binary keeps) against the floor; then the "
-      "sections, and the named symbols by the crate that owns the code (a trait method goes to its type's crate, "
-      "drop glue to the dropped type's; symbols without a Rust path are aws-lc's C and assembly), the biggest "
-      "excess over the floor first. Unnamed bytes (string literals, vtables, panic locations, their relocations) "
-      "are in the sections only.\n")
+      "the floors `floor-sdk` and `floor-requests` (its clients sending a request each), built alone, all with the "
+      "`bloat` profile (release with its symbol table; stripped, the same bytes). First each binary's allocated "
+      "sections (what a stripped binary keeps) against the floor; then the sections, and the named symbols by the "
+      "crate that owns the code (a trait method goes to its type's crate, drop glue to the dropped type's; symbols "
+      "without a Rust path are aws-lc's C and assembly), the biggest excess over the floor first. Unnamed bytes "
+      "(string literals, vtables, panic locations, their relocations) are in the sections only.\n")
     with open(path) as f:
         w(f.read())
 

@@ -91,7 +91,7 @@ mod tests {
         let compact = ApiDoc::openapi().to_json().expect("the document serializes");
         assert!(
             DOCUMENT == compact,
-            "the served document differs from openapi.json compacted"
+            "the served document is not the annotations' document compacted: run `make openapi`"
         );
     }
 }

@@ -1,8 +1,8 @@
-//! Floor 3: floor-sdk's clients sending requests. The api's two clients
-//! (DynamoDB and SQS) each send one request per invocation, so the binary
-//! links the SDK's request path (orchestrator, retries, signing, HTTP/2, an
-//! operation's serializer and deserializer) that floor-sdk, which never
-//! sends, leaves out. `make bloat` gives the api's size against both.
+//! Floor 3: floor-sdk plus the api's other client (SQS), each client sending
+//! one request per invocation, so the binary links the SDK's request path
+//! (orchestrator, retries, signing, HTTP/2, an operation's serializer and
+//! deserializer) that floor-sdk, which never sends, leaves out. `make bloat`
+//! gives the api's size against both.
 use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_http::{run, service_fn, Body, Error, Request, Response};
 

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: dev test lint bench bloat venv fmt lambda reset check-restart openapi
+.PHONY: dev test lint bench bloat venv fmt lambda reset check-restart openapi functions
 
 # DynamoDB locally: dynoxide (DynamoDB on SQLite), pinned, built once into
 # .local/tools with only its server (no MCP server, no importer).
@@ -73,6 +73,11 @@ $(VENV)/.lambda: $(VENV)/.installed
 # Every function of template.yaml, built together (their features unified
 # among themselves only), each zipped as its CodeUri expects:
 # target/lambda/<binary>/bootstrap.zip.
-FUNCTIONS := $(patsubst %,-p roster-%,$(HTTP_FUNCTIONS)) -p roster-import-planner -p roster-import-worker -p roster-bulk-worker -p roster-ses-events -p roster-send-worker -p roster-export-worker
+ALL_FUNCTIONS := $(HTTP_FUNCTIONS) import-planner import-worker bulk-worker ses-events send-worker export-worker
+FUNCTIONS := $(patsubst %,-p roster-%,$(ALL_FUNCTIONS))
 lambda: $(VENV)/.lambda
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 --output-format zip $(FUNCTIONS)
+
+# Every function's binary name (bench/run.sh builds and measures these).
+functions:
+	@echo $(ALL_FUNCTIONS)

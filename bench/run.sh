@@ -27,15 +27,14 @@ step() {
 echo "bench: building release binaries (lto, codegen-units=1, strip)…" >&2
 # The functions are built together and alone, as make lambda builds them:
 # features of other crates (the CLI's, the bench's) are not unified into them.
-cargo build --release -q -p roster-api -p roster-public-api -p roster-files-api -p roster-messaging-api -p roster-import-planner -p roster-import-worker -p roster-bulk-worker -p roster-ses-events -p roster-send-worker -p roster-export-worker
+read -ra functions <<< "$(make -s functions)"
+cargo build --release -q "${functions[@]/#/--package=roster-}"
 cargo build --release -q -p roster-bench-floors -p roster-bench-import -p roster-bench-messaging
 cargo build -q --workspace --locked  # the debug build of make test and make dev
 
 cold_starts() {
-  $PY bench/coldstart.py "$RUNS" target/release/floor-hello target/release/floor-sdk target/release/api \
-    target/release/public-api target/release/files-api target/release/messaging-api \
-    target/release/import-planner target/release/import-worker target/release/bulk-worker \
-    target/release/send-worker target/release/ses-events target/release/export-worker
+  $PY bench/coldstart.py "$RUNS" target/release/floor-hello target/release/floor-sdk \
+    "${functions[@]/#/target/release/}"
   # The same with the TLS roots read from one bundle file instead of a directory
   # of certificates: how much of the SDK floor is root loading.
   local bundle

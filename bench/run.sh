@@ -135,10 +135,13 @@ step exports export_bench
 artifacts() {
   make -s lambda >&2
   make -s lambda FUNCTIONS="-p roster-bench-floors --bin floor-sdk --bin floor-requests" >&2
-  $PY -c 'import glob, json, os, zipfile
-for z in sorted(glob.glob("target/lambda/*/bootstrap.zip")):
-    print(json.dumps({"function": os.path.basename(os.path.dirname(z)), "zip_bytes": os.path.getsize(z),
-                      "unzipped_bytes": sum(i.file_size for i in zipfile.ZipFile(z).infolist())}))'
+  # What these two builds made, not whatever else target/lambda holds.
+  $PY -c 'import json, os, sys, zipfile
+for name in sorted(sys.argv[1:]):
+    z = f"target/lambda/{name}/bootstrap.zip"
+    print(json.dumps({"function": name, "zip_bytes": os.path.getsize(z),
+                      "unzipped_bytes": sum(i.file_size for i in zipfile.ZipFile(z).infolist())}))' \
+    floor-sdk floor-requests "${functions[@]}"
 }
 echo "bench: arm64 Lambda artifacts (make lambda)…" >&2
 step artifacts artifacts
